@@ -1,0 +1,44 @@
+// Command doorbell is the household's tool: keys, members, pairing and clips.
+// It is pure Go (CGO_ENABLED=0) because members run it on their own computers.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"doorbell/internal/version"
+)
+
+const usage = `Usage:
+  doorbell member pair -data DIR [-json] NAME    pair a phone for a household member
+  doorbell member tokens -data DIR               list paired devices
+  doorbell member revoke -data DIR NAME|DEVICE   revoke a member's or a device's access
+  doorbell device id -data DIR                   print the device's fingerprints
+  doorbell --version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, version.String("doorbell"))
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "member":
+		return runMember(args[1:], stdout, stderr)
+	case "device":
+		return runDevice(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "doorbell: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,300 @@
+// Package config reads and checks the daemon's TOML configuration, naming
+// the file, the line and the fix for every mistake.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Config is the whole configuration. Defaults() gives every key its default;
+// a file only overrides what it names.
+type Config struct {
+	Device      Device   `toml:"device"`
+	HTTP        HTTP     `toml:"http"`
+	Log         Log      `toml:"log"`
+	Camera      Camera   `toml:"camera"`
+	PrivacyMask []Region `toml:"privacy_mask"`
+	Motion      Motion   `toml:"motion"`
+	Stream      Stream   `toml:"stream"`
+
+	// File is the path the configuration was read from ("" for defaults).
+	File string `toml:"-"`
+}
+
+// Device is what the daemon needs to know about itself.
+type Device struct {
+	Name    string `toml:"name"`
+	DataDir string `toml:"data_dir"`
+}
+
+// HTTP is where the daemon listens.
+type HTTP struct {
+	Listen         string `toml:"listen"`
+	RedirectListen string `toml:"redirect_listen"`
+	CertFile       string `toml:"cert_file"`
+	KeyFile        string `toml:"key_file"`
+}
+
+// Log sets the log format and level.
+type Log struct {
+	Format string `toml:"format"`
+	Level  string `toml:"level"`
+}
+
+// Region is a named polygon with corners in coordinates normalised to 0..1,
+// (0,0) the top left of the picture and (1,1) the bottom right.
+type Region struct {
+	Name    string      `toml:"name"`
+	Polygon [][]float64 `toml:"polygon"`
+}
+
+// Points returns the polygon's corners as (x, y) pairs.
+func (r Region) Points() [][2]float64 {
+	pts := make([][2]float64, len(r.Polygon))
+	for i, p := range r.Polygon {
+		if len(p) == 2 {
+			pts[i] = [2]float64{p[0], p[1]}
+		}
+	}
+	return pts
+}
+
+// Defaults returns the configuration used when a key is not in the file.
+func Defaults() Config {
+	return Config{
+		Device: Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
+		HTTP:   HTTP{Listen: "0.0.0.0:8443"},
+		Log:    Log{Format: "text", Level: "info"},
+		Camera: defaultCamera(),
+		Motion: defaultMotion(),
+		Stream: defaultStream(),
+	}
+}
+
+// Load reads and checks the file at path. The error, if any, is an Errors
+// listing every problem found.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("cannot read config file: %w; check the path given with -config", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse checks data as the contents of the file named name.
+func Parse(name string, data []byte) (Config, error) {
+	cfg := Defaults()
+	cfg.File = name
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, decodeErrors(name, data, err)
+	}
+	v := &validator{file: name, lines: keyLines(data)}
+	cfg.validate(v)
+	if len(v.errs) > 0 {
+		return Config{}, v.errs
+	}
+	return cfg, nil
+}
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int // 0 when the key is not in the file (a default was wrong for this setup)
+	Key  string
+	Msg  string // what is wrong, then what to do
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every problem found in one file, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+func decodeErrors(name string, data []byte, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var es Errors
+		for _, de := range strict.Errors {
+			line, _ := de.Position()
+			key := strings.Join(de.Key(), ".")
+			es = append(es, &Error{File: name, Line: line, Key: key,
+				Msg: fmt.Sprintf("unknown key %q; check its spelling against deploy/doorbell.example.toml, or remove it", key)})
+		}
+		return es
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		key := strings.Join(de.Key(), ".")
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if key != "" {
+			msg = key + ": " + msg
+		}
+		return Errors{{File: name, Line: line, Key: key,
+			Msg: msg + "; fix the TOML syntax or value type on that line (see deploy/doorbell.example.toml)"}}
+	}
+	// Type mismatches come back without a position: find the line by the key name.
+	msg := strings.TrimPrefix(err.Error(), "toml: ")
+	return Errors{{File: name, Line: guessLine(data, msg), Msg: msg + "; give the key a value of the type shown in deploy/doorbell.example.toml"}}
+}
+
+// guessLine finds the first line that assigns a key named in msg.
+func guessLine(data []byte, msg string) int {
+	lines := keyLines(data)
+	keys := make([]string, 0, len(lines))
+	for k := range lines {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	for _, k := range keys {
+		leaf := k[strings.LastIndexAny(k, ".]")+1:]
+		if leaf != "" && strings.Contains(msg, leaf) {
+			return lines[k]
+		}
+	}
+	return 0
+}
+
+// keyLines maps every key path in the file ("camera.fps",
+// "privacy_mask[1].polygon") to the line it is set on. Tables map to their header line.
+func keyLines(data []byte) map[string]int {
+	lines := map[string]int{}
+	counts := map[string]int{}
+	var p unstable.Parser
+	p.Reset(data)
+	prefix := ""
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			k, line := keyPath(&p, e.Key())
+			if e.Kind == unstable.ArrayTable {
+				n := counts[k]
+				counts[k] = n + 1
+				k = fmt.Sprintf("%s[%d]", k, n)
+			}
+			prefix = k
+			lines[k] = line
+		case unstable.KeyValue:
+			k, line := keyPath(&p, e.Key())
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			lines[k] = line
+		}
+	}
+	return lines
+}
+
+func keyPath(p *unstable.Parser, it unstable.Iterator) (string, int) {
+	var parts []string
+	line := 0
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if line == 0 {
+			line = p.Shape(n.Raw).Start.Line
+		}
+	}
+	return strings.Join(parts, "."), line
+}
+
+// validator collects errors, each placed at the line of its key.
+type validator struct {
+	file  string
+	lines map[string]int
+	errs  Errors
+}
+
+// errorf records a problem with key. The message says what is wrong, then what to do.
+func (v *validator) errorf(key, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line finds key's line, or the line of the nearest enclosing table in the file.
+func (v *validator) line(key string) int {
+	for k := key; k != ""; {
+		if l, ok := v.lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+func (c *Config) validate(v *validator) {
+	if c.Device.DataDir == "" {
+		v.errorf("device.data_dir", "device.data_dir is empty; set it to the directory that holds keys and clips, e.g. \"/var/lib/doorbell\"")
+	}
+	checkHostPort(v, "http.listen", c.HTTP.Listen, false)
+	checkHostPort(v, "http.redirect_listen", c.HTTP.RedirectListen, true)
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		v.errorf("http.cert_file", "http.cert_file and http.key_file must be set together; set both to use your own certificate, or neither for a self-signed one")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.errorf("log.format", "log.format is %q; use \"text\" or \"json\"", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errorf("log.level", "log.level is %q; use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+	}
+	c.Camera.validate(v)
+	checkRegions(v, "privacy_mask", c.PrivacyMask, false)
+	c.Motion.validate(v)
+	c.Stream.validate(v)
+}
+
+func checkHostPort(v *validator, key, s string, optional bool) {
+	if s == "" && optional {
+		return
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		v.errorf(key, "%s is %q, which has no port; write HOST:PORT, e.g. \"0.0.0.0:8443\"", key, s)
+		return
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		v.errorf(key, "%s is %q, whose port is not a number from 0 to 65535; write HOST:PORT, e.g. \"0.0.0.0:8443\"", key, s)
+	}
+}
+
+// Recheck validates cfg again after command-line flags changed it. Flag
+// values have no line in the file, so errors name the key only.
+func Recheck(cfg *Config) error {
+	v := &validator{file: cfg.File, lines: map[string]int{}}
+	cfg.validate(v)
+	if len(v.errs) > 0 {
+		return v.errs
+	}
+	return nil
+}

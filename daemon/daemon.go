@@ -1,0 +1,235 @@
+// Package daemon wires the doorbell's parts together: camera, privacy masks,
+// detectors, encoder and the HTTPS server, and runs them until told to stop.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"doorbell/camera"
+	"doorbell/config"
+	"doorbell/events"
+)
+
+// Daemon is one running doorbell. The start* hooks in this package's other
+// files add their parts to it through AddSink, AddHealth, Mux and Metrics.
+type Daemon struct {
+	Cfg     config.Config
+	Log     *slog.Logger
+	Bus     *events.Bus
+	Mux     *http.ServeMux
+	Metrics *prometheus.Registry
+	DataDir string
+	Demo    bool
+
+	// Opener opens the camera; nil means the one Cfg.Camera names.
+	Opener camera.Opener
+
+	started time.Time
+	mask    *camera.Mask
+	camera  *camera.Supervisor
+
+	mu     sync.Mutex
+	sinks  []camera.Sink
+	health []healthSection
+
+	// Listening, if set, is called with the HTTPS server's address once it listens.
+	Listening func(addr string)
+}
+
+type healthSection struct {
+	name string
+	f    func() any
+}
+
+// AddSink makes s receive every frame after the privacy masks are applied.
+func (d *Daemon) AddSink(s camera.Sink) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sinks = append(d.sinks, s)
+}
+
+// AddHealth adds a section to /healthz, computed by f at each request.
+func (d *Daemon) AddHealth(name string, f func() any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.health = append(d.health, healthSection{name, f})
+}
+
+// New prepares a daemon for cfg, storing its keys and clips in dataDir.
+func New(cfg config.Config, dataDir string, log *slog.Logger) *Daemon {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Daemon{
+		Cfg: cfg, Log: log, Bus: events.NewBus(), Mux: http.NewServeMux(),
+		Metrics: reg, DataDir: dataDir,
+	}
+}
+
+// Run starts every part, serves HTTP on cfg.HTTP.Listen and returns when ctx
+// ends (nil) or when the server cannot start (the error says why).
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = time.Now()
+	ln, err := net.Listen("tcp", d.Cfg.HTTP.Listen)
+	if err != nil {
+		return listenError(d.Cfg.HTTP.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	mask, err := camera.NewMask(d.Cfg.Camera.Width, d.Cfg.Camera.Height, regionPoints(d.Cfg.PrivacyMask))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.mask = mask
+	opener := d.Opener
+	if opener == nil {
+		opener = openerFor(d.Cfg.Camera, d.Log)
+	}
+	d.camera = camera.NewSupervisor(d.Cfg.Camera.Source, opener, camera.SinkFunc(d.onFrame), d.Log)
+	d.camera.RegisterMetrics(d.Metrics)
+
+	for _, start := range []func(context.Context) error{d.startStream, d.startMotion, d.startPairing} {
+		if err := start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	d.Mux.HandleFunc("GET /healthz", d.serveHealth)
+	d.Mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.camera.Run(ctx)
+	}()
+
+	srv := &http.Server{
+		Handler:           d.Mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug),
+	}
+	tlsConfig, err := d.tlsConfig()
+	if err != nil {
+		ln.Close()
+		cancel()
+		wg.Wait()
+		return err
+	}
+	srv.TLSConfig = tlsConfig
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	d.Log.Info("listening", "url", "https://"+ln.Addr().String()+"/", "camera", d.Cfg.Camera.String())
+	if d.Listening != nil {
+		d.Listening(ln.Addr().String())
+	}
+
+	var redirect *http.Server
+	if d.Cfg.HTTP.RedirectListen != "" {
+		redirect, err = d.startRedirect(ln.Addr().String())
+		if err != nil {
+			cancel()
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		cancel()
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	if redirect != nil {
+		_ = redirect.Shutdown(shutdownCtx)
+	}
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// onFrame runs on the camera goroutine for every frame: masks first, so that
+// no consumer ever sees a masked pixel.
+func (d *Daemon) onFrame(f *camera.Frame) {
+	d.mask.Apply(f)
+	d.mu.Lock()
+	sinks := d.sinks
+	d.mu.Unlock()
+	for _, s := range sinks {
+		s.WriteFrame(f)
+	}
+}
+
+// Health is the body of /healthz.
+func (d *Daemon) Health() map[string]any {
+	h := map[string]any{
+		"camera":   d.camera.Status(),
+		"uptime_s": time.Since(d.started).Seconds(),
+	}
+	d.mu.Lock()
+	sections := d.health
+	d.mu.Unlock()
+	for _, s := range sections {
+		h[s.name] = s.f()
+	}
+	return h
+}
+
+func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(d.Health())
+}
+
+// startRedirect serves plain HTTP that only sends browsers to the HTTPS port.
+func (d *Daemon) startRedirect(httpsAddr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", d.Cfg.HTTP.RedirectListen)
+	if err != nil {
+		return nil, listenError(d.Cfg.HTTP.RedirectListen, err)
+	}
+	_, port, _ := net.SplitHostPort(httpsAddr)
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, err := net.SplitHostPort(r.Host)
+			if err != nil {
+				host = r.Host
+			}
+			http.Redirect(w, r, "https://"+net.JoinHostPort(host, port)+r.URL.RequestURI(), http.StatusMovedPermanently)
+		}),
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+// listenError explains a failed listen in one line.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the port is already in use; stop the other program or choose another port with -listen", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %v; check http.listen or -listen", addr, err)
+}
+
+func regionPoints(rs []config.Region) [][][2]float64 {
+	out := make([][][2]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Points()
+	}
+	return out
+}
