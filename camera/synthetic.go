@@ -265,8 +265,15 @@ func (s *Synthetic) applyGain(y []byte, g float64) {
 		s.lutGain = g
 	}
 	lut := &s.lut
-	for i, p := range y {
-		y[i] = lut[p]
+	// Eight bytes a step: the loop overhead otherwise costs as much as the lookups.
+	n := len(y) &^ 7
+	for i := 0; i < n; i += 8 {
+		b := y[i : i+8 : i+8]
+		b[0], b[1], b[2], b[3] = lut[b[0]], lut[b[1]], lut[b[2]], lut[b[3]]
+		b[4], b[5], b[6], b[7] = lut[b[4]], lut[b[5]], lut[b[6]], lut[b[7]]
+	}
+	for i := n; i < len(y); i++ {
+		y[i] = lut[y[i]]
 	}
 }
 

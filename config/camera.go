@@ -47,7 +47,7 @@ func defaultCamera() Camera {
 		Synthetic: Synthetic{Seed: 1, Noise: 2, VisitorPeriod: 30, VisitorStay: 6},
 		File:      File{Loop: true, Realtime: true},
 		V4L2:      V4L2{Device: "/dev/video0"},
-		Rpicam:    Rpicam{Command: "rpicam-vid"},
+		Rpicam:    Rpicam{Command: "rpicam-vid", Args: []string{}},
 	}
 }
 

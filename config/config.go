@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,6 +103,7 @@ func Parse(name string, data []byte) (Config, error) {
 	v := &validator{file: name, lines: keyLines(data)}
 	cfg.validate(v)
 	if len(v.errs) > 0 {
+		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
 		return Config{}, v.errs
 	}
 	return cfg, nil
@@ -148,16 +151,71 @@ func decodeErrors(name string, data []byte, err error) error {
 	if errors.As(err, &de) {
 		line, _ := de.Position()
 		key := strings.Join(de.Key(), ".")
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		if key != "" {
-			msg = key + ": " + msg
+		if key == "" {
+			key = keyOnLine(data, line)
 		}
-		return Errors{{File: name, Line: line, Key: key,
-			Msg: msg + "; fix the TOML syntax or value type on that line (see deploy/doorbell.example.toml)"}}
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := fieldMismatch.FindStringSubmatch(msg); m != nil && key != "" {
+			msg = typeMismatch(key, m[3], m[1])
+		} else if m := valueMismatch.FindStringSubmatch(msg); m != nil && key != "" {
+			msg = typeMismatch(key, m[2], m[1])
+		} else {
+			if key != "" {
+				msg = key + ": " + msg
+			}
+			msg += "; fix the TOML syntax or value type on that line (see deploy/doorbell.example.toml)"
+		}
+		return Errors{{File: name, Line: line, Key: key, Msg: msg}}
 	}
-	// Type mismatches come back without a position: find the line by the key name.
+	// Errors without a position name the Go field: name the TOML key instead, and find its line.
 	msg := strings.TrimPrefix(err.Error(), "toml: ")
+	if m := fieldMismatch.FindStringSubmatch(msg); m != nil {
+		if key := tomlKey(m[2]); key != "" {
+			return Errors{{File: name, Line: keyLines(data)[key], Key: key,
+				Msg: typeMismatch(key, m[3], m[1])}}
+		}
+	}
 	return Errors{{File: name, Line: guessLine(data, msg), Msg: msg + "; give the key a value of the type shown in deploy/doorbell.example.toml"}}
+}
+
+func typeMismatch(key, want, got string) string {
+	return fmt.Sprintf("%s must be of type %s, but the file gives a TOML %s; write it like the example in deploy/doorbell.example.toml", key, want, got)
+}
+
+var valueMismatch = regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)`)
+
+// keyOnLine returns the longest key path set on line, or "".
+func keyOnLine(data []byte, line int) string {
+	best := ""
+	for k, l := range keyLines(data) {
+		if l == line && len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
+}
+
+var fieldMismatch = regexp.MustCompile(`cannot decode TOML (\w+) into struct field config\.(\S+) of type (\S+)`)
+
+// tomlKey turns a Go field path such as "Camera.Width" into its TOML key "camera.width".
+func tomlKey(field string) string {
+	t := reflect.TypeOf(Config{})
+	var parts []string
+	for _, name := range strings.Split(field, ".") {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		f, ok := t.FieldByName(name)
+		if !ok {
+			return ""
+		}
+		parts = append(parts, strings.Split(f.Tag.Get("toml"), ",")[0])
+		t = f.Type
+	}
+	return strings.Join(parts, ".")
 }
 
 // guessLine finds the first line that assigns a key named in msg.

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Household members run doorbell on their own computers: it must build
+// without cgo everywhere, and never pull in OpenCV.
+func TestImportGraphHasNoOpenCV(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", ".")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "gocv.io/") || pkg == "doorbell/camera/cvsource" || pkg == "doorbell/motion" {
+			t.Errorf("doorbell imports %s, which needs cgo and OpenCV; keep it out of the household CLI", pkg)
+		}
+	}
+}
+
+func TestBuildsWithoutCgoEverywhere(t *testing.T) {
+	for _, target := range []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64"} {
+		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
+			goos, goarch, _ := strings.Cut(target, "/")
+			cmd := exec.Command("go", "build", "-o", os.DevNull, ".")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("CGO_ENABLED=0 GOOS=%s GOARCH=%s go build failed: %v\n%s", goos, goarch, err, out)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := run([]string{"--version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "doorbell ") {
+		t.Fatalf("exit %d: %q %q", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+		t.Fatalf("unknown command: exit %d, %q", code, errOut.String())
+	}
+}

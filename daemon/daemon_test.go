@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"doorbell/camera"
+	"doorbell/config"
+)
+
+// started runs a daemon for cfg and returns its address and a stop function
+// that reports how Run ended.
+func started(t *testing.T, cfg config.Config, setup ...func(*Daemon)) (string, func() error) {
+	t.Helper()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	d := New(cfg, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, f := range setup {
+		f(d)
+	}
+	addr := make(chan string, 1)
+	d.Listening = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case a := <-addr:
+		return a, func() error {
+			cancel()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(10 * time.Second):
+				t.Fatal("daemon did not stop within 10 s of being told to")
+				return nil
+			}
+		}
+	case err := <-done:
+		cancel()
+		t.Fatalf("daemon did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not listen within 30 s")
+	}
+	return "", nil
+}
+
+var insecure = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+type health struct {
+	Camera struct {
+		State, Source, Reason string
+		FPS                   float64
+		Width, Height         int
+	}
+	Uptime float64 `json:"uptime_s"`
+}
+
+func getHealth(t *testing.T, addr string) health {
+	t.Helper()
+	resp, err := insecure.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h health
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&h) != nil {
+		t.Fatalf("/healthz answered %s", resp.Status)
+	}
+	return h
+}
+
+func waitHealth(t *testing.T, addr, what string, ok func(health) bool) health {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		h := getHealth(t, addr)
+		if ok(h) {
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never showed %s; last: %+v", what, h)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDaemonServesHealthAndMetricsAndStops(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 20
+	addr, stop := started(t, cfg)
+	h := waitHealth(t, addr, "the camera running at 20 fps", func(h health) bool {
+		return h.Camera.State == "running" && h.Camera.FPS > 18 && h.Camera.FPS < 22
+	})
+	if h.Camera.Source != "synthetic" || h.Camera.Width != 320 || h.Camera.Height != 240 || h.Uptime <= 0 {
+		t.Errorf("health: %+v", h)
+	}
+	resp, err := insecure.Get("https://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"doorbell_camera_frames_captured_total", "doorbell_camera_frames_dropped_total", "doorbell_camera_source_restarts_total"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v after a clean stop", err)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("the port is still open after the daemon stopped")
+	}
+}
+
+func TestDaemonRunsWithoutItsCamera(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Camera.Source = "v4l2"
+	cfg.Camera.V4L2.Device = "/dev/video-missing"
+	addr, stop := started(t, cfg)
+	defer stop()
+	h := waitHealth(t, addr, "the camera retrying", func(h health) bool { return h.Camera.State == "retrying" })
+	if !strings.Contains(h.Camera.Reason, "/dev/video-missing does not exist") {
+		t.Errorf("retrying without saying why: %+v", h.Camera)
+	}
+}
+
+func TestDaemonRefusesAPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := config.Defaults()
+	cfg.HTTP.Listen = ln.Addr().String()
+	d := New(cfg, t.TempDir(), slog.New(slog.DiscardHandler))
+	err = d.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPrivacyMaskAppliesBeforeSinks(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height = 64, 48
+	cfg.PrivacyMask = []config.Region{{Name: "left half", Polygon: [][]float64{{0, 0}, {0.5, 0}, {0.5, 1}, {0, 1}}}}
+	frames := make(chan []byte, 100)
+	_, stop := started(t, cfg, func(d *Daemon) {
+		d.AddSink(camera.SinkFunc(func(f *camera.Frame) {
+			select {
+			case frames <- append([]byte(nil), f.Y()...):
+			default:
+			}
+		}))
+	})
+	defer stop()
+	for n := 0; n < 5; n++ {
+		y := <-frames
+		for r := 0; r < 48; r++ {
+			for c := 0; c < 32; c++ {
+				if y[r*64+c] != 16 {
+					t.Fatalf("a sink saw pixel (%d,%d) of the masked left half: Y=%d", c, r, y[r*64+c])
+				}
+			}
+		}
+	}
+}
