@@ -130,8 +130,6 @@ func (s *Supervisor) Run(ctx context.Context) {
 	}
 }
 
-var errStalled = errors.New("stalled")
-
 // runOnce opens the source and passes frames on until it fails or stalls.
 // The source is read on its own goroutine, so a read stuck in a driver cannot
 // hold up the restart; that goroutine closes the source when it ends.

@@ -47,9 +47,8 @@ func (s *scriptedSource) Read(ctx context.Context, f *Frame) error {
 func (s *scriptedSource) Close() error { s.closed.Add(1); return nil }
 
 type recorder struct {
-	mu    sync.Mutex
-	n     int
-	opens []time.Time
+	mu sync.Mutex
+	n  int
 }
 
 func (r *recorder) WriteFrame(*Frame) { r.mu.Lock(); r.n++; r.mu.Unlock() }

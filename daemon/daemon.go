@@ -122,8 +122,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		Handler:           d.Mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug),
+		// Long-lived requests (event streams) end when the daemon stops.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	var redirect *http.Server
 	tlsConfig, err := d.tlsConfig()
+	if err == nil && d.Cfg.HTTP.RedirectListen != "" {
+		redirect, err = d.startRedirect(ln.Addr().String())
+	}
 	if err != nil {
 		ln.Close()
 		cancel()
@@ -138,24 +144,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Listening(ln.Addr().String())
 	}
 
-	var redirect *http.Server
-	if d.Cfg.HTTP.RedirectListen != "" {
-		redirect, err = d.startRedirect(ln.Addr().String())
-		if err != nil {
-			cancel()
-		}
-	}
-
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		cancel()
 	}
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	// Stop within 2 s in all: 1 s for requests to finish, then cut them off.
+	shutdownCtx, stop := context.WithTimeout(context.Background(), time.Second)
 	defer stop()
-	_ = srv.Shutdown(shutdownCtx)
+	if srv.Shutdown(shutdownCtx) != nil {
+		srv.Close()
+	}
 	if redirect != nil {
-		_ = redirect.Shutdown(shutdownCtx)
+		redirect.Close()
 	}
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -173,3 +173,29 @@ func TestPrivacyMaskAppliesBeforeSinks(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainHTTPOnlyRedirects(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height = 64, 48
+	plain := "127.0.0.1:0"
+	ln, err := net.Listen("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.RedirectListen = ln.Addr().String()
+	ln.Close()
+	addr, stop := started(t, cfg)
+	defer stop()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + cfg.HTTP.RedirectListen + "/healthz?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	host, _, _ := net.SplitHostPort(cfg.HTTP.RedirectListen)
+	want := "https://" + net.JoinHostPort(host, port) + "/healthz?x=1"
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Fatalf("plain HTTP answered %s, Location %q; want 301 to %s", resp.Status, resp.Header.Get("Location"), want)
+	}
+}

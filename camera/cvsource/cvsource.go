@@ -71,10 +71,11 @@ func OpenFile(ctx context.Context, cfg FileConfig) (camera.Source, error) {
 // FileFPS returns the frame rate a video file declares (0 if none).
 func FileFPS(path string) float64 {
 	vc, err := gocv.VideoCaptureFile(path)
-	defer vc.Close()
 	if err != nil {
+		vc.Close()
 		return 0
 	}
+	defer vc.Close()
 	return vc.Get(gocv.VideoCaptureFPS)
 }
 

@@ -1,0 +1,66 @@
+package events
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestEverySubscriberGetsEveryEventInOrder(t *testing.T) {
+	b := NewBus()
+	a, cancelA := b.Subscribe(10)
+	c, cancelC := b.Subscribe(10)
+	defer cancelA()
+	defer cancelC()
+	for i := uint64(1); i <= 3; i++ {
+		b.Publish(Event{Kind: MotionStart, ID: i, Time: time.Unix(int64(i), 0)})
+	}
+	for _, ch := range []<-chan Event{a, c} {
+		for i := uint64(1); i <= 3; i++ {
+			if e := <-ch; e.ID != i || e.Kind != MotionStart {
+				t.Fatalf("got %+v, want event %d", e, i)
+			}
+		}
+	}
+}
+
+func TestSlowSubscriberLosesEventsButNeverBlocks(t *testing.T) {
+	b := NewBus()
+	slow, cancel := b.Subscribe(1)
+	defer cancel()
+	fast, cancelFast := b.Subscribe(100)
+	defer cancelFast()
+	for i := 0; i < 10; i++ {
+		b.Publish(Event{Kind: Ring, ID: uint64(i)})
+	}
+	if b.Dropped() != 9 {
+		t.Errorf("dropped %d, want 9", b.Dropped())
+	}
+	if e := <-slow; e.ID != 0 {
+		t.Errorf("slow subscriber got %d first", e.ID)
+	}
+	if len(fast) != 10 {
+		t.Errorf("fast subscriber has %d events, want 10", len(fast))
+	}
+}
+
+func TestCancelClosesOnceAndConcurrentUseIsSafe(t *testing.T) {
+	b := NewBus()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch, cancel := b.Subscribe(4)
+			b.Publish(Event{Kind: MotionEnd})
+			<-ch
+			cancel()
+			cancel()
+			if _, ok := <-ch; ok {
+				t.Error("channel still open after cancel")
+			}
+		}()
+	}
+	wg.Wait()
+	b.Publish(Event{Kind: Ring}) // no subscribers: nothing to do, nothing to panic about
+}
