@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -40,8 +41,6 @@ type Synthetic struct {
 	sprite  []bool   // visitor silhouette, spriteW x spriteH
 	spriteW int
 	spriteH int
-	lut     [256]byte
-	lutGain float64
 	start   time.Time
 	seq     uint64
 	dropped uint64
@@ -59,7 +58,7 @@ func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Synthetic{cfg: cfg, lutGain: -1}
+	s := &Synthetic{cfg: cfg}
 	s.drawScene()
 	s.drawSprite()
 	return s, nil
@@ -126,7 +125,7 @@ func (s *Synthetic) Render(seq uint64, f *Frame) {
 	copy(f.Data, s.scene[(h>>59)%noiseVariants])
 	if s.cfg.LightingRamp > 0 {
 		phase := 2 * math.Pi * float64(t) / float64(s.cfg.LightingRamp)
-		s.applyGain(f.Y(), 0.7+0.3*math.Cos(phase)) // between 40% and 100% of full light
+		applyGain(f.Y(), 0.7+0.3*math.Cos(phase)) // between 40% and 100% of full light
 	}
 	if box, ok := VisitorBox(s.cfg.VisitorPeriod, s.cfg.VisitorStay, t); ok {
 		s.drawVisitor(f, box)
@@ -256,24 +255,20 @@ func (s *Synthetic) drawVisitor(f *Frame, box [4]float64) {
 	}
 }
 
-// applyGain scales the Y plane by g, through a table rebuilt only when g changes.
-func (s *Synthetic) applyGain(y []byte, g float64) {
-	if g != s.lutGain {
-		for i := range s.lut {
-			s.lut[i] = byte(min(math.Round(float64(i)*g), 255))
-		}
-		s.lutGain = g
-	}
-	lut := &s.lut
-	// Eight bytes a step: the loop overhead otherwise costs as much as the lookups.
+// applyGain scales the Y plane by g (0..1), eight pixels at a time: each
+// byte is multiplied in a 16-bit lane of a uint64, so no lane overflows.
+func applyGain(y []byte, g float64) {
+	const lanes = 0x00FF00FF00FF00FF
+	k := uint64(math.Round(min(max(g, 0), 1) * 256))
 	n := len(y) &^ 7
 	for i := 0; i < n; i += 8 {
-		b := y[i : i+8 : i+8]
-		b[0], b[1], b[2], b[3] = lut[b[0]], lut[b[1]], lut[b[2]], lut[b[3]]
-		b[4], b[5], b[6], b[7] = lut[b[4]], lut[b[5]], lut[b[6]], lut[b[7]]
+		x := binary.LittleEndian.Uint64(y[i:])
+		lo := ((x & lanes) * k) >> 8 & lanes
+		hi := ((x >> 8) & lanes) * k &^ lanes
+		binary.LittleEndian.PutUint64(y[i:], lo|hi)
 	}
 	for i := n; i < len(y); i++ {
-		y[i] = lut[y[i]]
+		y[i] = byte(uint64(y[i]) * k >> 8)
 	}
 }
 
