@@ -41,10 +41,8 @@ type Synthetic struct {
 	sprite  []bool   // visitor silhouette, spriteW x spriteH
 	spriteW int
 	spriteH int
-	start   time.Time
+	pacer   Pacer
 	seq     uint64
-	dropped uint64
-	timer   *time.Timer
 }
 
 // NewSynthetic builds the scene. It is cheap enough to call on every restart.
@@ -58,7 +56,7 @@ func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Synthetic{cfg: cfg}
+	s := &Synthetic{cfg: cfg, pacer: Pacer{FPS: cfg.FPS, Now: cfg.Now}}
 	s.drawScene()
 	s.drawSprite()
 	return s, nil
@@ -69,39 +67,17 @@ func (s *Synthetic) Read(ctx context.Context, f *Frame) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	interval := time.Duration(float64(time.Second) / s.cfg.FPS)
 	if s.cfg.Realtime {
-		now := s.cfg.Now()
-		if s.start.IsZero() {
-			s.start = now
-		}
-		due := s.start.Add(time.Duration(s.seq) * interval)
-		if late := now.Sub(due); late > interval {
-			// The consumer fell behind: skip the frames whose time has passed.
-			skip := uint64(late / interval)
+		// A consumer that fell behind skips the frames whose time has passed.
+		if skip := s.pacer.Overdue(s.seq); skip > 0 {
 			s.seq += skip
-			s.dropped += skip
-			due = due.Add(time.Duration(skip) * interval)
 		}
-		if wait := due.Sub(now); wait > 0 {
-			if s.timer == nil {
-				s.timer = time.NewTimer(wait)
-			} else {
-				s.timer.Reset(wait)
-			}
-			select {
-			case <-ctx.Done():
-				s.timer.Stop()
-				return ctx.Err()
-			case <-s.timer.C:
-			}
+		if err := s.pacer.Wait(ctx, s.seq); err != nil {
+			return err
 		}
 	}
 	s.Render(s.seq, f)
 	f.Captured = s.cfg.Now()
-	if s.start.IsZero() {
-		s.start = f.Captured
-	}
 	StampTime(f, f.Captured)
 	s.seq++
 	return nil

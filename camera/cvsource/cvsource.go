@@ -36,12 +36,10 @@ type capture struct {
 	vc                *gocv.VideoCapture
 	bgr, scaled, i420 gocv.Mat
 	w, h              int
-	fps               float64 // the rate frames are paced at; 0: not paced
+	pacer             camera.Pacer // FPS 0: not paced
 	loop              bool
 	name              string
-	start             time.Time
 	seq               uint64
-	timer             *time.Timer
 }
 
 // OpenFile opens a video file OpenCV can read.
@@ -60,9 +58,9 @@ func OpenFile(ctx context.Context, cfg FileConfig) (camera.Source, error) {
 	c := newCapture(vc, cfg.Width, cfg.Height, cfg.Path)
 	c.loop = cfg.Loop
 	if cfg.Realtime {
-		c.fps = vc.Get(gocv.VideoCaptureFPS)
-		if !(c.fps > 0 && c.fps <= 240) {
-			c.fps = 25 // files without a usable rate: a common one
+		c.pacer.FPS = vc.Get(gocv.VideoCaptureFPS)
+		if !(c.pacer.FPS > 0 && c.pacer.FPS <= 240) {
+			c.pacer.FPS = 25 // files without a usable rate: a common one
 		}
 	}
 	return c, nil
@@ -115,7 +113,11 @@ func newCapture(vc *gocv.VideoCapture, w, h int, name string) *capture {
 
 // Read decodes the next frame, scales it and converts it to I420.
 func (c *capture) Read(ctx context.Context, f *camera.Frame) error {
-	if err := c.pace(ctx); err != nil {
+	if c.pacer.FPS > 0 {
+		if err := c.pacer.Wait(ctx, c.seq); err != nil {
+			return err
+		}
+	} else if err := ctx.Err(); err != nil {
 		return err
 	}
 	if !c.vc.Read(&c.bgr) || c.bgr.Empty() {
@@ -147,37 +149,6 @@ func (c *capture) Read(ctx context.Context, f *camera.Frame) error {
 	f.Seq = c.seq
 	c.seq++
 	return nil
-}
-
-// pace waits until the next frame is due at the file's rate.
-func (c *capture) pace(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if c.fps <= 0 {
-		return nil
-	}
-	now := time.Now()
-	if c.start.IsZero() {
-		c.start = now
-	}
-	due := c.start.Add(time.Duration(float64(c.seq) / c.fps * float64(time.Second)))
-	wait := due.Sub(now)
-	if wait <= 0 {
-		return nil
-	}
-	if c.timer == nil {
-		c.timer = time.NewTimer(wait)
-	} else {
-		c.timer.Reset(wait)
-	}
-	select {
-	case <-ctx.Done():
-		c.timer.Stop()
-		return ctx.Err()
-	case <-c.timer.C:
-		return nil
-	}
 }
 
 // Close releases the device or file and the buffers.
