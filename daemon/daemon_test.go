@@ -199,3 +199,28 @@ func TestPlainHTTPOnlyRedirects(t *testing.T) {
 		t.Fatalf("plain HTTP answered %s, Location %q; want 301 to %s", resp.Status, resp.Header.Get("Location"), want)
 	}
 }
+
+// BenchmarkShutdown measures the time from the stop signal to Run returning.
+func BenchmarkShutdown(b *testing.B) {
+	cfg := config.Defaults()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Camera.Width, cfg.Camera.Height = 320, 240
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		d := New(cfg, b.TempDir(), slog.New(slog.DiscardHandler))
+		up := make(chan struct{})
+		d.Listening = func(string) { close(up) }
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		<-up
+		time.Sleep(200 * time.Millisecond) // let the camera run
+		t0 := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(total.Seconds()*1000/float64(b.N), "ms-to-stop")
+}
