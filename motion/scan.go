@@ -1,0 +1,261 @@
+package motion
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"doorbell/camera"
+	"doorbell/events"
+)
+
+// ScanEvent is one event found in a video, timed from the video's start.
+type ScanEvent struct {
+	ID    uint64
+	Start time.Duration
+	End   time.Duration
+	Peak  float64      // largest changed share of a zone
+	Zones []string     // zones that saw motion
+	Boxes []events.Box // changed regions in the frame of the peak
+}
+
+// ScanOptions are the extras of Scan.
+type ScanOptions struct {
+	// DebugDir, if set, receives annotated PNG frames: zones, privacy masks,
+	// changed pixels and boxes, for every frame where something changed.
+	DebugDir string
+	// Event, if set, is called as each event ends.
+	Event func(ScanEvent)
+	// Frame, if set, sees each frame's timestamp and result.
+	Frame func(at time.Duration, r *Result)
+}
+
+// ScanSummary tells how a scan went.
+type ScanSummary struct {
+	Events        int
+	Frames        int
+	Width, Height int
+	Length        time.Duration // video time of the last frame
+	Detect        time.Duration // time spent in the detector, all frames
+	Wall          time.Duration // time the whole scan took, decoding included
+}
+
+// InputError is a scan that failed because of what it was given: a missing
+// or unreadable video, a bad configuration, an unusable debug directory.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErrorf(format string, args ...any) error {
+	return &InputError{fmt.Errorf(format, args...)}
+}
+
+// Scan runs the detector and the state machine over a video file as fast as
+// it decodes, on the file's own timestamps, as the daemon would on the
+// camera: the frame goes to I420, the privacy masks black it out, and the
+// detector sees its Y plane.
+func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
+	began := time.Now()
+	var sum ScanSummary
+	v, err := OpenVideo(path)
+	if err != nil {
+		return sum, err
+	}
+	defer v.Close()
+	ok, err := v.Next()
+	if err != nil {
+		return sum, err
+	}
+	if !ok {
+		return sum, inputErrorf("cannot read video %s: it has no frames OpenCV can decode; check that it plays, or convert it with ffmpeg to MP4 (H.264)", path)
+	}
+	sum.Width, sum.Height = v.Frame.Width, v.Frame.Height
+
+	mask, err := camera.NewMask(v.Frame.Width, v.Frame.Height, cfg.Masks)
+	if err != nil {
+		return sum, &InputError{err}
+	}
+	det, err := NewDetector(cfg, v.Frame.Width, v.Frame.Height)
+	if err != nil {
+		return sum, &InputError{err}
+	}
+	defer det.Close()
+	if opt.DebugDir != "" {
+		if err := os.MkdirAll(opt.DebugDir, 0o755); err != nil {
+			return sum, inputErrorf("cannot make the debug directory: %v; give -debug-out a directory you can write to", err)
+		}
+	}
+
+	// Frame times are offsets from a zero epoch, so event times read as
+	// seconds into the video.
+	var epoch time.Time
+	starts := map[uint64]time.Duration{}
+	var writeErr error
+	m := NewMachine(cfg, det.ZoneNames(), func(e events.Event) {
+		switch e.Kind {
+		case events.MotionStart:
+			starts[e.ID] = e.Time.Sub(epoch)
+		case events.MotionEnd:
+			sum.Events++
+			if opt.Event != nil {
+				opt.Event(ScanEvent{ID: e.ID, Start: starts[e.ID], End: e.Time.Sub(epoch),
+					Peak: e.Peak, Zones: e.Zones, Boxes: e.Boxes})
+			}
+			delete(starts, e.ID)
+		}
+	})
+
+	for ; ok; ok, err = v.Next() {
+		at := epoch.Add(v.Time)
+		mask.Apply(&v.Frame)
+		before, _ := m.State()
+		r, err := det.Detect(v.Frame.Y(), at)
+		if err != nil {
+			return sum, err
+		}
+		m.Update(at, r)
+		if opt.Frame != nil {
+			opt.Frame(v.Time, r)
+		}
+		sum.Frames++
+		sum.Detect += r.Took
+		sum.Length = v.Time
+		if opt.DebugDir != "" && writeErr == nil {
+			after, _ := m.State()
+			if sum.Frames == 1 || r.Fraction > 0 || r.Relearned || after != before {
+				writeErr = writeDebug(opt.DebugDir, det, v, r, after, sum.Frames-1)
+			}
+		}
+	}
+	if err != nil {
+		return sum, err
+	}
+	m.Flush(epoch.Add(sum.Length))
+	sum.Wall = time.Since(began)
+	if writeErr != nil {
+		return sum, fmt.Errorf("cannot write debug frames: %v; check the space and permissions of %s", writeErr, opt.DebugDir)
+	}
+	return sum, nil
+}
+
+func writeDebug(dir string, det *Detector, v *Video, r *Result, s State, n int) error {
+	img, err := v.BGR()
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	det.Annotate(&img, r, fmt.Sprintf("%.2fs %s changed %.3f", v.Time.Seconds(), s, r.Fraction))
+	name := filepath.Join(dir, fmt.Sprintf("frame-%06d.png", n))
+	if !gocv.IMWrite(name, img) {
+		return errors.New("OpenCV could not write " + name)
+	}
+	return nil
+}
+
+// Video reads a video file as I420 frames with their timestamps.
+type Video struct {
+	Frame camera.Frame  // the current frame, I420
+	Time  time.Duration // its timestamp in the file
+	vc    *gocv.VideoCapture
+	bgr   gocv.Mat
+	conv  gocv.Mat
+	i420  gocv.Mat
+	fps   float64
+	n     int
+	path  string
+}
+
+// OpenVideo opens a video file. Errors are InputErrors that say what to do.
+func OpenVideo(path string) (*Video, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, inputErrorf("cannot read video: %v; check the path", err)
+	}
+	if st.IsDir() {
+		return nil, inputErrorf("cannot read video %s: it is a directory; give a video file", path)
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg) // FFmpeg only: other backends fall back noisily
+	if err != nil || !vc.IsOpened() {
+		if vc != nil {
+			vc.Close()
+		}
+		return nil, inputErrorf("cannot read video %s: OpenCV cannot decode it; check that it plays, or convert it with ffmpeg to MP4 (H.264)", path)
+	}
+	v := &Video{vc: vc, bgr: gocv.NewMat(), conv: gocv.NewMat(), i420: gocv.NewMat(), path: path}
+	v.fps = vc.Get(gocv.VideoCaptureFPS)
+	if !(v.fps > 0 && v.fps <= 1000) {
+		v.fps = 25 // a file without a usable rate: a common one
+	}
+	return v, nil
+}
+
+// Next reads the next frame into v.Frame and v.Time; false at the end.
+func (v *Video) Next() (bool, error) {
+	if !v.vc.Read(&v.bgr) || v.bgr.Empty() {
+		return false, nil
+	}
+	w, h := v.bgr.Cols()&^1, v.bgr.Rows()&^1 // I420 needs even sizes
+	if w < 2 || h < 2 {
+		return false, inputErrorf("cannot read video %s: its frames are %dx%d, too small", v.path, v.bgr.Cols(), v.bgr.Rows())
+	}
+	src := v.bgr
+	if w != v.bgr.Cols() || h != v.bgr.Rows() {
+		crop := v.bgr.Region(image.Rect(0, 0, w, h))
+		defer crop.Close()
+		src = crop
+	}
+	if src.Channels() == 1 {
+		gocv.CvtColor(src, &v.conv, gocv.ColorGrayToBGR)
+		gocv.CvtColor(v.conv, &v.i420, gocv.ColorBGRToYUVI420)
+	} else {
+		gocv.CvtColor(src, &v.i420, gocv.ColorBGRToYUVI420)
+	}
+	data, err := v.i420.DataPtrUint8()
+	if err != nil {
+		return false, err
+	}
+	if v.n > 0 && (v.Frame.Width != w || v.Frame.Height != h) {
+		return false, inputErrorf("cannot read video %s: its picture size changes from %dx%d to %dx%d; scan one size at a time", v.path, v.Frame.Width, v.Frame.Height, w, h)
+	}
+	v.Frame.Resize(w, h)
+	copy(v.Frame.Data, data)
+	v.Frame.Seq = uint64(v.n)
+
+	// The file's own timestamp; files without usable ones go by their rate.
+	t := time.Duration(v.vc.Get(gocv.VideoCapturePosMsec) * float64(time.Millisecond))
+	if v.n > 0 && t <= v.Time {
+		t = v.Time + time.Duration(float64(time.Second)/v.fps)
+	} else if v.n == 0 && t < 0 {
+		t = 0
+	}
+	v.Time = t
+	v.n++
+	return true, nil
+}
+
+// BGR returns the current frame, as the detector saw it, in BGR for drawing on.
+func (v *Video) BGR() (gocv.Mat, error) {
+	f := &v.Frame
+	yuv, err := gocv.NewMatFromBytes(f.Height*3/2, f.Width, gocv.MatTypeCV8U, f.Data)
+	if err != nil {
+		return gocv.Mat{}, err
+	}
+	defer yuv.Close()
+	out := gocv.NewMat()
+	gocv.CvtColor(yuv, &out, gocv.ColorYUVToBGRIYUV)
+	return out, nil
+}
+
+// Close releases the file and buffers.
+func (v *Video) Close() error {
+	v.bgr.Close()
+	v.conv.Close()
+	v.i420.Close()
+	return v.vc.Close()
+}
