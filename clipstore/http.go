@@ -1,0 +1,160 @@
+package clipstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"doorbell/crypto/clip"
+)
+
+// Authorizer says whether a bearer token belongs to a paired member device
+// (the pairing package's token store implements it).
+type Authorizer interface {
+	Authorize(token string) (id string, ok bool)
+}
+
+// Handler serves the sealed clips and records to paired members:
+//
+//	GET /api/clips                   {"device_key": …, "clips": [{"id", "bytes", "record_bytes", "hour"}, …]}
+//	GET /api/clips/<id>.mp4.age      the sealed clip (Range requests supported)
+//	GET /api/clips/<id>.event.age    its sealed event record
+//
+// Every request needs "Authorization: Bearer TOKEN". Times are rounded down
+// to the hour: the list says no more than the files themselves would.
+type Handler struct {
+	Store *Store
+	// Auth is asked on every request; nil refuses everyone. A func lets it
+	// be wired after the handler.
+	Auth func() Authorizer
+	// DeviceKey is the device's signing key (devicekey.PublicString), so
+	// members can tell if it changed since they pinned it.
+	DeviceKey string
+	Log       *slog.Logger
+
+	warnedNoAuth atomic.Bool
+}
+
+// ListEntry is one clip in GET /api/clips.
+type ListEntry struct {
+	ID          string    `json:"id"`
+	Bytes       int64     `json:"bytes"`
+	RecordBytes int64     `json:"record_bytes"`
+	Hour        time.Time `json:"hour"`
+}
+
+// List is the body of GET /api/clips.
+type List struct {
+	DeviceKey string      `json:"device_key"`
+	Clips     []ListEntry `json:"clips"`
+}
+
+// Register adds the handler's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/clips", h.serveList)
+	mux.HandleFunc("GET /api/clips/{name}", h.serveFile)
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// authorize checks the bearer token. It never logs the token.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Set("Cache-Control", "no-store")
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		fail(w, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this computer got from doorbell device add")
+		return false
+	}
+	var a Authorizer
+	if h.Auth != nil {
+		a = h.Auth()
+	}
+	if a == nil {
+		if !h.warnedNoAuth.Swap(true) {
+			h.log().Warn("clips are refused to everyone: no token store is wired to them")
+		}
+		fail(w, http.StatusServiceUnavailable, "the doorbell has no token store yet; try again in a moment")
+		return false
+	}
+	if _, ok := a.Authorize(token); !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		fail(w, http.StatusUnauthorized, "the token is unknown or was revoked; pair this computer again with doorbell device add URL CODE")
+		return false
+	}
+	return true
+}
+
+func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
+	if !h.authorize(w, r) {
+		return
+	}
+	list, err := h.Store.List()
+	if err != nil {
+		h.log().Error("listing clips", "err", err)
+		fail(w, http.StatusInternalServerError, "the doorbell cannot read its clips directory")
+		return
+	}
+	body := List{DeviceKey: h.DeviceKey, Clips: make([]ListEntry, 0, len(list))}
+	for _, e := range list {
+		body.Clips = append(body.Clips, ListEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
+	if !h.authorize(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	id, suffix, ok := clip.SplitName(name)
+	if !ok {
+		fail(w, http.StatusNotFound, "no such clip file %q; names are <id>.mp4.age and <id>.event.age, from GET /api/clips", name)
+		return
+	}
+	path := h.Store.ClipPath(id)
+	if suffix == clip.RecordSuffix {
+		path = h.Store.RecordPath(id)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fail(w, http.StatusNotFound, "clip %s is not on the doorbell (evicted, or never there); list the clips again", id)
+		return
+	}
+	if err != nil {
+		h.log().Error("opening clip", "id", id, "err", err)
+		fail(w, http.StatusInternalServerError, "the doorbell cannot read that clip")
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "the doorbell cannot read that clip")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	// Finished clips never change: the size names the version.
+	w.Header().Set("ETag", fmt.Sprintf(`"%s-%d-%d"`, name, fi.Size(), fi.ModTime().UnixNano()))
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+}

@@ -1,0 +1,136 @@
+package clipstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"doorbell/internal/atomicfile"
+)
+
+// maxEvictions bounds how many clips one full-disk write may evict.
+const maxEvictions = 1000
+
+// ClipFile is a clip being written, under its partial name. Writes that
+// find the disk full evict the oldest clips and carry on.
+type ClipFile struct {
+	s         *Store
+	id        string
+	f         *os.File
+	n         int64
+	unprotect func()
+	done      bool
+}
+
+// Create starts the clip id under its partial name, mode 0600, and keeps it
+// from eviction until it is committed or aborted.
+func (s *Store) Create(id string) (*ClipFile, error) {
+	unprotect := s.Protect(id)
+	var f *os.File
+	err := s.retry(func() error {
+		var err error
+		f, err = os.OpenFile(s.partialPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
+	if err != nil {
+		unprotect()
+		return nil, fmt.Errorf("cannot create a clip in %s: %w", s.dir, err)
+	}
+	return &ClipFile{s: s, id: id, f: f, unprotect: unprotect}, nil
+}
+
+// retry runs op, evicting the oldest clip and trying again while the disk is full.
+func (s *Store) retry(op func() error) error {
+	for range maxEvictions {
+		err := op()
+		if !IsNoSpace(err) {
+			return err
+		}
+		ok, eerr := s.EvictOldest()
+		if eerr != nil {
+			return errors.Join(err, eerr)
+		}
+		if !ok {
+			return fmt.Errorf("%w (and there is no older clip left to evict)", err)
+		}
+	}
+	return errors.New("the disk stays full however many clips are evicted")
+}
+
+// Write writes p, evicting old clips when the disk is full.
+func (c *ClipFile) Write(p []byte) (int, error) {
+	written := 0
+	err := c.s.retry(func() error {
+		n, err := c.s.write(c.f, p[written:])
+		written += n
+		return err
+	})
+	c.n += int64(written)
+	return written, err
+}
+
+// write is f.Write, failing as a full disk would past the capacity.
+func (s *Store) write(f *os.File, p []byte) (int, error) {
+	if room := s.room(len(p)); room < len(p) {
+		n, _ := f.Write(p[:room])
+		return n, &os.PathError{Op: "write", Path: f.Name(), Err: errNoSpace}
+	}
+	return f.Write(p)
+}
+
+// Size is the bytes written so far.
+func (c *ClipFile) Size() int64 { return c.n }
+
+// ID is the clip's id.
+func (c *ClipFile) ID() string { return c.id }
+
+// Sync makes what was written so far durable.
+func (c *ClipFile) Sync() error { return c.f.Sync() }
+
+// Commit makes the clip durable and gives it its final name.
+func (c *ClipFile) Commit() error {
+	if c.done {
+		return errors.New("clip already committed or aborted")
+	}
+	c.done = true
+	defer c.unprotect()
+	if err := c.f.Sync(); err != nil {
+		c.f.Close()
+		return err
+	}
+	if err := c.f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(c.s.partialPath(c.id), c.s.ClipPath(c.id)); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(c.s.dir)
+}
+
+// Abort removes the partial clip.
+func (c *ClipFile) Abort() {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.f.Close()
+	os.Remove(c.s.partialPath(c.id))
+	c.unprotect()
+}
+
+// WriteRecord replaces the clip's sealed record atomically (temporary
+// file, fsync, rename, fsync of the directory), evicting old clips if the
+// disk is full.
+func (s *Store) WriteRecord(id string, sealed []byte) error {
+	return s.retry(func() error {
+		if s.room(len(sealed)) < len(sealed) {
+			return &os.PathError{Op: "write", Path: s.RecordPath(id), Err: errNoSpace}
+		}
+		return atomicfile.WriteFile(s.RecordPath(id), sealed, 0o600)
+	})
+}
+
+// RemoveRecord removes a record whose clip was not kept.
+func (s *Store) RemoveRecord(id string) {
+	os.Remove(s.RecordPath(id))
+}

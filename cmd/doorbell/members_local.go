@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"doorbell/crypto/keys"
+	"doorbell/crypto/members"
+	"doorbell/pairing"
+)
+
+// The household's keys, on the device: doorbell member add/list/remove.
+const membersLocalUsage = `  doorbell member add [-data DIR] NAME PUBLIC-KEY
+  doorbell member list [-data DIR] [-json]
+  doorbell member remove [-data DIR] NAME
+
+add      adds member NAME with their age public key (age1pq1… or age1…, from
+         doorbell keygen); clips from now on are sealed to them too. A running
+         doorbell picks the change up within 2 s.
+list     lists the members, their keys and paired devices.
+remove   removes member NAME: clips from now on are not sealed to them, and
+         their paired devices are revoked. Clips they already have stay theirs.
+`
+
+func memberAdd(args []string, stdout, stderr io.Writer) int {
+	c := newCommand("member add", "member add [-data DIR] NAME PUBLIC-KEY", stderr)
+	data := dataFlag(c.fs)
+	args, code, ok := c.parse(args, 2, 2)
+	if !ok {
+		return code
+	}
+	name, recipient := args[0], args[1]
+	if err := members.CheckName(name); err != nil {
+		c.usagef("%v", err)
+		return 2
+	}
+	if _, _, err := keys.ParseRecipient(recipient); err != nil {
+		return c.failf("%v", err)
+	}
+	if err := checkDataDir(*data); err != nil {
+		return c.failf("%v", err)
+	}
+	reg, err := members.Add(*data, name, recipient, time.Now())
+	if err != nil {
+		return c.failf("%v", err)
+	}
+	fmt.Fprintf(stdout, "Added %s. Clips from now on are sealed to %d member(s): %s.\n", name, reg.Len(), strings.Join(reg.Names(), ", "))
+	return 0
+}
+
+func memberList(args []string, stdout, stderr io.Writer) int {
+	c := newCommand("member list", "member list [-data DIR] [-json]", stderr)
+	data := dataFlag(c.fs)
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
+	}
+	if err := checkDataDir(*data); err != nil {
+		return c.failf("%v", err)
+	}
+	reg, err := members.Load(*data)
+	if err != nil {
+		return c.failf("%v", err)
+	}
+	devices := map[string]int{}
+	if tokens, err := pairing.List(*data); err == nil {
+		for _, t := range tokens {
+			devices[strings.ToLower(t.Member)]++
+		}
+	}
+	if *asJSON {
+		type member struct {
+			Name      string    `json:"name"`
+			Recipient string    `json:"recipient"`
+			Added     time.Time `json:"added"`
+			Devices   int       `json:"paired_devices"`
+		}
+		out := []member{}
+		for _, m := range reg.Members() {
+			out = append(out, member{m.Name, m.Recipient, m.Added, devices[strings.ToLower(m.Name)]})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return 0
+	}
+	if reg.Len() == 0 {
+		fmt.Fprintf(stdout, "No members: the doorbell records nothing. Add one with: doorbell member add -data %s NAME PUBLIC-KEY\n", *data)
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPUBLIC KEY\tADDED\tPAIRED DEVICES")
+	for _, m := range reg.Members() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, shortKey(m.Recipient), m.Added.Local().Format("2006-01-02 15:04"), devices[strings.ToLower(m.Name)])
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "Keys: %s.\n", reg.Kind())
+	return 0
+}
+
+func shortKey(r string) string {
+	if len(r) <= 24 {
+		return r
+	}
+	return r[:16] + "…" + r[len(r)-6:]
+}
+
+func memberRemove(args []string, stdout, stderr io.Writer) int {
+	c := newCommand("member remove", "member remove [-data DIR] NAME", stderr)
+	data := dataFlag(c.fs)
+	args, code, ok := c.parse(args, 1, 1)
+	if !ok {
+		return code
+	}
+	name := args[0]
+	if err := checkDataDir(*data); err != nil {
+		return c.failf("%v", err)
+	}
+	reg, err := members.Remove(*data, name)
+	if err != nil {
+		return c.failf("%v", err)
+	}
+	fmt.Fprintf(stdout, "Removed %s: clips from now on are not sealed to them", name)
+	if reg.Len() == 0 {
+		fmt.Fprint(stdout, "; the household has no members left, so the doorbell records nothing until one is added")
+	}
+	fmt.Fprintln(stdout, ".")
+	// A removed member must lose live view too.
+	gone, _, err := pairing.Revoke(*data, name)
+	var amb *pairing.AmbiguousError
+	switch {
+	case err == nil:
+		for _, t := range gone {
+			fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", t.Device, t.Member, t.ID)
+		}
+	case errors.Is(err, pairing.ErrNoMatch):
+	case errors.As(err, &amb):
+		return c.failf("their paired devices were not revoked: %v", err)
+	default:
+		return c.failf("their paired devices were not revoked: %v; revoke them with doorbell member revoke %s", err, name)
+	}
+	return 0
+}

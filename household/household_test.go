@@ -1,0 +1,199 @@
+package household
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"doorbell/clipstore"
+	"doorbell/crypto/clip"
+	"doorbell/crypto/keys"
+	"doorbell/devicekey"
+)
+
+type tokens map[string]string
+
+func (tk tokens) Authorize(token string) (string, bool) { id, ok := tk[token]; return id, ok }
+
+// fakeDoorbell serves clips and pairing over TLS on loopback.
+type fakeDoorbell struct {
+	srv    *httptest.Server
+	store  *clipstore.Store
+	key    ed25519.PrivateKey
+	member *keys.Identity
+	paired atomic.Int32
+}
+
+func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
+	t.Helper()
+	f := &fakeDoorbell{}
+	var err error
+	if f.store, err = clipstore.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	_, f.key, _ = ed25519.GenerateKey(nil)
+	f.member, _ = keys.Generate(keys.Hybrid)
+	rec, _, _ := keys.ParseRecipient(f.member.Recipient)
+	pub := f.key.Public().(ed25519.PublicKey)
+	for i := range clips {
+		id := clip.NewID()
+		var cb bytes.Buffer
+		w, _ := clip.NewWriter(&cb, id, []age.Recipient{rec}, f.key)
+		w.Write(bytes.Repeat([]byte{byte(i)}, 3000))
+		sum, _ := w.Close()
+		r := &clip.Record{ID: id, Device: devicekey.Fingerprint(pub), Kind: "motion",
+			Trigger: time.Unix(1_800_000_000+int64(i)*60, 0).UTC(), Zones: []string{"porch"}, Thumbnail: make([]byte, 4000)}
+		r.Complete(sum, int64(cb.Len()), 4*time.Second)
+		var rb bytes.Buffer
+		if err := r.Seal(&rb, []age.Recipient{rec}, f.key); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(f.store.ClipPath(id), cb.Bytes(), 0o600)
+		os.WriteFile(f.store.RecordPath(id), rb.Bytes(), 0o600)
+	}
+	mux := http.NewServeMux()
+	(&clipstore.Handler{Store: f.store, DeviceKey: devicekey.PublicString(pub),
+		Auth: func() clipstore.Authorizer { return tokens{"tok": "dev1"} }}).Register(mux)
+	mux.HandleFunc("POST /api/pair", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Code, Device string }
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Code != "goodcode" {
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(map[string]string{"error": "the pairing code is unknown; make a new one"})
+			return
+		}
+		f.paired.Add(1)
+		json.NewEncoder(w).Encode(map[string]string{"token": "tok", "id": "dev1", "member": "anna", "device": req.Device, "device_key": devicekey.PublicString(pub)})
+	})
+	f.srv = httptest.NewUnstartedServer(mux)
+	f.srv.EnableHTTP2 = true
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func TestPairListPullAndPins(t *testing.T) {
+	f := newFakeDoorbell(t, 3)
+	ds, _ := LoadDevices(t.TempDir())
+	ctx := context.Background()
+	if _, err := Pair(ctx, ds, f.srv.URL, "badcode", ""); err == nil || !strings.Contains(err.Error(), "pairing code is unknown") {
+		t.Fatalf("bad code: %v", err)
+	}
+	d, err := Pair(ctx, ds, f.srv.URL+"/pair#goodcode", "", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Member != "anna" || d.TLSKey == "" || !strings.Contains(d.TLSCert, ":") {
+		t.Errorf("pinned %+v", d)
+	}
+	again, _ := LoadDevices(ds.Dir)
+	if len(again.Devices) != 1 || again.Devices[0].Token != "tok" {
+		t.Fatalf("saved pairings %+v", again.Devices)
+	}
+	if fi, _ := os.Stat(filepath.Join(ds.Dir, DevicesFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("devices file mode %v", fi.Mode().Perm())
+	}
+	c := NewClient(d)
+	defer c.Close()
+	list, err := ListRemote(ctx, c, []age.Identity{f.member.Identity}, ds.TrustedKeys(), 4)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("list: %v %d", err, len(list))
+	}
+	for i, l := range list {
+		if l.Sig != SigOK || l.Record == nil || l.Bytes == 0 || (i > 0 && l.Record.Trigger.Before(list[i-1].Record.Trigger)) {
+			t.Errorf("listed %+v", l)
+		}
+	}
+	dir := t.TempDir()
+	var last, total int64
+	st, err := Pull(ctx, c, dir, func(done, tot int64) { last, total = done, tot })
+	if err != nil || st.New != 3 || last != total || total == 0 {
+		t.Fatalf("pull: %+v %v (%d of %d)", st, err, last, total)
+	}
+	st, err = Pull(ctx, c, dir, nil)
+	if err != nil || st.New != 0 || st.Present != 3 {
+		t.Fatalf("second pull: %+v %v", st, err)
+	}
+
+	// Another server (another TLS key) at the pinned address is refused.
+	other := newFakeDoorbell(t, 1)
+	moved := *d
+	moved.URL = other.srv.URL
+	if _, err := NewClient(&moved).List(ctx); !errors.Is(err, ErrPinMismatch) {
+		t.Errorf("other TLS key: %v", err)
+	}
+	// So is a changed signing key.
+	rekeyed := *d
+	rekeyed.SigningKey = "ed25519:" + strings.Repeat("A", 43) + "="
+	if _, err := NewClient(&rekeyed).List(ctx); !errors.Is(err, ErrPinMismatch) {
+		t.Errorf("other signing key: %v", err)
+	}
+	// Pairing again with the same doorbell keeps working; with another
+	// doorbell claiming the same address it is refused.
+	if _, err := Pair(ctx, ds, f.srv.URL, "goodcode", ""); err != nil {
+		t.Errorf("pairing again: %v", err)
+	}
+	ds.Devices[0].URL = other.srv.URL
+	if _, err := Pair(ctx, ds, other.srv.URL, "goodcode", ""); !errors.Is(err, ErrPinMismatch) {
+		t.Errorf("re-pairing with a changed TLS key: %v", err)
+	}
+}
+
+func TestNormalizeURL(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"doorbell.local":                       {"https://doorbell.local:8443", ""},
+		"https://10.0.0.5:9443":                {"https://10.0.0.5:9443", ""},
+		"https://10.0.0.5:8443/pair#abcdef123": {"https://10.0.0.5:8443", "abcdef123"},
+		"[::1]:8443":                           {"https://[::1]:8443", ""},
+	} {
+		base, code, err := NormalizeURL(in)
+		if err != nil || base != want[0] || code != want[1] {
+			t.Errorf("%q: %q %q %v", in, base, code, err)
+		}
+	}
+	for _, bad := range []string{"", "http://doorbell.local", "https://"} {
+		if _, _, err := NormalizeURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	ds := &Devices{}
+	if _, err := ds.Find(""); err == nil || !strings.Contains(err.Error(), "doorbell device add") {
+		t.Errorf("no pairings: %v", err)
+	}
+}
+
+// BenchmarkClipsList1000 lists 1,000 clips over loopback HTTPS (HTTP/2):
+// the list, then each sealed record fetched, decrypted (post-quantum) and
+// its signature checked, 8 at a time. One op is one whole listing.
+func BenchmarkClipsList1000(b *testing.B) {
+	f := newFakeDoorbell(b, 1000)
+	ds, _ := LoadDevices(b.TempDir())
+	d, err := Pair(context.Background(), ds, f.srv.URL, "goodcode", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewClient(d)
+	defer c.Close()
+	ids := []age.Identity{f.member.Identity}
+	b.ResetTimer()
+	for b.Loop() {
+		list, err := ListRemote(context.Background(), c, ids, ds.TrustedKeys(), 8)
+		if err != nil || len(list) != 1000 || list[999].Sig != SigOK {
+			b.Fatalf("%v %d", err, len(list))
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/list")
+	b.ReportMetric(1000*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
