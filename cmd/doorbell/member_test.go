@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"doorbell/devicekey"
+	"doorbell/pairing"
+	"doorbell/tlscert"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+	buildOut  []byte
+)
+
+// doorbell runs the CLI, built once with CGO_ENABLED=0 as members get it.
+func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "doorbell-cli-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "doorbell")
+		cmd := exec.Command("go", "build", "-o", binary, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
+func TestMemberPairTokensRevoke(t *testing.T) {
+	dir := t.TempDir()
+	if err := pairing.SaveListenAddress(dir, "127.0.0.1:8555"); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
+	if code != 0 {
+		t.Fatalf("pair -json: exit %d: %s", code, errOut)
+	}
+	var p struct {
+		Link, Code string
+		Expires    time.Time
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("pair -json printed %q: %v", out, err)
+	}
+	if p.Link != "https://127.0.0.1:8555/pair#"+p.Code || len(p.Code) < 26 {
+		t.Errorf("link %q, code %q", p.Link, p.Code)
+	}
+	if d := time.Until(p.Expires); d < 9*time.Minute || d > 10*time.Minute {
+		t.Errorf("expires in %v", d)
+	}
+
+	// The daemon redeems it (in-process here: the store is what it runs).
+	s := pairing.Open(dir, nil)
+	secret, tok, err := s.Pair(p.Code, "iPhone (Safari)")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code = doorbell(t, "member", "tokens", "-data", dir)
+	if code != 0 || !strings.Contains(out, tok.ID) || !strings.Contains(out, "anna") || !strings.Contains(out, "iPhone (Safari)") || !strings.Contains(out, "LAST USED") {
+		t.Fatalf("tokens: exit %d: %s%s", code, out, errOut)
+	}
+	if strings.Contains(out, secret) || strings.Contains(out, tok.SHA256) {
+		t.Error("tokens shows a secret or its hash")
+	}
+	out, _, _ = doorbell(t, "member", "tokens", "-json", "-data", dir)
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["id"] != tok.ID {
+		t.Errorf("tokens -json: %s %v", out, err)
+	}
+
+	// Revoke by device name, flags after the argument.
+	out, errOut, code = doorbell(t, "member", "revoke", "iphone (safari)", "-data", dir)
+	if code != 0 || !strings.Contains(out, "Revoked iPhone (Safari) of anna") {
+		t.Fatalf("revoke: exit %d: %s%s", code, out, errOut)
+	}
+	if _, ok := s.Authorize(secret); ok {
+		t.Error("the daemon's store still accepts the revoked token")
+	}
+	out, _, _ = doorbell(t, "member", "tokens", "-data", dir)
+	if !strings.Contains(out, "No paired devices") {
+		t.Errorf("tokens after revoke: %s", out)
+	}
+	_, errOut, code = doorbell(t, "member", "revoke", "-data", dir, "anna")
+	if code != 1 || !strings.Contains(errOut, "doorbell: error: no member, device or id \"anna\"") || !strings.Contains(errOut, "doorbell member tokens") {
+		t.Errorf("revoke of nothing: exit %d: %s", code, errOut)
+	}
+}
+
+func TestMemberPairText(t *testing.T) {
+	dir := t.TempDir()
+	_, fp, err := tlscert.Load(dir, "", "", []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-addr", "doorbell.local", "anna")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "https://doorbell.local:8443/pair#") || !strings.Contains(out, "█") || !strings.Contains(out, fp) {
+		t.Errorf("output lacks the link, the QR code or the fingerprint:\n%s", out)
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Error("colour escapes written to a pipe")
+	}
+	if n := pairing.PendingCodes(dir, time.Now()); n != 1 {
+		t.Errorf("%d codes pending", n)
+	}
+}
+
+func TestMemberUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"member"}, 2, "Usage:"},
+		{[]string{"member", "frob"}, 2, "unknown command \"member frob\""},
+		{[]string{"member", "pair", "-data", dir}, 2, "needs an argument"},
+		{[]string{"member", "pair", "-data", dir, "anna", "ben"}, 2, "one argument, got 2"},
+		{[]string{"member", "pair", "-data", dir, "-bogus", "anna"}, 2, "flag provided but not defined"},
+		{[]string{"member", "pair", "-data", dir, "anna\tsmith"}, 2, "control or invisible"},
+		{[]string{"member", "pair", "-data", filepath.Join(dir, "nope"), "anna"}, 1, "does not exist; give the doorbell's data directory with -data DIR"},
+		{[]string{"member", "tokens", "-data", dir, "extra"}, 2, "no arguments"},
+		{[]string{"member", "revoke", "-data", dir}, 2, "needs an argument"},
+		{[]string{"device"}, 2, "Usage:"},
+		{[]string{"device", "id", "-data", dir}, 1, "the daemon makes it on first start; start doorbelld"},
+	} {
+		_, errOut, code := doorbell(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("doorbell %q: exit %d, want %d; stderr %q lacks %q", tc.args, code, tc.code, errOut, tc.want)
+		}
+	}
+	out, _, code := doorbell(t, "member", "-h")
+	if code != 0 || !strings.Contains(out, "doorbell member pair") {
+		t.Errorf("member -h: %d %s", code, out)
+	}
+}
+
+func TestMemberTokensDamagedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, pairing.TokensFile)
+	os.WriteFile(path, []byte("{\n  \"version\": 1,\n  \"tokens\": [\n    {\"id\": 7}\n  ]\n}\n"), 0o600)
+	_, errOut, code := doorbell(t, "member", "tokens", "-data", dir)
+	if code != 1 || !strings.Contains(errOut, path+":4:") || !strings.Contains(errOut, "fix the file, or remove it") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestDeviceID(t *testing.T) {
+	dir := t.TempDir()
+	key, err := devicekey.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fp, err := tlscert.Load(dir, "", "", []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	out, errOut, code := doorbell(t, "device", "id", "-data", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{fp, devicekey.PublicString(pub), devicekey.Fingerprint(pub)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	out, _, _ = doorbell(t, "device", "id", "-json", "-data", dir)
+	var id map[string]string
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id["tls_sha256"] != fp || id["signing_key"] != devicekey.PublicString(pub) {
+		t.Errorf("-json: %s %v", out, err)
+	}
+	if strings.Contains(out, "PRIVATE") {
+		t.Error("printed the private key")
+	}
+}

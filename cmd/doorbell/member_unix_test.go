@@ -1,0 +1,43 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"doorbell/pairing"
+)
+
+// Run with sudo on the device, the CLI leaves files the daemon's user owns.
+func TestRootGivesFilesToTheDataDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	const uid, gid = 4242, 4243
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var p struct{ Code string }
+	json.Unmarshal([]byte(out), &p)
+	if _, _, err := pairing.Open(dir, nil).Pair(p.Code, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := doorbell(t, "member", "revoke", "-data", dir, "phone"); code != 0 {
+		t.Fatal("revoke failed")
+	}
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s is owned by %d:%d, want %d:%d", path, st.Uid, st.Gid, uid, gid)
+		}
+		return nil
+	})
+}

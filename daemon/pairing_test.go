@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"bufio"
+	"doorbell/internal/syncbuf"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"doorbell/config"
+	"doorbell/devicekey"
+	"doorbell/events"
+	"doorbell/pairing"
+)
+
+// once makes a daemon's stop function safe to call twice.
+func once(stop func() error) func() error {
+	var o sync.Once
+	var err error
+	return func() error {
+		o.Do(func() { err = stop() })
+		return err
+	}
+}
+
+// from is an HTTPS client whose connections come from the loopback address
+// ip, so that tests can be several clients of the daemon.
+func from(ip string) *http.Client {
+	tr := insecure.Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	return &http.Client{Timeout: insecure.Timeout, Transport: tr}
+}
+
+func smallCamera() config.Config {
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
+	return cfg
+}
+
+func pairRequest(t *testing.T, c *http.Client, addr, contentType, body string) (*http.Response, map[string]string) {
+	t.Helper()
+	resp, err := c.Post("https://"+addr+"/api/pair", contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp, m
+}
+
+func authGet(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := insecure.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// The daemon pairs phones, serves events only to them, and forgets a
+// revoked phone at once.
+func TestPairingAndEventsInTheDaemon(t *testing.T) {
+	var d *Daemon
+	log := &syncbuf.Buffer{}
+	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
+		d = dd
+		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	stop = once(stop)
+	defer stop()
+
+	// First start: the signing key, 0600; where it listens, for the CLI.
+	if fi, err := os.Stat(devicekey.Path(d.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("device key: %v", err)
+	}
+	if got, _ := pairing.LinkAddress(d.DataDir, ""); got != addr {
+		t.Errorf("links would go to %s, the daemon listens on %s", got, addr)
+	}
+
+	// The page.
+	for _, path := range []string{"/", "/pair", "/assets/app.js"} {
+		resp := authGet(t, "https://"+addr+path, "")
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+	}
+
+	// Pairing, and its refusals.
+	code, err := pairing.NewCode(d.DataDir, "anna", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, m := pairRequest(t, insecure, addr, "application/json", `{"code":"`+code.Code+`","device":"Anna's phone"}`)
+	token := m["token"]
+	if resp.StatusCode != 200 || token == "" || !strings.HasPrefix(m["device_key"], "ed25519:") {
+		t.Fatalf("pairing: %s %v", resp.Status, m)
+	}
+	expired, _ := pairing.NewCode(d.DataDir, "anna", time.Now().Add(-pairing.CodeTTL-time.Second))
+	for _, tc := range []struct {
+		name, ctype, body string
+		want              int
+	}{
+		{"reused", "application/json", `{"code":"` + code.Code + `"}`, http.StatusGone},
+		{"expired", "application/json", `{"code":"` + expired.Code + `"}`, http.StatusGone},
+		{"wrong", "application/json", `{"code":"` + strings.Repeat("b", 32) + `"}`, http.StatusUnauthorized},
+		{"content type", "text/plain", `{"code":"x"}`, http.StatusUnsupportedMediaType},
+		// Five attempts from one address (DefaultPairBurst), then it waits.
+		{"rate limited", "application/json", `{"code":"` + strings.Repeat("b", 32) + `"}`, http.StatusTooManyRequests},
+	} {
+		if resp, m := pairRequest(t, insecure, addr, tc.ctype, tc.body); resp.StatusCode != tc.want || m["error"] == "" {
+			t.Errorf("%s: %s %v, want %d", tc.name, resp.Status, m, tc.want)
+		}
+	}
+	// Another address has its own budget.
+	if resp, m := pairRequest(t, from("127.0.0.2"), addr, "application/json", `{"code":"`+strings.Repeat("b", pairing.MaxPairBody)+`"}`); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("too big, from another address: %s %v, want 413", resp.Status, m)
+	}
+
+	// Events: token required.
+	for _, bad := range []string{"", "not-a-token"} {
+		resp := authGet(t, "https://"+addr+"/api/events", bad)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("events with token %q: %s", bad, resp.Status)
+		}
+	}
+	resp = authGet(t, "https://"+addr+"/api/events", token)
+	if resp.StatusCode != 200 {
+		t.Fatalf("events: %s", resp.Status)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	<-lines // the opening comment: subscribed
+	d.Bus.Publish(events.Event{Kind: events.Ring, Time: time.Now()})
+	got := ""
+	for got != "event: ring" {
+		select {
+		case got = <-lines:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the ring did not reach the event stream")
+		}
+	}
+	if data := <-lines; !strings.HasPrefix(data, `data: {"kind":"ring","time":"`) {
+		t.Errorf("ring sent as %q", data)
+	}
+
+	// WHEP takes the same tokens.
+	whep := func(token string) int {
+		req, _ := http.NewRequest("POST", "https://"+addr+"/whep", strings.NewReader("v=0\r\n"))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := insecure.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := whep(token); c != http.StatusBadRequest { // the token passes; the SDP is garbage
+		t.Errorf("WHEP with a paired token and a garbage offer: %d, want 400", c)
+	}
+
+	// Revoked (as doorbell member revoke does it): refused at once, and
+	// the open event stream ends within a second.
+	revokedIDs := make(chan string, 1)
+	d.onRevoke(func(id string) { revokedIDs <- id })
+	start := time.Now()
+	gone, _, err := pairing.Revoke(d.DataDir, "Anna's phone")
+	if err != nil || len(gone) != 1 {
+		t.Fatal(err)
+	}
+	resp2 := authGet(t, "https://"+addr+"/api/events", token)
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusUnauthorized {
+		t.Errorf("events with a revoked token: %s", resp2.Status)
+	}
+	if c := whep(token); c != http.StatusUnauthorized {
+		t.Errorf("WHEP with a revoked token: %d, want 401", c)
+	}
+	for range lines {
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the event stream ended %v after the revocation, want under 1 s", d)
+	}
+	select {
+	case id := <-revokedIDs:
+		if id != gone[0].ID {
+			t.Errorf("onRevoke got %s", id)
+		}
+	case <-time.After(time.Second):
+		t.Error("onRevoke hooks not called within a second")
+	}
+	resp.Body.Close()
+
+	// Health and metrics show counts, nothing personal.
+	hresp := authGet(t, "https://"+addr+"/healthz", "")
+	body, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if !strings.Contains(string(body), `"pairing":{"paired_devices":0,"pending_codes":0}`) || strings.Contains(string(body), "anna") {
+		t.Errorf("/healthz: %s", body)
+	}
+	mresp := authGet(t, "https://"+addr+"/metrics", "")
+	body, _ = io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`doorbell_pairing_attempts_total{result="paired"} 1`, `doorbell_pairing_attempts_total{result="used_code"} 1`,
+		`doorbell_pairing_attempts_total{result="rate_limited"} 1`, "doorbell_event_streams"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Secrets never reach the log.
+	if l := log.String(); strings.Contains(l, code.Code) || strings.Contains(l, token) || !strings.Contains(l, "device paired") {
+		t.Errorf("log:\n%s", l)
+	}
+}
+
+func TestDemoPrintsAPairingLink(t *testing.T) {
+	out := &syncbuf.Buffer{}
+	old := demoOut
+	demoOut = out
+	defer func() { demoOut = old }()
+	log := &syncbuf.Buffer{}
+	var d *Daemon
+	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
+		d = dd
+		d.Demo = true
+		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	stop = once(stop)
+	defer stop()
+	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#([a-z2-7]{32})`)
+	var m []string
+	for deadline := time.Now().Add(5 * time.Second); m == nil; time.Sleep(10 * time.Millisecond) {
+		// Printed just after the daemon's own demo banner.
+		if m = link.FindStringSubmatch(out.String()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("no pairing link for %s in %q", addr, out.String())
+		}
+	}
+	resp, body := pairRequest(t, insecure, addr, "application/json", `{"code":"`+m[1]+`","device":"browser"}`)
+	if resp.StatusCode != 200 || body["member"] != "demo" {
+		t.Fatalf("demo link: %s %v", resp.Status, body)
+	}
+	stop()
+	if strings.Contains(log.String(), m[1]) || strings.Contains(log.String(), body["token"]) {
+		t.Error("the demo code or token reached the log")
+	}
+}
+
+// A token file damaged by hand does not stop the doorbell: live view and
+// events refuse everyone, and /healthz says why.
+func TestDamagedTokenFileFailsClosed(t *testing.T) {
+	var d *Daemon
+	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
+		d = dd
+		os.WriteFile(filepath.Join(d.DataDir, pairing.TokensFile), []byte("{"), 0o600)
+	})
+	defer stop()
+	resp := authGet(t, "https://"+addr+"/healthz", "")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"error":"`) || !strings.Contains(string(body), pairing.TokensFile) {
+		t.Errorf("/healthz: %s", body)
+	}
+	if d.tokens().Err() == nil {
+		t.Error("store has no error")
+	}
+}

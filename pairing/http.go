@@ -1,0 +1,236 @@
+package pairing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// MaxPairBody is the largest POST /api/pair body accepted.
+const MaxPairBody = 4 << 10
+
+// Default pairing rate per client address: 5 attempts at once, then one
+// every 6 seconds. Codes have 160 bits, so this is not what keeps them
+// safe; it keeps a misbehaving client from busying the device's disk.
+const (
+	DefaultPairRate  = rate.Limit(1.0 / 6)
+	DefaultPairBurst = 5
+)
+
+// Results reported to PairHandler.OnResult.
+const (
+	ResultPaired     = "paired"
+	ResultUnknown    = "unknown_code"
+	ResultExpired    = "expired_code"
+	ResultUsed       = "used_code"
+	ResultLimited    = "rate_limited"
+	ResultBadRequest = "bad_request"
+	ResultError      = "error"
+)
+
+// PairRequest is the body of POST /api/pair.
+type PairRequest struct {
+	Code   string `json:"code"`
+	Device string `json:"device"` // what the phone calls itself; optional
+}
+
+// PairResponse is the answer to a successful POST /api/pair.
+type PairResponse struct {
+	Token     string `json:"token"`                // the secret the phone keeps and sends as a bearer token
+	ID        string `json:"id"`                   // the paired device's id
+	Member    string `json:"member"`               // whom the code was made for
+	Device    string `json:"device"`               // the device's name as stored
+	DeviceKey string `json:"device_key,omitempty"` // the doorbell's signing key, to pin
+}
+
+// PairHandler serves POST /api/pair: {"code":…,"device":…} → {"token":…}.
+//
+// Refusals, each with {"error": "what is wrong; what to do"}: 405 (not
+// POST), 429 (too many attempts from this address; Retry-After), 415 (not
+// application/json), 413 (body over MaxPairBody), 400 (not the expected
+// JSON), 401 (unknown code), 410 (expired or used code).
+type PairHandler struct {
+	Store     *Store
+	DeviceKey string // see PairResponse.DeviceKey
+	Log       *slog.Logger
+	Rate      rate.Limit // attempts per second per client address; 0: DefaultPairRate
+	Burst     int        // 0: DefaultPairBurst
+	// OnResult, if set, is called with one of the Result constants for
+	// every request (for metrics).
+	OnResult func(result string)
+
+	mu       sync.Mutex
+	limiters map[string]*limiter
+}
+
+type limiter struct {
+	*rate.Limiter
+	seen time.Time
+}
+
+func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, http.StatusMethodNotAllowed, ResultBadRequest, "%s is not supported; POST {\"code\":…,\"device\":…} to pair", r.Method)
+		return
+	}
+	if wait, ok := h.allow(clientKey(r.RemoteAddr)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.fail(w, http.StatusTooManyRequests, ResultLimited, "too many pairing attempts from this address; wait %d s and try again", int(math.Ceil(wait.Seconds())))
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.fail(w, http.StatusUnsupportedMediaType, ResultBadRequest, "the content type is %q; send the request as application/json", r.Header.Get("Content-Type"))
+		return
+	}
+	if r.ContentLength > MaxPairBody {
+		h.fail(w, http.StatusRequestEntityTooLarge, ResultBadRequest, "the request is %d bytes, over the limit of %d; send only {\"code\":…,\"device\":…}", r.ContentLength, MaxPairBody)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPairBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		h.fail(w, http.StatusRequestEntityTooLarge, ResultBadRequest, "the request is over the limit of %d bytes; send only {\"code\":…,\"device\":…}", MaxPairBody)
+		return
+	case err != nil:
+		h.fail(w, http.StatusBadRequest, ResultBadRequest, "cannot read the request: %v; send it again", err)
+		return
+	}
+	var req PairRequest
+	if err := strictJSON(body, &req); err != nil {
+		h.fail(w, http.StatusBadRequest, ResultBadRequest, "the request is not {\"code\":…,\"device\":…}: %v", err)
+		return
+	}
+	if req.Code == "" {
+		h.fail(w, http.StatusBadRequest, ResultBadRequest, "the request has no code; open the whole pairing link, including the part after #")
+		return
+	}
+	token, t, err := h.Store.Pair(req.Code, req.Device)
+	switch {
+	case errors.Is(err, ErrCodeUnknown):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell pairing"`)
+		h.fail(w, http.StatusUnauthorized, ResultUnknown, "%v", err)
+		return
+	case errors.Is(err, ErrCodeExpired):
+		h.fail(w, http.StatusGone, ResultExpired, "%v", err)
+		return
+	case errors.Is(err, ErrCodeUsed):
+		h.fail(w, http.StatusGone, ResultUsed, "%v", err)
+		return
+	case err != nil:
+		h.log().Error("pairing failed", "err", err)
+		h.fail(w, http.StatusInternalServerError, ResultError, "the doorbell could not save the pairing: %v", err)
+		return
+	}
+	h.log().Info("device paired", "id", t.ID, "member", t.Member, "device", t.Device, "client", clientKey(r.RemoteAddr))
+	h.result(ResultPaired)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
+}
+
+func strictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("text after the JSON object")
+	}
+	return nil
+}
+
+func (h *PairHandler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+func (h *PairHandler) result(r string) {
+	if h.OnResult != nil {
+		h.OnResult(r)
+	}
+}
+
+func (h *PairHandler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
+	h.result(result)
+	switch result {
+	case ResultUnknown, ResultExpired, ResultUsed:
+		h.log().Info("pairing refused", "status", code, "reason", result)
+	default: // malformed or rate-limited: not worth a line each at the default level
+		h.log().Debug("pairing refused", "status", code, "reason", result)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// allow takes one attempt from key's budget, or says how long to wait.
+func (h *PairHandler) allow(key string) (time.Duration, bool) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.limiters == nil {
+		h.limiters = map[string]*limiter{}
+	}
+	if len(h.limiters) >= 1024 {
+		for k, l := range h.limiters {
+			if now.Sub(l.seen) > 10*time.Minute {
+				delete(h.limiters, k)
+			}
+		}
+	}
+	l := h.limiters[key]
+	if l == nil {
+		lim, burst := h.Rate, h.Burst
+		if lim == 0 {
+			lim = DefaultPairRate
+		}
+		if burst == 0 {
+			burst = DefaultPairBurst
+		}
+		l = &limiter{Limiter: rate.NewLimiter(lim, burst)}
+		h.limiters[key] = l
+	}
+	l.seen = now
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// clientKey is whom a request is counted against: the client's IPv4
+// address, or the /64 of an IPv6 one (a phone may change addresses within
+// its prefix at will). No proxy headers: the doorbell is reached directly.
+func clientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}

@@ -1,0 +1,146 @@
+package pairing
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+func pairServer(t *testing.T, h *PairHandler) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/api/pair", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url, contentType string, body io.Reader) (*http.Response, map[string]string) {
+	t.Helper()
+	resp, err := http.Post(url, contentType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp, m
+}
+
+func pairBody(code, device string) io.Reader {
+	b, _ := json.Marshal(PairRequest{Code: code, Device: device})
+	return bytes.NewReader(b)
+}
+
+func TestPairHTTP(t *testing.T) {
+	dir := t.TempDir()
+	s := Open(dir, nil)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	var results []string
+	h := &PairHandler{Store: s, DeviceKey: "ed25519:KEY", Rate: rate.Inf, OnResult: func(r string) { results = append(results, r) }}
+	srv := pairServer(t, h)
+	url := srv.URL + "/api/pair"
+
+	code := newCode(t, dir, "anna", now)
+	resp, m := post(t, url, "application/json; charset=utf-8", pairBody(code, "Anna's phone"))
+	if resp.StatusCode != 200 || m["token"] == "" || m["member"] != "anna" || m["device"] != "Anna's phone" || m["device_key"] != "ed25519:KEY" {
+		t.Fatalf("pairing: %s %v", resp.Status, m)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Error("token response may be cached")
+	}
+	if id, ok := s.Authorize(m["token"]); !ok || id != m["id"] {
+		t.Error("the token does not authorize")
+	}
+
+	expired := newCode(t, dir, "anna", now.Add(-CodeTTL-time.Second))
+	for name, tc := range map[string]struct {
+		method, ctype string
+		body          io.Reader
+		want          int
+	}{
+		"reused":        {"POST", "application/json", pairBody(code, "x"), http.StatusGone},
+		"expired":       {"POST", "application/json", pairBody(expired, "x"), http.StatusGone},
+		"unknown":       {"POST", "application/json", pairBody(strings.Repeat("a", 32), "x"), http.StatusUnauthorized},
+		"garbage code":  {"POST", "application/json", pairBody("<script>", "x"), http.StatusUnauthorized},
+		"no code":       {"POST", "application/json", strings.NewReader(`{"device":"x"}`), http.StatusBadRequest},
+		"not json":      {"POST", "application/json", strings.NewReader(`code=x`), http.StatusBadRequest},
+		"extra field":   {"POST", "application/json", strings.NewReader(`{"code":"x","admin":true}`), http.StatusBadRequest},
+		"form":          {"POST", "application/x-www-form-urlencoded", strings.NewReader(`code=x`), http.StatusUnsupportedMediaType},
+		"no type":       {"POST", "", pairBody(code, "x"), http.StatusUnsupportedMediaType},
+		"too big":       {"POST", "application/json", strings.NewReader(`{"code":"` + strings.Repeat("a", MaxPairBody) + `"}`), http.StatusRequestEntityTooLarge},
+		"too big, sent": {"POST", "application/json", io.MultiReader(strings.NewReader(`{"code":"`), strings.NewReader(strings.Repeat("a", 2*MaxPairBody))), http.StatusRequestEntityTooLarge},
+		"get":           {"GET", "", nil, http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequest(tc.method, url, tc.body)
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		if name == "too big, sent" {
+			req.ContentLength = -1 // chunked: the size is found while reading
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]string
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s, want %d (%v)", name, resp.Status, tc.want, m)
+		}
+		if m["error"] == "" || m["token"] != "" {
+			t.Errorf("%s: body %v", name, m)
+		}
+	}
+	if results[0] != ResultPaired {
+		t.Errorf("results %v", results)
+	}
+}
+
+func TestPairRateLimitPerAddress(t *testing.T) {
+	dir := t.TempDir()
+	h := &PairHandler{Store: Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
+	srv := pairServer(t, h)
+	for i := 0; i < 3; i++ {
+		if resp, _ := post(t, srv.URL+"/api/pair", "application/json", pairBody("wrong", "x")); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %s", i, resp.Status)
+		}
+	}
+	// Even a good code waits now: the budget is per address, not per guess.
+	code := newCode(t, dir, "anna", time.Now())
+	resp, m := post(t, srv.URL+"/api/pair", "application/json", pairBody(code, "x"))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(m["error"], "wait") {
+		t.Fatalf("4th attempt: %s %v %v", resp.Status, resp.Header, m)
+	}
+	// Another address has its own budget.
+	if _, ok := h.allow(clientKey("192.168.1.7:5000")); !ok {
+		t.Error("another address was limited")
+	}
+	// And the code was not used up by the refused attempt.
+	if _, err := redeemCode(dir, code, time.Now()); err != nil {
+		t.Errorf("refused attempt used the code: %v", err)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.168.1.7:5000":                   "192.168.1.7",
+		"[::ffff:192.168.1.7]:5000":          "192.168.1.7",
+		"[2001:db8:1:2:aaaa:bbbb:cccc:1]:80": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:1111:2222:3333:4]:80": "2001:db8:1:2::/64",
+		"garbage":                            "garbage",
+	} {
+		if got := clientKey(in); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package pairing
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"doorbell/internal/atomicfile"
+)
+
+// ListenFile, in the data directory, records the address the daemon's HTTPS
+// server listens on, so that the CLI can make links to it.
+const ListenFile = "listen-address"
+
+// DefaultPort is the daemon's HTTPS port unless configured otherwise.
+const DefaultPort = "8443"
+
+// SaveListenAddress records the daemon's HTTPS address in the data directory.
+func SaveListenAddress(dataDir, addr string) error {
+	return atomicfile.WriteFile(filepath.Join(dataDir, ListenFile), []byte(addr+"\n"), 0o600)
+}
+
+// Link is the pairing link for code at hostport.
+func Link(hostport, code string) string {
+	u := url.URL{Scheme: "https", Host: hostport, Path: "/pair", Fragment: code}
+	return u.String()
+}
+
+// LinkAddress decides the HOST:PORT of pairing links: explicit if it is set
+// (a port alone, ":8443", takes this machine's address), otherwise the
+// address the daemon last listened on, otherwise port 8443. A missing or
+// wildcard host (0.0.0.0, ::) becomes this machine's LAN address.
+func LinkAddress(dataDir, explicit string) (string, error) {
+	addr := explicit
+	if addr == "" {
+		data, err := os.ReadFile(filepath.Join(dataDir, ListenFile))
+		switch {
+		case err == nil:
+			addr = strings.TrimSpace(string(data))
+		case errors.Is(err, fs.ErrNotExist):
+			addr = ":" + DefaultPort
+		default:
+			return "", fmt.Errorf("cannot read where the daemon listens: %v; give the address phones use with -addr HOST:PORT", err)
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if explicit == "" {
+			return "", fmt.Errorf("%s in %s is not HOST:PORT; remove it, or give the address phones use with -addr HOST:PORT", addr, dataDir)
+		}
+		// A host alone: the default port.
+		host, port = addr, DefaultPort
+		if strings.Count(host, ":") > 1 && !strings.HasPrefix(host, "[") { // bare IPv6
+			return net.JoinHostPort(host, port), nil
+		}
+		host = strings.Trim(host, "[]")
+	}
+	if port == "" {
+		port = DefaultPort
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = LANAddress()
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// LANAddress returns the address by which phones on the home network most
+// likely reach this machine: a private IPv4 address of an interface that is
+// up, else any global address, else "localhost". It looks only at the
+// interfaces; it sends nothing.
+func LANAddress() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "localhost"
+	}
+	var private4, global4, global6 string
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || !n.IP.IsGlobalUnicast() {
+				continue
+			}
+			switch {
+			case n.IP.To4() != nil && n.IP.IsPrivate() && private4 == "":
+				private4 = n.IP.String()
+			case n.IP.To4() != nil && global4 == "":
+				global4 = n.IP.String()
+			case n.IP.To4() == nil && global6 == "":
+				global6 = n.IP.String()
+			}
+		}
+	}
+	for _, a := range []string{private4, global4, global6} {
+		if a != "" {
+			return a
+		}
+	}
+	return "localhost"
+}

@@ -1,0 +1,546 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"doorbell/camera"
+)
+
+// Encoder turns raw camera frames into H.264 access units, once for every
+// consumer. As a camera.Sink, WriteFrame copies the frame and never blocks:
+// when the encoder is behind, frames are dropped and counted. Run encodes
+// until ctx ends, restarting the encoder whenever it fails.
+type Encoder interface {
+	camera.Sink
+	Run(ctx context.Context)
+}
+
+// Encoder backends: the ffmpeg encoder that does the work.
+const (
+	BackendX264    = "libx264"      // software; any machine
+	BackendV4L2M2M = "h264_v4l2m2m" // Raspberry Pi 4 hardware encoder
+)
+
+// Encoder supervision timing.
+const (
+	EncoderMinBackoff = 250 * time.Millisecond
+	EncoderMaxBackoff = 10 * time.Second
+	// EncoderStall: an encoder that has been given frames but has returned
+	// nothing for this long is restarted.
+	EncoderStall = 5 * time.Second
+	// encoderHealthyRun: an encoder that ran this long restarts from MinBackoff again.
+	encoderHealthyRun = 10 * time.Second
+)
+
+// FFmpegConfig sets up an ffmpeg encoder.
+type FFmpegConfig struct {
+	Command          string // the ffmpeg executable; "" means "ffmpeg" on $PATH
+	Backend          string // BackendX264 or BackendV4L2M2M
+	Width, Height    int
+	FPS              float64
+	BitrateKbps      int
+	KeyframeInterval time.Duration // at most this long between IDR pictures
+	Queue            int           // frames waiting for ffmpeg before new ones are dropped; 0 means 2
+
+	// Supervision timing; zero means the defaults above.
+	MinBackoff, MaxBackoff, Stall time.Duration
+}
+
+// FFmpeg encodes with an ffmpeg subprocess: raw I420 frames go in on its
+// stdin, H.264 Constrained Baseline comes out on its stdout as an Annex B
+// stream, which is cut into access units. Each access unit carries the
+// capture time of its frame: ffmpeg keeps the order of frames and neither
+// drops nor repeats any, so the n-th access unit out is the n-th frame in.
+//
+// An access unit is complete only when the next one begins, so the pipe
+// adds one frame interval of delay.
+type FFmpeg struct {
+	cfg  FFmpegConfig
+	out  AccessUnitSink
+	log  *slog.Logger
+	args []string
+
+	queue chan *camera.Frame
+	free  chan *camera.Frame
+
+	mu       sync.Mutex
+	state    string
+	reason   string
+	pid      int
+	restarts uint64
+	recent   [64]auStat // the latest access units, for the rate figures
+	nRecent  int
+
+	dropped   atomic.Uint64
+	wrongSize atomic.Bool
+
+	mFramesIn, mDropped, mAUs, mKeyframes, mBytes, mRestarts prometheus.Counter
+	mLatency                                                 prometheus.Histogram
+}
+
+type auStat struct {
+	at      time.Time
+	bytes   int
+	latency time.Duration
+}
+
+// NewFFmpeg checks cfg and prepares an encoder that writes access units to out.
+func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg, error) {
+	if err := camera.CheckSize(cfg.Width, cfg.Height); err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	if !(cfg.FPS > 0) {
+		return nil, fmt.Errorf("encoder: frame rate is %g; use a positive frame rate", cfg.FPS)
+	}
+	if cfg.BitrateKbps <= 0 {
+		return nil, fmt.Errorf("encoder: bit rate is %d kbit/s; use a positive bit rate, e.g. 2000", cfg.BitrateKbps)
+	}
+	if cfg.KeyframeInterval <= 0 {
+		return nil, fmt.Errorf("encoder: keyframe interval is %v; use a positive interval, e.g. 500ms", cfg.KeyframeInterval)
+	}
+	if cfg.Command == "" {
+		cfg.Command = "ffmpeg"
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = BackendX264
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 2
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = EncoderMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = EncoderMaxBackoff
+	}
+	if cfg.Stall <= 0 {
+		cfg.Stall = EncoderStall
+	}
+	args, err := FFmpegArgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &FFmpeg{
+		cfg: cfg, out: out, log: log, args: args, state: "starting",
+		queue: make(chan *camera.Frame, cfg.Queue),
+		free:  make(chan *camera.Frame, cfg.Queue+2),
+		mFramesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_frames_total", Help: "Frames given to the H.264 encoder."}),
+		mDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_frames_dropped_total", Help: "Frames dropped because the encoder was behind or restarting."}),
+		mAUs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_access_units_total", Help: "Encoded pictures (access units) out of the encoder."}),
+		mKeyframes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_keyframes_total", Help: "IDR pictures out of the encoder."}),
+		mBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_bytes_total", Help: "Bytes of H.264 out of the encoder."}),
+		mRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorbell_encoder_restarts_total", Help: "Times the encoder was restarted after failing or stalling."}),
+		mLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "doorbell_encoder_latency_seconds",
+			Help:    "From a frame's capture to its access unit leaving the encoder.",
+			Buckets: []float64{.01, .02, .035, .05, .075, .1, .15, .25, .5, 1}}),
+	}, nil
+}
+
+// FFmpegArgs returns the ffmpeg command line (without the command) for cfg.
+func FFmpegArgs(cfg FFmpegConfig) ([]string, error) {
+	gop := max(1, int(math.Round(cfg.FPS*cfg.KeyframeInterval.Seconds())))
+	rate := strconv.Itoa(cfg.BitrateKbps) + "k"
+	args := []string{
+		"-hide_banner", "-loglevel", "error", "-nostats", "-nostdin",
+		"-f", "rawvideo", "-pix_fmt", "yuv420p",
+		"-s", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
+		"-r", strconv.FormatFloat(cfg.FPS, 'f', -1, 64),
+		"-i", "pipe:0", "-an",
+	}
+	switch cfg.Backend {
+	case BackendX264, "":
+		args = append(args,
+			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+			"-profile:v", "baseline", "-pix_fmt", "yuv420p",
+			"-bf", "0", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
+			"-b:v", rate, "-maxrate", rate, "-bufsize", rate,
+			// SPS and PPS before every IDR (x264's default for a raw
+			// stream, made explicit), and a delimiter before every picture.
+			"-x264-params", "repeat-headers=1", "-aud", "1")
+	case BackendV4L2M2M:
+		// 578 is FF_PROFILE_H264_CONSTRAINED_BASELINE; this encoder has no
+		// profile names. It does not repeat SPS and PPS: the parser puts
+		// the latest ones in front of every IDR instead.
+		args = append(args,
+			"-c:v", "h264_v4l2m2m", "-pix_fmt", "yuv420p", "-profile:v", "578",
+			"-bf", "0", "-g", strconv.Itoa(gop), "-b:v", rate,
+			"-bsf:v", "h264_metadata=aud=insert")
+	default:
+		return nil, fmt.Errorf("encoder backend %q is unknown; use %q or %q", cfg.Backend, BackendX264, BackendV4L2M2M)
+	}
+	return append(args, "-fps_mode", "passthrough", "-flush_packets", "1", "-f", "h264", "pipe:1"), nil
+}
+
+// WriteFrame queues a copy of f for the encoder, or drops it when the
+// encoder is behind. It never blocks.
+func (e *FFmpeg) WriteFrame(f *camera.Frame) {
+	if f.Width != e.cfg.Width || f.Height != e.cfg.Height {
+		if !e.wrongSize.Swap(true) {
+			e.log.Warn("encoder got a frame of the wrong size; dropping such frames: check that camera and stream settings agree",
+				"got", fmt.Sprintf("%dx%d", f.Width, f.Height), "want", fmt.Sprintf("%dx%d", e.cfg.Width, e.cfg.Height))
+		}
+		e.drop(1)
+		return
+	}
+	var c *camera.Frame
+	select {
+	case c = <-e.free:
+	default:
+		c = &camera.Frame{}
+	}
+	f.CopyTo(c)
+	select {
+	case e.queue <- c:
+	default:
+		e.recycle(c)
+		e.drop(1)
+	}
+}
+
+func (e *FFmpeg) recycle(f *camera.Frame) {
+	select {
+	case e.free <- f:
+	default:
+	}
+}
+
+func (e *FFmpeg) drop(n int) {
+	e.dropped.Add(uint64(n))
+	e.mDropped.Add(float64(n))
+}
+
+// Run encodes until ctx ends. When ffmpeg fails or stalls it is started
+// again, after 250 ms and then doubling waits up to 10 s. It never gives up.
+func (e *FFmpeg) Run(ctx context.Context) {
+	backoff := e.cfg.MinBackoff
+	for {
+		started := time.Now()
+		err := e.runOnce(ctx)
+		if ctx.Err() != nil {
+			e.setState("stopped", "")
+			return
+		}
+		if time.Since(started) >= encoderHealthyRun {
+			backoff = e.cfg.MinBackoff
+		}
+		e.mRestarts.Inc()
+		e.failed(err, backoff)
+		select {
+		case <-ctx.Done():
+			e.setState("stopped", "")
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, e.cfg.MaxBackoff)
+	}
+}
+
+// failed records why the encoder stopped, logging only changes of state or reason.
+func (e *FFmpeg) failed(err error, backoff time.Duration) {
+	e.mu.Lock()
+	was, reason := e.state, e.reason
+	e.state, e.reason = "retrying", err.Error()
+	e.restarts++
+	e.mu.Unlock()
+	if was != "retrying" || reason != err.Error() {
+		e.log.Warn("encoder stopped; restarting it", "backend", e.cfg.Backend, "reason", err.Error(), "retry_in", backoff)
+	} else {
+		e.log.Debug("encoder failed again", "reason", err.Error(), "retry_in", backoff)
+	}
+}
+
+func (e *FFmpeg) setState(state, reason string) {
+	e.mu.Lock()
+	was := e.state
+	e.state, e.reason = state, reason
+	restarts := e.restarts
+	e.mu.Unlock()
+	if state == "running" && was != "running" {
+		if restarts == 0 {
+			e.log.Info("encoder running", "backend", e.cfg.Backend, "size", fmt.Sprintf("%dx%d", e.cfg.Width, e.cfg.Height),
+				"fps", e.cfg.FPS, "kbit_s", e.cfg.BitrateKbps, "keyframe_interval", e.cfg.KeyframeInterval)
+		} else {
+			e.log.Info("encoder running again", "restarts", restarts)
+		}
+	}
+}
+
+// PID is the process id of the running ffmpeg, or 0.
+func (e *FFmpeg) PID() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pid
+}
+
+// pendingFrames pairs access units with the frames that made them: one
+// entry per frame written to ffmpeg, oldest first.
+type pendingFrames struct {
+	mu sync.Mutex
+	q  []pendingFrame
+}
+
+type pendingFrame struct {
+	seq      uint64
+	captured time.Time
+	written  time.Time
+}
+
+func (p *pendingFrames) push(f pendingFrame) {
+	p.mu.Lock()
+	p.q = append(p.q, f)
+	p.mu.Unlock()
+}
+
+func (p *pendingFrames) pop() (pendingFrame, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.q) == 0 {
+		return pendingFrame{}, false
+	}
+	f := p.q[0]
+	p.q = p.q[1:]
+	return f, true
+}
+
+// stalled reports whether ffmpeg has held a frame longer than d while
+// being given more: one frame always waits for the next (see FFmpeg).
+func (p *pendingFrames) stalled(now time.Time, d time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.q) >= 2 && now.Sub(p.q[0].written) > d
+}
+
+// runOnce starts ffmpeg and feeds it until it fails, stalls, or ctx ends.
+func (e *FFmpeg) runOnce(ctx context.Context) error {
+	// Frames queued while no encoder ran are stale.
+	for drained := false; !drained; {
+		select {
+		case f := <-e.queue:
+			e.recycle(f)
+			e.drop(1)
+		default:
+			drained = true
+		}
+	}
+	cmd := exec.Command(e.cfg.Command, e.args...)
+	// Its own process group, so that anything it starts dies with it; and
+	// killed if the doorbell dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr := &tailWriter{max: 2048}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot start the encoder: %q not found; install ffmpeg (apt-get install ffmpeg) or set stream.ffmpeg to its path", e.cfg.Command)
+		}
+		return fmt.Errorf("cannot start the encoder: %v; check stream.ffmpeg", err)
+	}
+	e.mu.Lock()
+	e.pid = cmd.Process.Pid
+	e.mu.Unlock()
+
+	pend := &pendingFrames{}
+	stop := make(chan struct{})
+	writeErr := make(chan error, 1)
+	readErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		writeErr <- e.feed(stdin, pend, stop)
+	}()
+	go func() {
+		defer wg.Done()
+		readErr <- readAccessUnits(stdout, func(nalus [][]byte) { e.deliver(nalus, pend) })
+	}()
+
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var failure error
+	for failure == nil {
+		select {
+		case <-ctx.Done():
+			failure = ctx.Err()
+		case err := <-writeErr:
+			failure = fmt.Errorf("writing frames to ffmpeg failed: %w", err)
+		case err := <-readErr:
+			if err == io.EOF {
+				failure = errors.New("ffmpeg closed its output")
+			} else {
+				failure = fmt.Errorf("ffmpeg's output is not H.264: %v", err)
+			}
+		case now := <-tick.C:
+			if pend.stalled(now, e.cfg.Stall) {
+				failure = fmt.Errorf("ffmpeg returned nothing for %v while given frames (stalled); if this repeats, check the CPU load and stream.encoder", e.cfg.Stall)
+			}
+		}
+	}
+	close(stop)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Process.Kill()
+	stdin.Close()
+	wg.Wait()
+	waitErr := cmd.Wait()
+	e.mu.Lock()
+	e.pid = 0
+	e.mu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Add the last thing ffmpeg said, or else how it ended.
+	if msg := stderr.lastLine(); msg != "" {
+		return fmt.Errorf("%v: ffmpeg said %q; check stream.encoder and that this ffmpeg supports it (ffmpeg -encoders)", failure, msg)
+	}
+	var exit *exec.ExitError
+	if errors.As(waitErr, &exit) && !strings.Contains(failure.Error(), "stalled") {
+		return fmt.Errorf("%v (%v)", failure, exit.ProcessState)
+	}
+	return failure
+}
+
+// feed writes queued frames to ffmpeg until stop is closed or a write fails.
+func (e *FFmpeg) feed(w io.Writer, pend *pendingFrames, stop <-chan struct{}) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		case f := <-e.queue:
+			// Recorded before writing: ffmpeg may answer before Write returns.
+			pend.push(pendingFrame{seq: f.Seq, captured: f.Captured, written: time.Now()})
+			_, err := w.Write(f.Data)
+			e.recycle(f)
+			if err != nil {
+				return err
+			}
+			e.mFramesIn.Inc()
+		}
+	}
+}
+
+// deliver pairs an access unit with its frame and passes it on.
+func (e *FFmpeg) deliver(nalus [][]byte, pend *pendingFrames) {
+	now := time.Now()
+	f, ok := pend.pop()
+	if !ok { // cannot happen with a well-behaved encoder; keep going
+		f = pendingFrame{captured: now}
+	}
+	au := NewAccessUnit(nalus, f.captured, f.seq)
+	lat := now.Sub(f.captured)
+	e.mAUs.Inc()
+	e.mBytes.Add(float64(au.Size()))
+	if au.Keyframe {
+		e.mKeyframes.Inc()
+	}
+	e.mLatency.Observe(lat.Seconds())
+	e.mu.Lock()
+	e.recent[e.nRecent%len(e.recent)] = auStat{at: now, bytes: au.Size(), latency: lat}
+	e.nRecent++
+	running := e.state == "running"
+	e.mu.Unlock()
+	if !running {
+		e.setState("running", "")
+	}
+	e.out.WriteAccessUnit(au)
+}
+
+// EncoderStatus is the encoder's state, as /healthz shows it.
+type EncoderStatus struct {
+	State     string  `json:"state"` // starting, running, retrying or stopped
+	Backend   string  `json:"backend"`
+	Reason    string  `json:"reason,omitempty"` // why it is retrying
+	Restarts  uint64  `json:"restarts"`
+	FPS       float64 `json:"fps"`        // access units a second, over the last two seconds
+	KbitS     float64 `json:"kbit_s"`     // bit rate over the same time
+	LatencyMS float64 `json:"latency_ms"` // capture to access unit out, for the latest
+	Dropped   uint64  `json:"frames_dropped"`
+}
+
+// Status returns the encoder's state and recent output rates.
+func (e *FFmpeg) Status() EncoderStatus {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := EncoderStatus{State: e.state, Backend: e.cfg.Backend, Reason: e.reason, Restarts: e.restarts, Dropped: e.dropped.Load()}
+	n := min(e.nRecent, len(e.recent))
+	if n == 0 {
+		return st
+	}
+	last := e.recent[(e.nRecent-1)%len(e.recent)]
+	st.LatencyMS = float64(last.latency.Microseconds()) / 1000
+	// Rates over the units of the last two seconds: count the gaps between
+	// them, and the bytes of all but the oldest.
+	first, gaps, bytes := last, 0, 0
+	for i := 2; i <= n; i++ {
+		s := e.recent[(e.nRecent-i)%len(e.recent)]
+		if now.Sub(s.at) > 2*time.Second {
+			break
+		}
+		bytes += first.bytes
+		first = s
+		gaps++
+	}
+	if d := last.at.Sub(first.at).Seconds(); gaps > 0 && d > 0 && now.Sub(last.at) <= 2*time.Second {
+		st.FPS = float64(gaps) / d
+		st.KbitS = float64(bytes) * 8 / 1000 / d
+	}
+	return st
+}
+
+// RegisterMetrics adds the encoder's counters to reg.
+func (e *FFmpeg) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(e.mFramesIn, e.mDropped, e.mAUs, e.mKeyframes, e.mBytes, e.mRestarts, e.mLatency)
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := bytes.Split(bytes.TrimSpace(t.b), []byte("\n"))
+	return strings.TrimSpace(string(lines[len(lines)-1]))
+}

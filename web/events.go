@@ -1,0 +1,138 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"doorbell/events"
+)
+
+// Authorizer says whose a bearer token is. pairing.Store implements it.
+type Authorizer interface {
+	Authorize(token string) (id string, ok bool)
+}
+
+// Events serves GET /api/events: Server-Sent Events of what happens at the
+// door, to paired phones only ("Authorization: Bearer TOKEN"). Each event
+// carries its kind and time, nothing else:
+//
+//	event: ring
+//	data: {"kind":"ring","time":"2026-11-28T09:00:00.123Z"}
+//
+// A comment line is sent every Heartbeat so that idle connections stay
+// open. The stream ends when the token is revoked.
+//
+// EventSource cannot send headers, so the phone page reads the stream with
+// fetch and a ReadableStream; the token never goes in a URL.
+type Events struct {
+	Auth       Authorizer
+	Subscribe  func(buf int) (<-chan events.Event, func()) // events.Bus.Subscribe
+	Heartbeat  time.Duration                               // 0: 15 s
+	Recheck    time.Duration                               // how often the token is checked again; 0: 500 ms
+	MaxStreams int                                         // streams at once; 0: 32
+
+	open atomic.Int32
+}
+
+// Open returns the number of open event streams.
+func (e *Events) Open() int { return int(e.open.Load()) }
+
+type wireEvent struct {
+	Kind events.Kind `json:"kind"`
+	Time time.Time   `json:"time"`
+}
+
+func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	token, ok := bearer(r)
+	if !ok {
+		h.Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		http.Error(w, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired", http.StatusUnauthorized)
+		return
+	}
+	id, ok := "", false
+	if e.Auth != nil {
+		id, ok = e.Auth.Authorize(token)
+	}
+	if !ok {
+		h.Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		http.Error(w, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)", http.StatusUnauthorized)
+		return
+	}
+	max := e.MaxStreams
+	if max <= 0 {
+		max = 32
+	}
+	if int(e.open.Add(1)) > max {
+		e.open.Add(-1)
+		h.Set("Retry-After", "30")
+		http.Error(w, "too many event streams are open; close another phone page", http.StatusServiceUnavailable)
+		return
+	}
+	defer e.open.Add(-1)
+
+	ch, cancel := e.Subscribe(16)
+	defer cancel()
+	heartbeat, recheck := e.Heartbeat, e.Recheck
+	if heartbeat <= 0 {
+		heartbeat = 15 * time.Second
+	}
+	if recheck <= 0 {
+		recheck = 500 * time.Millisecond
+	}
+	rc := http.NewResponseController(w)
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(s string) bool {
+		if _, err := fmt.Fprint(w, s); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(": the doorbell's events\n\n") {
+		return
+	}
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	check := time.NewTicker(recheck)
+	defer check.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			data, _ := json.Marshal(wireEvent{Kind: ev.Kind, Time: ev.Time.UTC()})
+			if !send("event: " + string(ev.Kind) + "\ndata: " + string(data) + "\n\n") {
+				return
+			}
+		case <-beat.C:
+			if !send(": ping\n\n") {
+				return
+			}
+		case <-check.C:
+			if now, ok := e.Auth.Authorize(token); !ok || now != id {
+				return // revoked: the page finds out when it reconnects
+			}
+		}
+	}
+}
+
+// bearer returns the token of an "Authorization: Bearer TOKEN" header.
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
