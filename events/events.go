@@ -31,6 +31,9 @@ type Event struct {
 	Boxes []Box     // regions that changed
 	Peak  float64   // the largest changed fraction of the zones during the event
 	Clip  string    // clip id, for ClipSealed
+	// Repeat marks a Ring within the button's cooldown of the ring before:
+	// it chimes and shows, but must not start a second clip.
+	Repeat bool
 }
 
 // Bus fans events out to subscribers. Publish never blocks: a subscriber
