@@ -14,6 +14,14 @@ packages=(
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
   ca-certificates git
+  # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
+  mmdebstrap                                   # the arm64 Debian 12 sysroot and root filesystem
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # cross-compiling doorbelld (cgo) for arm64
+  qemu-user-static                             # running arm64 programs in tests, and in the image recipe
+  dpkg-dev                                     # dpkg-shlibdeps: the package's Depends
+  systemd                                      # systemd-analyze verify and security
+  fdisk e2fsprogs mtools                       # the image recipe: partitions, ext4, the FAT boot partition
+  dosfstools                                   # the image test's FAT boot partition
 )
 STATICCHECK_VERSION=v0.8.2
 
