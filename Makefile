@@ -9,7 +9,13 @@ LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup build demo test lint bench clean
+.PHONY: setup build demo test lint bench clean build-arm64 build-amd64 deb image
+
+# Device builds, packages and the SD-card image (deploy/): see README,
+# "On the device". Output goes to $(DIST).
+DIST ?= dist
+# The Debian version for the git version (deploy/deb/version.sh).
+DEB_VERSION ?= $(shell sh deploy/deb/version.sh '$(VERSION)')
 
 setup:
 	@bash deploy/setup.sh
@@ -36,3 +42,24 @@ bench: setup
 
 clean:
 	rm -rf bin dist
+
+# doorbelld (cgo, cross-compiled against Debian 12's arm64 OpenCV), doorbell
+# and doorbell-setup (static) for linux/arm64, in $(DIST)/arm64.
+build-arm64: setup
+	LDFLAGS="$(LDFLAGS)" bash deploy/build.sh arm64 $(DIST)/arm64
+
+# The same for this machine (amd64), in $(DIST)/amd64, for the amd64 package.
+build-amd64: setup
+	LDFLAGS="$(LDFLAGS)" bash deploy/build.sh amd64 $(DIST)/amd64
+
+# $(DIST)/doorbell_VERSION_amd64.deb and …_arm64.deb.
+deb: build-amd64 build-arm64
+	COMMIT=$(COMMIT) bash deploy/deb/build.sh amd64 $(DIST)/amd64 $(DIST) $(DEB_VERSION)
+	COMMIT=$(COMMIT) bash deploy/deb/build.sh arm64 $(DIST)/arm64 $(DIST) $(DEB_VERSION)
+
+# A doorbell SD-card image from a Raspberry Pi OS Lite (bookworm, arm64)
+# image, or any arm64 Debian image: make image BASE=raspios.img [IMAGE=out.img]
+IMAGE ?= $(DIST)/doorbell.img
+image: deb
+	@test -n "$(BASE)" || { echo "make image: set BASE to a Raspberry Pi OS Lite (bookworm, arm64) image file, e.g. make image BASE=2024-11-19-raspios-bookworm-arm64-lite.img"; exit 2; }
+	bash deploy/image/build.sh $(BASE) $(IMAGE) $(DIST)/doorbell_$(DEB_VERSION)_arm64.deb

@@ -27,6 +27,9 @@ type Config struct {
 	PrivacyMask []Region `toml:"privacy_mask"`
 	Motion      Motion   `toml:"motion"`
 	Stream      Stream   `toml:"stream"`
+	GPIO        GPIO     `toml:"gpio"`
+	MQTT        MQTT     `toml:"mqtt"`
+	Recorder    Recorder `toml:"recorder"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -73,12 +76,15 @@ func (r Region) Points() [][2]float64 {
 // Defaults returns the configuration used when a key is not in the file.
 func Defaults() Config {
 	return Config{
-		Device: Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
-		HTTP:   HTTP{Listen: "0.0.0.0:8443"},
-		Log:    Log{Format: "text", Level: "info"},
-		Camera: defaultCamera(),
-		Motion: defaultMotion(),
-		Stream: defaultStream(),
+		Device:   Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
+		HTTP:     HTTP{Listen: "0.0.0.0:8443"},
+		Log:      Log{Format: "text", Level: "info"},
+		Camera:   defaultCamera(),
+		Motion:   defaultMotion(),
+		Stream:   defaultStream(),
+		GPIO:     defaultGPIO(),
+		MQTT:     defaultMQTT(),
+		Recorder: defaultRecorder(),
 	}
 }
 
@@ -329,6 +335,9 @@ func (c *Config) validate(v *validator) {
 	checkRegions(v, "privacy_mask", c.PrivacyMask, false)
 	c.Motion.validate(v)
 	c.Stream.validate(v)
+	c.GPIO.validate(v)
+	c.MQTT.validate(v)
+	c.Recorder.validate(v, &c.Stream)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -21,6 +21,9 @@ import (
 	"doorbell/camera"
 	"doorbell/config"
 	"doorbell/events"
+	"doorbell/gpio"
+	"doorbell/pairing"
+	"doorbell/stream"
 )
 
 // Daemon is one running doorbell. The start* hooks in this package's other
@@ -44,6 +47,16 @@ type Daemon struct {
 	mu     sync.Mutex
 	sinks  []camera.Sink
 	health []healthSection
+
+	// Set by the start hooks, in the order Run calls them, before the
+	// server takes its first request.
+	tokenStore *pairing.Store // paired devices' tokens (startPairing)
+	led        *gpio.LED      // the status LED, or only its state without GPIO (startGPIO)
+	ring       *stream.Ring   // recent encoded pictures: live view and pre-roll (startStream)
+
+	// background is every goroutine that must finish before Run returns:
+	// the recorder sealing its clip, the encoder, the watchers.
+	background sync.WaitGroup
 
 	// Listening, if set, is called with the HTTPS server's address once it listens.
 	Listening func(addr string)
@@ -75,6 +88,7 @@ func New(cfg config.Config, dataDir string, log *slog.Logger) *Daemon {
 	return &Daemon{
 		Cfg: cfg, Log: log, Bus: events.NewBus(), Mux: http.NewServeMux(),
 		Metrics: reg, DataDir: dataDir,
+		led: gpio.NewLED(nil, false),
 	}
 }
 
@@ -95,6 +109,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.mask = mask
+	tlsConfig, err := d.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	opener := d.Opener
 	if opener == nil {
 		opener = openerFor(d.Cfg.Camera, d.Log)
@@ -102,21 +121,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.camera = camera.NewSupervisor(d.Cfg.Camera.Source, opener, camera.SinkFunc(d.onFrame), d.Log)
 	d.camera.RegisterMetrics(d.Metrics)
 
-	for _, start := range []func(context.Context) error{d.startStream, d.startMotion, d.startPairing} {
+	// Each part may use those started before it.
+	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder} {
 		if err := start(ctx); err != nil {
 			ln.Close()
+			cancel()
+			d.background.Wait()
 			return err
 		}
 	}
 	d.Mux.HandleFunc("GET /healthz", d.serveHealth)
 	d.Mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.camera.Run(ctx)
-	}()
+	d.goBackground(func() { d.camera.Run(ctx) })
 
 	srv := &http.Server{
 		Handler:           d.Mux,
@@ -126,20 +143,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	var redirect *http.Server
-	tlsConfig, err := d.tlsConfig()
-	if err == nil && d.Cfg.HTTP.RedirectListen != "" {
+	if d.Cfg.HTTP.RedirectListen != "" {
 		redirect, err = d.startRedirect(ln.Addr().String())
 	}
 	if err != nil {
 		ln.Close()
 		cancel()
-		wg.Wait()
+		d.background.Wait()
 		return err
 	}
 	srv.TLSConfig = tlsConfig
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	d.Log.Info("listening", "url", "https://"+ln.Addr().String()+"/", "camera", d.Cfg.Camera.String())
+	defer d.up(ctx, ln.Addr().String())() // setup card, READY=1, watchdog pings (systemd.go)
 	if d.Listening != nil {
 		d.Listening(ln.Addr().String())
 	}
@@ -149,20 +166,50 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err = <-serveErr:
 		cancel()
 	}
-	// Stop within 2 s in all: 1 s for requests to finish, then cut them off.
-	shutdownCtx, stop := context.WithTimeout(context.Background(), time.Second)
+	// Stop within 2 s in all: 1 s for requests to finish, then cut them
+	// off; the parts (the recorder sealing its clip) run on meanwhile and
+	// have until 1.8 s.
+	stopBy, stop := context.WithTimeout(context.Background(), 1800*time.Millisecond)
 	defer stop()
+	shutdownCtx, stopShutdown := context.WithTimeout(stopBy, time.Second)
+	defer stopShutdown()
 	if srv.Shutdown(shutdownCtx) != nil {
 		srv.Close()
 	}
 	if redirect != nil {
 		redirect.Close()
 	}
-	wg.Wait()
+	cancel()
+	d.waitBackground(stopBy)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// waitBackground waits for the background goroutines (the recorder seals
+// its clip, so nothing recorded is lost) until ctx ends, and then says
+// that something did not stop rather than hang the shutdown.
+func (d *Daemon) waitBackground(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		d.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.Log.Warn("some parts did not stop in time; stopping without them")
+	}
+}
+
+// goBackground runs f on a goroutine that Run waits for before it returns.
+func (d *Daemon) goBackground(f func()) {
+	d.background.Add(1)
+	go func() {
+		defer d.background.Done()
+		f()
+	}()
 }
 
 // onFrame runs on the camera goroutine for every frame: masks first, so that

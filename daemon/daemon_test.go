@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +18,12 @@ import (
 )
 
 // started runs a daemon for cfg and returns its address and a stop function
-// that reports how Run ended.
-func started(t *testing.T, cfg config.Config, setup ...func(*Daemon)) (string, func() error) {
+// that reports how Run ended. The daemon is stopped at the test's end if
+// the test has not stopped it.
+func started(t testing.TB, cfg config.Config, setup ...func(*Daemon)) (string, func() error) {
 	t.Helper()
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	d := New(cfg, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := New(cfg, t.TempDir(), slog.New(slog.DiscardHandler))
 	for _, f := range setup {
 		f(d)
 	}
@@ -32,20 +34,26 @@ func started(t *testing.T, cfg config.Config, setup ...func(*Daemon)) (string, f
 	go func() { done <- d.Run(ctx) }()
 	select {
 	case a := <-addr:
-		return a, func() error {
-			cancel()
-			select {
-			case err := <-done:
-				return err
-			case <-time.After(10 * time.Second):
-				t.Fatal("daemon did not stop within 10 s of being told to")
-				return nil
-			}
+		var once sync.Once
+		var err error
+		stop := func() error {
+			once.Do(func() {
+				cancel()
+				select {
+				case err = <-done:
+				case <-time.After(10 * time.Second):
+					t.Error("daemon did not stop within 10 s of being told to")
+				}
+			})
+			return err
 		}
+		t.Cleanup(func() { _ = stop() })
+		return a, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("daemon did not start: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("daemon did not listen within 30 s")
 	}
 	return "", nil

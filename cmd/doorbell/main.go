@@ -15,6 +15,16 @@ const usage = `Usage:
   doorbell member tokens -data DIR               list paired devices
   doorbell member revoke -data DIR NAME|DEVICE   revoke a member's or a device's access
   doorbell device id -data DIR                   print the device's fingerprints
+  doorbell keygen [-o FILE] [-classic] [-passphrase]   make your age key (print its public key)
+  doorbell member add -data DIR NAME PUBLIC-KEY  add a member: clips are sealed to them
+  doorbell member list -data DIR                 list the members
+  doorbell member remove -data DIR NAME          remove a member (and revoke their devices)
+  doorbell device add URL CODE                   pair this computer with a doorbell
+  doorbell clips list [-from URL|DIR] -i IDENTITY   list events (time, kind, duration, signature)
+  doorbell clips pull [-from URL] DIR            download new sealed clips
+  doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]   decrypt and verify a clip
+  doorbell setup-card -o FILE -owner NAME -i IDENTITY [-wifi SSID -wifi-country CC] [-ssh]
+                                                 write a first-boot setup card for a new doorbell
   doorbell --version
 `
 
@@ -38,6 +48,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runMember(args[1:], stdout, stderr)
 	case "device":
 		return runDevice(args[1:], stdout, stderr)
+	case "keygen":
+		return runKeygen(args[1:], stdout, stderr)
+	case "clips":
+		return runClips(args[1:], stdout, stderr)
+	case "setup-card":
+		return runSetupCard(args[1:], os.Stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "doorbell: unknown command %q\n%s", args[0], usage)
 	return 2

@@ -44,3 +44,13 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("unknown command: exit %d, %q", code, errOut.String())
 	}
 }
+
+// Every command the CLI runs is in its usage text.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"member pair", "member tokens", "member revoke", "member add", "member list", "member remove",
+		"device id", "device add", "keygen", "clips list", "clips pull", "clips open", "setup-card"} {
+		if !strings.Contains(usage, "doorbell "+cmd+" ") {
+			t.Errorf("the usage text lacks doorbell %s", cmd)
+		}
+	}
+}
