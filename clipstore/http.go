@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"doorbell/crypto/clip"
+	"doorbell/internal/bearer"
 )
 
 // Authorizer says whether a bearer token belongs to a paired member device
@@ -79,9 +79,8 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 // authorize checks the bearer token. It never logs the token.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Cache-Control", "no-store")
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	token = strings.TrimSpace(token)
-	if !ok || token == "" {
+	token, ok := bearer.Token(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
 		fail(w, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this computer got from doorbell device add")
 		return false

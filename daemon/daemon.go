@@ -22,6 +22,7 @@ import (
 	"doorbell/config"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/bearer"
 	"doorbell/pairing"
 	"doorbell/stream"
 )
@@ -131,7 +132,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.Mux.HandleFunc("GET /healthz", d.serveHealth)
-	d.Mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
+	d.Mux.Handle("GET /metrics", d.insidersOnly(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 
 	d.goBackground(func() { d.camera.Run(ctx) })
 
@@ -242,7 +243,53 @@ func (d *Daemon) Health() map[string]any {
 func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if !d.insider(r) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"camera":   d.camera.Status(),
+			"uptime_s": time.Since(d.started).Seconds(),
+			"details":  "the other parts are shown only to this machine and to paired devices (Authorization: Bearer TOKEN)",
+		})
+		return
+	}
 	_ = json.NewEncoder(w).Encode(d.Health())
+}
+
+// insider reports whether r may see what the parts are doing: a request
+// from the device itself, or one with a paired device's token. To anyone
+// else on the network, motion, recording, viewers and ring counts would
+// tell when someone is at the door, or when nobody is home.
+func (d *Daemon) insider(r *http.Request) bool {
+	if fromLoopback(r) {
+		return true
+	}
+	token, ok := bearer.Token(r)
+	if !ok || d.tokenStore == nil {
+		return false
+	}
+	_, ok = d.tokenStore.Authorize(token)
+	return ok
+}
+
+// insidersOnly answers 401 to anyone but insiders.
+func (d *Daemon) insidersOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !d.insider(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+			http.Error(w, "the metrics tell when someone is at the door: scrape them from the device itself, or with a paired device's token (Authorization: Bearer TOKEN; doorbell member pair makes one)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// fromLoopback reports whether the request came from this machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // startRedirect serves plain HTTP that only sends browsers to the HTTPS port.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"doorbell/camera"
 	"doorbell/config"
+	"doorbell/pairing"
 )
 
 // started runs a daemon for cfg and returns its address and a stop function
@@ -231,4 +233,55 @@ func BenchmarkShutdown(b *testing.B) {
 		total += time.Since(t0)
 	}
 	b.ReportMetric(total.Seconds()*1000/float64(b.N), "ms-to-stop")
+}
+
+// Someone else on the network learns that the doorbell runs and how its
+// camera is, nothing that tells when someone is at the door; the device
+// itself and paired devices see everything.
+func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
+	var d *Daemon
+	started(t, smallCamera(), func(dd *Daemon) { d = dd })
+	code, err := pairing.NewCode(d.DataDir, "anna", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := pairing.Open(d.DataDir, nil).Pair(code.Code, "Anna's phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, from, token string) (int, string) {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = from
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		d.Mux.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	const stranger, lan, self = "192.0.2.7:40000", "[fd00::7]:40000", "127.0.0.1:40000"
+	for _, from := range []string{stranger, lan} {
+		for _, tok := range []string{"", "not-a-token"} {
+			code, body := get("/healthz", from, tok)
+			if code != 200 || !strings.Contains(body, `"camera":`) || !strings.Contains(body, `"details":`) {
+				t.Errorf("/healthz from %s: %d %s", from, code, body)
+			}
+			for _, private := range []string{"motion", "recording", "stream", "gpio", "pairing"} {
+				if strings.Contains(body, `"`+private+`":`) {
+					t.Errorf("/healthz shows %q to %s without a valid token", private, from)
+				}
+			}
+			if code, body := get("/metrics", from, tok); code != 401 || !strings.Contains(body, "Bearer") || strings.Contains(body, "doorbell_") {
+				t.Errorf("/metrics from %s without a valid token: %d %.80s", from, code, body)
+			}
+		}
+	}
+	for _, c := range []struct{ from, token string }{{self, ""}, {stranger, token}} {
+		if code, body := get("/healthz", c.from, c.token); code != 200 || !strings.Contains(body, `"motion":`) || !strings.Contains(body, `"pairing":`) {
+			t.Errorf("/healthz from %s (token %v): %d %.200s", c.from, c.token != "", code, body)
+		}
+		if code, body := get("/metrics", c.from, c.token); code != 200 || !strings.Contains(body, "doorbell_camera_frames_captured_total") {
+			t.Errorf("/metrics from %s (token %v): %d", c.from, c.token != "", code)
+		}
+	}
 }

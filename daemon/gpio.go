@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -200,14 +199,4 @@ func (d *Daemon) startDemoButton(ctx context.Context, f *gpio.Fake) {
 		}
 	}()
 	d.Log.Info("demo: press Enter here, or POST /api/demo/press from this machine, to ring the doorbell")
-}
-
-// fromLoopback reports whether the request came from this machine.
-func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -114,8 +114,8 @@ func (d *Daemon) startRecorder(ctx context.Context) error {
 					return
 				case e := <-sealed:
 					if e.Kind == events.ClipSealed {
-						fmt.Fprintf(demoOut, "Clip sealed. Open it with:\n  doorbell clips open -data %s -i %s %s\n",
-							d.DataDir, filepath.Join(d.DataDir, DemoIdentityFile), store.ClipPath(e.Clip))
+						fmt.Fprintf(demoOut, "Clip sealed. Open it with:\n  %s clips open -data %s -i %s %s\n",
+							householdCLI(), d.DataDir, filepath.Join(d.DataDir, DemoIdentityFile), store.ClipPath(e.Clip))
 					}
 				}
 			}
@@ -134,6 +134,18 @@ func (d *Daemon) startRecorder(ctx context.Context) error {
 		return r.Status()
 	})
 	return nil
+}
+
+// householdCLI is how to run the household CLI: bin/doorbell beside
+// bin/doorbelld after make build, else the one on PATH.
+func householdCLI() string {
+	if exe, err := os.Executable(); err == nil {
+		cli := filepath.Join(filepath.Dir(exe), "doorbell")
+		if fi, err := os.Stat(cli); err == nil && fi.Mode().IsRegular() {
+			return cli
+		}
+	}
+	return "doorbell"
 }
 
 // demoMember makes the demo member's identity (once per data directory)

@@ -442,7 +442,7 @@ func (h *Hub) recheck() {
 }
 
 // HubStatus is the hub's state, as /healthz shows it. It names no viewer:
-// /healthz is open to anyone on the network.
+// /healthz goes to every paired device.
 type HubStatus struct {
 	Viewers       int    `json:"viewers"`
 	MaxViewers    int    `json:"max_viewers"`

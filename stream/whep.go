@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"doorbell/internal/bearer"
 )
 
 // Authorizer decides who may watch. The pairing code implements it over
@@ -195,7 +197,7 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	token, _ := bearer(r)
+	token, _ := bearer.Token(r)
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
 		rw.Header().Set("Accept-Post", "application/sdp")
 		fail(rw, http.StatusUnsupportedMediaType, "the offer's content type is %q; send the SDP offer with Content-Type: application/sdp", r.Header.Get("Content-Type"))
@@ -263,7 +265,7 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 // authorize checks the request's bearer token, answering 401 if it is
 // missing or not valid.
 func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool) {
-	token, ok := bearer(r)
+	token, ok := bearer.Token(r)
 	if !ok {
 		rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
 		fail(rw, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired")
@@ -279,16 +281,6 @@ func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool)
 	rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
 	fail(rw, http.StatusUnauthorized, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)")
 	return "", false
-}
-
-// bearer returns the token of an "Authorization: Bearer TOKEN" header.
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
-	}
-	return token, true
 }
 
 // fail answers with code and a one-line message: what is wrong, then what to do.

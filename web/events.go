@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"doorbell/events"
+	"doorbell/internal/bearer"
 )
 
 // Authorizer says whose a bearer token is. pairing.Store implements it.
@@ -50,7 +50,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	token, ok := bearer(r)
+	token, ok := bearer.Token(r)
 	if !ok {
 		h.Set("WWW-Authenticate", `Bearer realm="doorbell"`)
 		http.Error(w, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired", http.StatusUnauthorized)
@@ -125,14 +125,4 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-// bearer returns the token of an "Authorization: Bearer TOKEN" header.
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
-	}
-	return token, true
 }
