@@ -37,8 +37,10 @@ lint: setup
 test: setup lint
 	go test -race -timeout $(TEST_TIMEOUT) ./...
 
+# One package at a time (-p 1): benchmarks running side by side on two
+# cores would measure each other.
 bench: setup
-	go test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 clean:
 	rm -rf bin dist

@@ -11,20 +11,23 @@ import (
 )
 
 const usage = `Usage:
-  doorbell member pair -data DIR [-json] NAME    pair a phone for a household member
-  doorbell member tokens -data DIR               list paired devices
-  doorbell member revoke -data DIR NAME|DEVICE   revoke a member's or a device's access
-  doorbell device id -data DIR                   print the device's fingerprints
-  doorbell keygen [-o FILE] [-classic] [-passphrase]   make your age key (print its public key)
-  doorbell member add -data DIR NAME PUBLIC-KEY  add a member: clips are sealed to them
-  doorbell member list -data DIR                 list the members
-  doorbell member remove -data DIR NAME          remove a member (and revoke their devices)
-  doorbell device add URL CODE                   pair this computer with a doorbell
-  doorbell clips list [-from URL|DIR] -i IDENTITY   list events (time, kind, duration, signature)
-  doorbell clips pull [-from URL] DIR            download new sealed clips
-  doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]   decrypt and verify a clip
+On your own computer:
+  doorbell keygen [-o FILE] [-classic] [-passphrase]     make your age key; prints its public key
+  doorbell device add [-name NAME] URL CODE              pair this computer with a doorbell
+  doorbell device remove URL                             forget a paired doorbell
+  doorbell clips list [-from URL|DIR] -i IDENTITY        list events: time, kind, duration, signature
+  doorbell clips pull [-from URL] DIR                    download new sealed clips
+  doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]      decrypt and verify a clip
   doorbell setup-card -o FILE -owner NAME -i IDENTITY [-wifi SSID -wifi-country CC] [-ssh]
-                                                 write a first-boot setup card for a new doorbell
+                                                         write a first-boot setup card
+On the doorbell (DIR is its data directory, /var/lib/doorbell):
+  doorbell member add -data DIR NAME PUBLIC-KEY          add a member: clips are sealed to them
+  doorbell member list -data DIR                         list the members
+  doorbell member remove -data DIR NAME                  remove a member and revoke their devices
+  doorbell member pair -data DIR [-json] NAME            a one-time link to pair a member's phone
+  doorbell member tokens -data DIR                       list paired devices
+  doorbell member revoke -data DIR NAME|DEVICE           revoke a member's or a device's access
+  doorbell device id -data DIR                           print the doorbell's fingerprints
   doorbell --version
 `
 

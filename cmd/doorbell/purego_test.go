@@ -48,7 +48,7 @@ func TestVersion(t *testing.T) {
 // Every command the CLI runs is in its usage text.
 func TestUsageNamesEveryCommand(t *testing.T) {
 	for _, cmd := range []string{"member pair", "member tokens", "member revoke", "member add", "member list", "member remove",
-		"device id", "device add", "keygen", "clips list", "clips pull", "clips open", "setup-card"} {
+		"device id", "device add", "device remove", "keygen", "clips list", "clips pull", "clips open", "setup-card"} {
 		if !strings.Contains(usage, "doorbell "+cmd+" ") {
 			t.Errorf("the usage text lacks doorbell %s", cmd)
 		}

@@ -14,38 +14,13 @@ import (
 // the process runs as root in a directory owned by another user (the CLI
 // run with sudo on the device), the file is given to the directory's owner,
 // so that the daemon, which runs as that user, can still read it.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-")
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	dir, tmp, err := writeTemp(path, data, perm)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = MatchOwner(tmp, dir); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return SyncDir(dir)
@@ -55,34 +30,48 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 // satisfying errors.Is(err, fs.ErrExist) if it exists. The file is complete
 // when it appears: it is written under a temporary name and linked into
 // place.
-func CreateExclusive(path string, data []byte, perm os.FileMode) (err error) {
+func CreateExclusive(path string, data []byte, perm os.FileMode) error {
+	dir, tmp, err := writeTemp(path, data, perm)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// writeTemp writes data, synced and owned like its directory, to a new
+// temporary file beside path, and returns the directory and the file's name.
+func writeTemp(path string, data []byte, perm os.FileMode) (dir, tmp string, err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-")
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	defer f.Close()
-	if err = f.Chmod(perm); err != nil {
-		return err
+	tmp = f.Name()
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
 	}
-	if _, err = f.Write(data); err != nil {
-		return err
+	if err == nil {
+		err = f.Sync()
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if err == nil {
+		err = MatchOwner(tmp, dir)
 	}
-	if err = MatchOwner(tmp, dir); err != nil {
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err = os.Link(tmp, path); err != nil {
-		return err
+	if err != nil {
+		os.Remove(tmp)
+		return "", "", err
 	}
-	return SyncDir(dir)
+	return dir, tmp, nil
 }
 
 // SyncDir makes a rename or removal in dir durable.
