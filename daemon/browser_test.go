@@ -26,17 +26,18 @@ import (
 const chromiumPath = "/usr/lib/chromium/chromium"
 
 // browser starts a headless Chromium with a fresh profile and returns a
-// context for its first tab. It skips tb when Chromium or ffmpeg is missing.
+// context for its first tab. Chromium and ffmpeg are part of the suite
+// (deploy/setup.sh installs them): missing, they fail the test.
 func browser(tb testing.TB) context.Context {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("browser tests are not short")
 	}
 	if _, err := os.Stat(chromiumPath); err != nil {
-		tb.Skipf("no Chromium at %s: apt-get install -y chromium", chromiumPath)
+		tb.Fatalf("no Chromium at %s: run make test (deploy/setup.sh installs it), or apt-get install -y chromium", chromiumPath)
 	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		tb.Skip("no ffmpeg: apt-get install -y ffmpeg")
+		tb.Fatal("no ffmpeg: run make test (deploy/setup.sh installs it), or apt-get install -y ffmpeg")
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
