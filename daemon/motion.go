@@ -77,6 +77,6 @@ func (d *Daemon) startMotion(ctx context.Context) error {
 	}
 	d.AddHealth("motion", func() any { return r.Status() })
 	d.AddSink(r)
-	go r.Run(ctx)
+	d.goBackground(func() { r.Run(ctx) })
 	return nil
 }

@@ -32,18 +32,19 @@ func (d *Daemon) startMQTT(ctx context.Context) error {
 	// The client's own queue is the bounded one; this buffer only has to
 	// cover the moment between a publish and the forwarder's next turn.
 	ch, unsubscribe := d.Bus.Subscribe(256)
-	go func() {
+	d.goBackground(func() {
 		<-ctx.Done()
 		unsubscribe()
-	}()
-	go func() {
+	})
+	d.goBackground(func() {
 		for e := range ch {
 			switch e.Kind {
 			case events.Ring, events.MotionStart, events.MotionEnd:
 				c.Publish(e)
 			}
 		}
-	}()
-	go c.Run(ctx)
+	})
+	// Waited for at shutdown: it tells the broker the doorbell is offline.
+	d.goBackground(func() { c.Run(ctx) })
 	return nil
 }
