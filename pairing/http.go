@@ -148,7 +148,8 @@ func strictJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// More would miss a stray '}' or ']': only the end of the body may follow.
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("text after the JSON object")
 	}
 	return nil

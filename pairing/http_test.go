@@ -74,6 +74,8 @@ func TestPairHTTP(t *testing.T) {
 		"no code":       {"POST", "application/json", strings.NewReader(`{"device":"x"}`), http.StatusBadRequest},
 		"not json":      {"POST", "application/json", strings.NewReader(`code=x`), http.StatusBadRequest},
 		"extra field":   {"POST", "application/json", strings.NewReader(`{"code":"x","admin":true}`), http.StatusBadRequest},
+		"trailing }":    {"POST", "application/json", strings.NewReader(`{"code":"` + strings.Repeat("a", 32) + `"}}`), http.StatusBadRequest},
+		"trailing ]":    {"POST", "application/json", strings.NewReader(`{"code":"` + strings.Repeat("a", 32) + `"}]`), http.StatusBadRequest},
 		"form":          {"POST", "application/x-www-form-urlencoded", strings.NewReader(`code=x`), http.StatusUnsupportedMediaType},
 		"no type":       {"POST", "", pairBody(code, "x"), http.StatusUnsupportedMediaType},
 		"too big":       {"POST", "application/json", strings.NewReader(`{"code":"` + strings.Repeat("a", MaxPairBody) + `"}`), http.StatusRequestEntityTooLarge},

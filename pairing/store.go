@@ -247,7 +247,11 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 			return slices.ContainsFunc(gone, func(g Token) bool { return g.ID == t.ID })
 		}), nil
 	})
-	codes := dropCodes(dataDir, who) // a revoked member's unused links die too
+	codes := 0
+	var amb *AmbiguousError
+	if !errors.As(err, &amb) { // an ambiguous name revokes nothing
+		codes = dropCodes(dataDir, who) // a revoked member's unused links die too
+	}
 	if errors.Is(err, ErrNoMatch) && codes > 0 {
 		err = nil
 	}
@@ -313,6 +317,9 @@ func readUsed(dataDir string) map[string]time.Time {
 	data, err := os.ReadFile(filepath.Join(dataDir, UsedFile))
 	if err == nil {
 		_ = json.Unmarshal(data, &used)
+	}
+	if used == nil { // the file held null
+		used = map[string]time.Time{}
 	}
 	return used
 }

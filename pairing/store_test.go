@@ -250,6 +250,7 @@ func TestRevokeAmbiguousName(t *testing.T) {
 	pair(t, s, "anna", "Pixel")
 	pair(t, s, "ben", "Pixel")
 	pair(t, s, "carol", "ben")
+	newCode(t, dir, "ben", time.Now())
 	for _, who := range []string{"pixel", "ben"} {
 		_, _, err := Revoke(dir, who)
 		var amb *AmbiguousError
@@ -259,6 +260,9 @@ func TestRevokeAmbiguousName(t *testing.T) {
 	}
 	if tokens, _ := List(dir); len(tokens) != 3 {
 		t.Errorf("an ambiguous revoke removed something")
+	}
+	if n := PendingCodes(dir, time.Now()); n != 1 {
+		t.Errorf("an ambiguous revoke left %d of ben's pairing codes, want 1", n)
 	}
 }
 
@@ -415,5 +419,19 @@ func TestTooManyTokens(t *testing.T) {
 	Revoke(dir, "m")
 	if _, _, err := s.Pair(code, "phone"); err != nil {
 		t.Errorf("code not given back after a failed pairing: %v", err)
+	}
+}
+
+// A last-use file that holds JSON null (damaged, or written by hand) does
+// not break authorization: it is as good as none.
+func TestDamagedLastUseFileIsIgnored(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, UsedFile), []byte("null\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Open(dir, nil)
+	secret, tok := pair(t, s, "anna", "phone")
+	if id, ok := s.Authorize(secret); !ok || id != tok.ID {
+		t.Fatalf("Authorize = %q %v, want %q true", id, ok, tok.ID)
 	}
 }

@@ -570,18 +570,24 @@ func (s *session) run() {
 		case <-s.done:
 			return
 		case au := <-s.queue:
-			if s.t0.IsZero() {
-				s.t0 = au.Captured
-			}
-			ts := s.tsBase + uint32(au.Captured.Sub(s.t0).Microseconds()*9/100) // 90 kHz
-			if int32(ts-s.lastTS) <= 0 {
-				ts = s.lastTS + 1
-			}
-			if !s.send(au, ts) {
+			if !s.send(au, s.liveTS(au)) {
 				return
 			}
 		}
 	}
+}
+
+// liveTS is the RTP timestamp of a live access unit: its capture time on
+// the 90 kHz clock from t0, and always after the last one sent (if any).
+func (s *session) liveTS(au *AccessUnit) uint32 {
+	if s.t0.IsZero() {
+		s.t0 = au.Captured
+	}
+	ts := s.tsBase + uint32(au.Captured.Sub(s.t0).Microseconds()*9/100) // 90 kHz
+	if s.sent.Load() > 0 && int32(ts-s.lastTS) <= 0 {
+		ts = s.lastTS + 1
+	}
+	return ts
 }
 
 var playoutDelayZero, _ = rtp.PlayoutDelayExtension{}.Marshal()

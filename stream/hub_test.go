@@ -132,3 +132,28 @@ func TestStuckViewerDelaysNoOne(t *testing.T) {
 		t.Errorf("the stuck viewer skipped only %d", stuck.skipped.Load())
 	}
 }
+
+// The first live picture's timestamp is the session's random base, whatever
+// its value, and the next ones follow the capture times; before the fix, a
+// base of 2^31 or more made every timestamp the last one plus 1.
+func TestLiveTimestampsFollowCaptureTimes(t *testing.T) {
+	for _, base := range []uint32{0x10000000, 0x90000000, 0xffffff00} {
+		s := fakeSession(t, 4)
+		s.tsBase = base
+		t0 := time.Now()
+		want := []uint32{base, base + 3600, base + 7200}
+		for i, w := range want {
+			au := &AccessUnit{Captured: t0.Add(time.Duration(i) * 40 * time.Millisecond)}
+			ts := s.liveTS(au)
+			if ts != w {
+				t.Fatalf("base %#x: picture %d has timestamp %#x, want %#x", base, i, ts, w)
+			}
+			s.lastTS = ts
+			s.sent.Add(1)
+		}
+		// A picture captured no later than the last one still goes after it.
+		if ts := s.liveTS(&AccessUnit{Captured: t0}); ts != s.lastTS+1 {
+			t.Errorf("base %#x: a late picture has timestamp %#x, want %#x", base, ts, s.lastTS+1)
+		}
+	}
+}

@@ -239,6 +239,9 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, http.StatusServiceUnavailable, "%v", err)
 		return
 	case r.Context().Err() != nil: // the client went away
+		if err == nil { // nobody will get the answer: end the session rather than hold a place for it
+			w.Viewers.End(id, viewer)
+		}
 		fail(rw, http.StatusServiceUnavailable, "the request was cancelled; send the offer again")
 		return
 	case err != nil:

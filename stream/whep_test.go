@@ -1,10 +1,13 @@
 package stream
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -239,5 +242,46 @@ func TestStreamResumesAfterEncoderIsKilled(t *testing.T) {
 	n := v.frames.Load()
 	if !waitFor(2*time.Second, func() bool { return v.frames.Load() > n+10 }) {
 		t.Error("pictures did not keep coming after the restart")
+	}
+}
+
+// fakeViewers opens sessions without WebRTC, for the WHEP handler alone.
+type fakeViewers struct {
+	open  func()
+	mu    sync.Mutex
+	ended []string
+}
+
+func (f *fakeViewers) Open(ctx context.Context, offer, viewer string, still func() bool) (string, string, error) {
+	f.open()
+	return "0123456789abcdef0123456789abcdef", "v=0\r\n", nil
+}
+
+func (f *fakeViewers) End(id, viewer string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended = append(f.ended, id+" "+viewer)
+	return true
+}
+
+// A session opened for a client that went away meanwhile is ended, not left
+// holding a viewer's place until it times out.
+func TestWHEPEndsSessionWhoseClientLeft(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := &fakeViewers{open: cancel} // the client leaves while the answer is made
+	w := &WHEP{Viewers: v, Auth: AuthorizerFunc(func(string) (string, bool) { return "anna", true })}
+	req := httptest.NewRequestWithContext(ctx, "POST", "/whep", strings.NewReader(offerSDP(t)))
+	req.Header.Set("Authorization", "Bearer good-token")
+	req.Header.Set("Content-Type", "application/sdp")
+	rec := httptest.NewRecorder()
+	w.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("answered %d, want 503", rec.Code)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.ended) != 1 || v.ended[0] != "0123456789abcdef0123456789abcdef anna" {
+		t.Errorf("sessions ended: %q, want the one opened", v.ended)
 	}
 }
