@@ -298,3 +298,31 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 }
+
+// The partial clip's directory entry must be made durable too, or a power
+// cut mid-clip can lose the whole file even though its data was synced.
+func TestSyncMakesThePartialClipsNameDurable(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	defer func(old func(string) error) { syncDir = old }(syncDir)
+	syncDir = func(dir string) error { synced = append(synced, dir); return nil }
+	cf, err := s.Create(clip.NewID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Abort()
+	cf.Write([]byte("sealed"))
+	if err := cf.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != s.Dir() {
+		t.Fatalf("directories synced: %q", synced)
+	}
+	cf.Sync()
+	if len(synced) != 1 {
+		t.Errorf("the directory is synced again on every Sync: %q", synced)
+	}
+}

@@ -20,7 +20,11 @@ type ClipFile struct {
 	n         int64
 	unprotect func()
 	done      bool
+	named     bool // the partial file's name is durable
 }
+
+// syncDir makes a new name in a directory durable. Tests replace it.
+var syncDir = atomicfile.SyncDir
 
 // Create starts the clip id under its partial name, mode 0600, and keeps it
 // from eviction until it is committed or aborted.
@@ -84,8 +88,20 @@ func (c *ClipFile) Size() int64 { return c.n }
 // ID is the clip's id.
 func (c *ClipFile) ID() string { return c.id }
 
-// Sync makes what was written so far durable.
-func (c *ClipFile) Sync() error { return c.f.Sync() }
+// Sync makes what was written so far durable. The first Sync also makes
+// the partial file's name durable, so a power cut keeps what was synced.
+func (c *ClipFile) Sync() error {
+	if err := c.f.Sync(); err != nil {
+		return err
+	}
+	if !c.named {
+		if err := syncDir(c.s.dir); err != nil {
+			return err
+		}
+		c.named = true
+	}
+	return nil
+}
 
 // Commit makes the clip durable and gives it its final name.
 func (c *ClipFile) Commit() error {

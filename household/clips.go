@@ -123,6 +123,10 @@ func ListRemote(ctx context.Context, c *Client, ids []age.Identity, trusted []ed
 			var buf bytes.Buffer
 			for i := range jobs {
 				e := entries[i]
+				if e.RecordBytes == 0 {
+					out[i] = Listed{ID: e.ID, Bytes: e.Bytes, Sig: SigNone, Err: errors.New("the doorbell has no event record for this clip (its recording was cut off before one was written)")}
+					continue
+				}
 				buf.Reset()
 				_, err := c.Fetch(ctx, e.ID+clip.RecordSuffix, 0, &buf)
 				if err != nil {
@@ -199,6 +203,9 @@ func Pull(ctx context.Context, c *Client, dir string, progress Progress) (PullSt
 			size   int64
 		}{{clip.RecordSuffix, e.RecordBytes}, {clip.ClipSuffix, e.Bytes}} {
 			name := e.ID + f.suffix
+			if f.size == 0 && f.suffix == clip.RecordSuffix {
+				continue // kept without its record (cut off before it was written)
+			}
 			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Size() == f.size {
 				continue
 			}

@@ -197,3 +197,36 @@ func BenchmarkClipsList1000(b *testing.B) {
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/list")
 	b.ReportMetric(1000*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// A clip kept without its event record (power cut before the record was
+// written) must not stop pull: there is no record to fetch.
+func TestPullClipWithoutRecord(t *testing.T) {
+	f := newFakeDoorbell(t, 2)
+	list, _ := f.store.List()
+	os.Remove(f.store.RecordPath(list[0].ID))
+	ds, _ := LoadDevices(t.TempDir())
+	ctx := context.Background()
+	d, err := Pair(ctx, ds, f.srv.URL, "goodcode", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(d)
+	defer c.Close()
+	ls, err := ListRemote(ctx, c, []age.Identity{f.member.Identity}, ds.TrustedKeys(), 2)
+	if err != nil || len(ls) != 2 || ls[1].Record != nil || ls[1].Err == nil || !strings.Contains(ls[1].Err.Error(), "no event record") {
+		t.Fatalf("list: %v %+v", err, ls)
+	}
+	dir := t.TempDir()
+	st, err := Pull(ctx, c, dir, nil)
+	if err != nil || st.New != 2 {
+		t.Fatalf("pull: %+v %v", st, err)
+	}
+	for _, e := range list {
+		if _, err := os.Stat(filepath.Join(dir, e.ID+clip.ClipSuffix)); err != nil {
+			t.Errorf("clip %s not pulled: %v", e.ID, err)
+		}
+	}
+	if st, err := Pull(ctx, c, dir, nil); err != nil || st.New != 0 || st.Present != 2 {
+		t.Fatalf("second pull: %+v %v", st, err)
+	}
+}

@@ -420,3 +420,56 @@ func BenchmarkSeal(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// With -no-verify, a file that is not an MP4 (anyone with a member's public
+// key can make one) is passed on as it is, however long: it must not panic
+// or lose bytes.
+func TestNoVerifyPassesOnWhatIsNotAnMP4(t *testing.T) {
+	h := newHousehold(t, 1)
+	plain := bytes.Repeat([]byte{0xff}, 3*chunkSize+123)
+	var c bytes.Buffer
+	w, err := age.Encrypt(&c, h.recs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	w.Close()
+	var out bytes.Buffer
+	res, err := Open(&out, bytes.NewReader(c.Bytes()), int64(c.Len()), nil, Options{ID: NewID(), Identities: h.ids, NoVerify: true})
+	if err != nil || res.Verified || !bytes.Equal(out.Bytes(), plain) {
+		t.Fatalf("no-verify of a non-MP4: %v, %d of %d bytes", err, out.Len(), len(plain))
+	}
+}
+
+// Plaintext held back waiting for a checkpoint is bounded, also when it
+// is many small whole boxes.
+func TestPendingPlaintextIsBounded(t *testing.T) {
+	defer func(old int) { maxPending = old }(maxPending)
+	maxPending = 1 << 20
+	v := &verifier{id: NewID(), dst: io.Discard, h: sha256.New()}
+	chunk := bytes.Repeat(box("free", nil), chunkSize/8)
+	for i := 0; i < 2*maxPending/chunkSize+1; i++ {
+		if err := v.feed(chunk); err != nil {
+			if !errors.Is(err, ErrMismatch) {
+				t.Fatalf("err %v", err)
+			}
+			return
+		}
+	}
+	t.Fatalf("held %d bytes back without a checkpoint, more than %d", len(v.buf), maxPending)
+}
+
+// A clip cut off within its payload nonce, right after the header, gets
+// an error that says what happened and what to do.
+func TestClipCutOffAfterItsHeader(t *testing.T) {
+	h := newHousehold(t, 1)
+	pub, key := newKey(t)
+	s := sealClip(t, h, key, 2, 10_000, 8)
+	hdr, _ := age.ExtractHeader(bytes.NewReader(s.clip))
+	for _, n := range []int{len(hdr), len(hdr) + 5} {
+		_, _, err := open(s, s.clip[:n], s.record, Options{Identities: h.ids, Trusted: []ed25519.PublicKey{pub}})
+		if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "again") {
+			t.Errorf("cut at %d: %v", n, err)
+		}
+	}
+}

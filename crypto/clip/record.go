@@ -177,6 +177,8 @@ func decryptError(what string, err error) error {
 		return fmt.Errorf("%w: the %s's age header is damaged or it is not an age file (%v); pull it again", ErrCorrupted, what, err)
 	case bytes.Contains([]byte(msg), []byte("header MAC")):
 		return fmt.Errorf("%w: the %s's age header was changed after sealing; pull it again", ErrCorrupted, what)
+	case bytes.Contains([]byte(msg), []byte("failed to read nonce")):
+		return fmt.Errorf("%w: the %s ends right after its age header; download it again with doorbell clips pull", ErrTruncated, what)
 	}
 	return fmt.Errorf("cannot decrypt the %s: %v", what, err)
 }
