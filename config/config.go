@@ -181,6 +181,9 @@ func decodeErrors(name string, data []byte, err error) error {
 				Msg: typeMismatch(key, m[3], m[1])}}
 		}
 	}
+	if strings.Contains(msg, "already") { // "key x is already defined", "table x already exists"
+		return Errors{{File: name, Line: guessLine(data, msg), Msg: msg + "; a key or table may appear only once in the file: remove the repeat, or merge the two"}}
+	}
 	return Errors{{File: name, Line: guessLine(data, msg), Msg: msg + "; give the key a value of the type shown in deploy/doorbell.example.toml"}}
 }
 

@@ -78,6 +78,8 @@ func TestErrors(t *testing.T) {
 		{"polygon corner not a pair", "[[privacy_mask]]\npolygon = [[0.1, 0.1, 0.3], [0.5, 0.1], [0.5, 0.5]]\n", 2, []string{"has 3 numbers"}},
 		{"polygon crosses itself", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.5, 0.5], [0.5, 0.1], [0.1, 0.5]]\n", 2, []string{"crosses itself"}},
 		{"polygon without area", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]\n", 2, []string{"no area"}},
+		{"key given twice", "[camera]\nwidth = 1280\nwidth = 640\n", 3, []string{"width is already defined", "only once"}},
+		{"table given twice", "[camera]\nwidth = 640\n\n[camera]\nfps = 10\n", 4, []string{"camera already exists", "only once"}},
 		{"second mask is the bad one", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]\n\n[[privacy_mask]]\npolygon = [[0.1, 0.1]]\n", 5, []string{"privacy_mask[1].polygon"}},
 	}
 	for _, c := range cases {

@@ -85,15 +85,16 @@ func (m *MQTT) validate(v *validator) {
 	const eg = `e.g. "mqtt://192.168.1.10:1883" or "mqtts://broker.lan:8883"`
 	if m.Broker == "" {
 		v.errorf("mqtt.broker", "mqtt.enabled is true but mqtt.broker is empty; set it to your broker's address, %s", eg)
+	} else if hasUserinfo(m.Broker) {
+		// Checked first, and the URL not shown: a password in it would show
+		// wherever this error is printed or logged.
+		v.errorf("mqtt.broker", "mqtt.broker holds a user name or password; remove it from the URL and set mqtt.username and mqtt.password instead")
 	} else if u, err := m.BrokerURL(); err != nil {
 		v.errorf("mqtt.broker", "mqtt.broker %q is not a URL (%v); write it as %s", m.Broker, err, eg)
 	} else {
 		switch {
 		case u.Scheme != "mqtt" && u.Scheme != "mqtts":
 			v.errorf("mqtt.broker", "mqtt.broker %q starts with %q; use mqtt:// (plain) or mqtts:// (TLS), %s", m.Broker, u.Scheme+"://", eg)
-		case u.User != nil:
-			// A password in the URL would show wherever the URL is logged.
-			v.errorf("mqtt.broker", "mqtt.broker holds a user name or password; remove it from the URL and set mqtt.username and mqtt.password instead")
 		case u.Hostname() == "":
 			v.errorf("mqtt.broker", "mqtt.broker %q names no host; write it as %s", m.Broker, eg)
 		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
@@ -126,6 +127,21 @@ func (m *MQTT) validate(v *validator) {
 	if !(m.ReconnectMax >= 2 && m.ReconnectMax <= 3600) {
 		v.errorf("mqtt.reconnect_max", "mqtt.reconnect_max is %g; use 2 to 3600 seconds, e.g. 60", m.ReconnectMax)
 	}
+}
+
+// hasUserinfo reports whether a broker address has a "user:password@"
+// part, whether or not it parses as a URL.
+func hasUserinfo(broker string) bool {
+	rest := broker
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	} else {
+		rest = strings.TrimPrefix(rest, "//")
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.Contains(rest, "@")
 }
 
 var clientID = regexp.MustCompile(`^[A-Za-z0-9_-]{0,64}$`)

@@ -55,7 +55,12 @@ type Config struct {
 func FromConfig(c config.MQTT, deviceName, version string, log *slog.Logger) (Config, error) {
 	u, err := c.BrokerURL()
 	if err != nil {
-		return Config{}, fmt.Errorf("mqtt.broker %q is not a URL: %v; write it as mqtt://HOST:PORT", c.Broker, err)
+		// Neither the address nor url.Parse's error, which quotes it: it may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Config{}, fmt.Errorf("mqtt.broker is not a URL (%v); write it as mqtt://HOST:PORT", err)
 	}
 	return Config{
 		Broker: u, CAFile: c.CAFile, Username: c.Username, Password: string(c.Password),
@@ -93,6 +98,10 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if cfg.Broker == nil || (cfg.Broker.Scheme != "mqtt" && cfg.Broker.Scheme != "mqtts") || cfg.Broker.Port() == "" {
 		return nil, errors.New("mqtt: the broker must be a mqtt:// or mqtts:// URL with a port; set mqtt.broker")
+	}
+	if cfg.Broker.User != nil {
+		// It would show in the logs and in /healthz.
+		return nil, errors.New("mqtt: the broker URL holds a user name or password; remove it and set mqtt.username and mqtt.password instead")
 	}
 	if cfg.Topic == "" {
 		return nil, errors.New("mqtt: the topic is empty; set mqtt.topic, e.g. \"doorbell\"")
@@ -359,7 +368,13 @@ func (c *Client) announce(ctx context.Context, cm *autopaho.ConnectionManager) e
 	msgs := c.discovery()
 	msgs = append(msgs, message{topic: c.availabilityTopic(), payload: []byte("online")})
 	for _, m := range msgs {
-		if _, err := c.publish(ctx, cm, m, true); err != nil {
+		pr, err := c.publish(ctx, cm, m, true)
+		if err != nil && pr != nil && pr.ReasonCode >= 0x80 {
+			// Refused for good (the broker's ACL, say): retrying would hold up every event.
+			c.log.Warn("mqtt: the broker refused an announcement; check that its ACL lets this client publish to the topic", "topic", m.topic, "reason", err)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"doorbell/config"
 	"doorbell/events"
 	"doorbell/mqtt/mqtttest"
 )
@@ -343,6 +344,21 @@ func TestTLSAndLogin(t *testing.T) {
 	}
 }
 
+// A broker whose ACL refuses the discovery configs still gets the events.
+func TestRefusedDiscoveryDoesNotBlockEvents(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{
+		Users: map[string]string{"bell": "bell-pw", "ha": "ha-pw"},
+		ACL:   "user bell\ntopic readwrite " + topic + "/#\n\nuser ha\ntopic read #\n",
+	})
+	sub := mqtttest.Subscribe(t, b, mqtttest.SubscriberOptions{ClientID: "ha", Username: "ha", Password: "ha-pw"}, topic+"/#")
+	r := start(t, b, func(c *Config) { c.Username, c.Password = "bell", "bell-pw" })
+	r.Publish(ring(time.Now()))
+	sub.Next(t, topic+"/ring", 10*time.Second)
+	if !strings.Contains(r.log.String(), "homeassistant/") {
+		t.Errorf("the refused discovery topic is not in the log:\n%s", r.log)
+	}
+}
+
 func TestPlainPasswordWarns(t *testing.T) {
 	u, _ := url.Parse("mqtt://127.0.0.1:1")
 	var log syncbuf.Buffer
@@ -373,6 +389,21 @@ func TestNewErrors(t *testing.T) {
 	} {
 		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%+v) = %v, want an error saying %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+// A password in the broker's URL never shows in an error, a log or the status.
+func TestBrokerPasswordNeverShows(t *testing.T) {
+	for _, broker := range []string{"mqtt://me:secret%zz@hub:1883", "mqtt://me:secret@hub:1883"} {
+		cfg, err := FromConfig(config.MQTT{Broker: broker, Topic: "d"}, "", "", nil)
+		if err == nil {
+			_, err = New(cfg)
+		}
+		if err == nil {
+			t.Errorf("%s: no error; want one that says to use mqtt.username and mqtt.password", broker)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error shows the password: %v", broker, err)
 		}
 	}
 }

@@ -38,6 +38,7 @@ type capture struct {
 	w, h              int
 	pacer             camera.Pacer // FPS 0: not paced
 	loop              bool
+	device            bool // a camera, not a file
 	name              string
 	seq               uint64
 }
@@ -104,7 +105,9 @@ func OpenV4L2(ctx context.Context, cfg V4L2Config, log *slog.Logger) (camera.Sou
 		"fps", vc.Get(gocv.VideoCaptureFPS),
 		"scaled_to", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height))
 	// The device paces itself; frames are not held back.
-	return newCapture(vc, cfg.Width, cfg.Height, cfg.Device), nil
+	c := newCapture(vc, cfg.Width, cfg.Height, cfg.Device)
+	c.device = true
+	return c, nil
 }
 
 func newCapture(vc *gocv.VideoCapture, w, h int, name string) *capture {
@@ -121,6 +124,9 @@ func (c *capture) Read(ctx context.Context, f *camera.Frame) error {
 		return err
 	}
 	if !c.vc.Read(&c.bgr) || c.bgr.Empty() {
+		if c.device {
+			return fmt.Errorf("camera device %s gives no frames; check its cable, and that no other program uses it", c.name)
+		}
 		if !c.loop {
 			return fmt.Errorf("%s ended; set camera.file.loop = true to play it again and again", c.name)
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"gocv.io/x/gocv"
+
 	"doorbell/camera"
 	"doorbell/internal/footage"
 )
@@ -114,6 +116,28 @@ func TestV4L2MissingDevice(t *testing.T) {
 	_, err := OpenV4L2(context.Background(), V4L2Config{Device: "/dev/video-none", Width: 640, Height: 480, FPS: 30}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "camera.v4l2.device") {
 		t.Errorf("missing device: %v", err)
+	}
+}
+
+// A camera that stops giving frames is not told to loop like a file.
+func TestDeviceEndAdvice(t *testing.T) {
+	vc, err := gocv.VideoCaptureFile(shortClip(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCapture(vc, 320, 240, "/dev/video9")
+	c.device = true
+	defer c.Close()
+	f := &camera.Frame{}
+	for i := 0; ; i++ {
+		err := c.Read(context.Background(), f)
+		if err == nil {
+			continue
+		}
+		if strings.Contains(err.Error(), "camera.file.loop") || !strings.Contains(err.Error(), "/dev/video9") {
+			t.Errorf("after %d frames: %v; want advice for a camera", i, err)
+		}
+		break
 	}
 }
 

@@ -28,6 +28,11 @@ func (z *zoneFlags) Set(s string) error {
 			return errors.New("the name before = is empty; write NAME=[[x,y],...] or leave out NAME=")
 		}
 	}
+	for _, other := range *z {
+		if other.Name == name {
+			return fmt.Errorf("the zone name %q is used twice; give each zone its own name, as NAME=[[x,y],...]", name)
+		}
+	}
 	var corners [][]float64
 	if err := json.Unmarshal([]byte(poly), &corners); err != nil {
 		return fmt.Errorf("%q is not a list of corners; write it as [[0.1,0.1],[0.5,0.1],[0.5,0.6]], optionally after NAME=", poly)

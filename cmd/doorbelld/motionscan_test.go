@@ -146,6 +146,7 @@ func TestMotionScanBadInput(t *testing.T) {
 		{"degenerate zone", []string{"-zone", "[[0.1,0.1],[0.9,0.9]]", video}, []string{"-zone", "fewer than 3"}},
 		{"zero-area zone", []string{"-zone", "door=[[0.1,0.1],[0.5,0.5],[0.9,0.9]]", video}, []string{"-zone", "no area"}},
 		{"zone that is not a list", []string{"-zone", "0.1,0.1 0.5,0.5", video}, []string{"-zone", "not a list of corners"}},
+		{"two zones of one name", []string{"-zone", "door=[[0.1,0.1],[0.5,0.1],[0.5,0.6]]", "-zone", "door=[[0.5,0.1],[0.9,0.1],[0.9,0.6]]", video}, []string{"-zone", `"door" is used twice`}},
 		{"self-intersecting zone in the config", []string{"-config", badConfig, video}, []string{"bad.toml:6:", "motion.zone[0].polygon crosses itself"}},
 		{"zero-area zone in the config", []string{"-config", flat, video}, []string{"flat.toml:3:", "no area"}},
 		{"missing config", []string{"-config", filepath.Join(dir, "none.toml"), video}, []string{"cannot read config file"}},

@@ -34,6 +34,9 @@ type Options struct {
 	// Persist keeps sessions and their queued messages across Restart, in
 	// the test's temporary directory.
 	Persist bool
+	// ACL, if set, is the text of mosquitto's acl_file: which user may
+	// read or write which topics. Use it with Users.
+	ACL string
 }
 
 // Broker is one mosquitto process.
@@ -71,6 +74,13 @@ func Start(t testing.TB, o Options) *Broker {
 		fmt.Fprintf(&conf, "allow_anonymous false\npassword_file %s\n", pw)
 	} else {
 		conf.WriteString("allow_anonymous true\n")
+	}
+	if o.ACL != "" {
+		acl := filepath.Join(b.dir, "acl")
+		if err := os.WriteFile(acl, []byte(o.ACL), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&conf, "acl_file %s\n", acl)
 	}
 	if o.TLS {
 		b.CAFile = filepath.Join(b.dir, "ca.pem")
