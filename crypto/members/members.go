@@ -222,7 +222,8 @@ func Add(dataDir, name, recipient string, now time.Time) (*Registry, error) {
 // now on are not sealed to them.
 func Remove(dataDir, name string) (*Registry, error) {
 	return update(dataDir, func(ms []Member) ([]Member, error) {
-		i := slices.IndexFunc(ms, func(m Member) bool { return m.Name == name })
+		// Names are unique ignoring case, and matched so, as in pairing.
+		i := slices.IndexFunc(ms, func(m Member) bool { return strings.EqualFold(m.Name, name) })
 		if i < 0 {
 			names := make([]string, len(ms))
 			for j, m := range ms {

@@ -45,7 +45,7 @@ func TestAddListRemove(t *testing.T) {
 	if m, ok := loaded.Lookup("bob"); !ok || m.Recipient != b {
 		t.Error("Lookup bob")
 	}
-	if _, err := Remove(dir, "alice"); err != nil {
+	if _, err := Remove(dir, "Alice"); err != nil { // names match ignoring case, as in pairing
 		t.Fatal(err)
 	}
 	if _, err := Remove(dir, "carol"); err == nil || !strings.Contains(err.Error(), "the members are: bob") {
