@@ -42,23 +42,9 @@ in the data directory instead of a pinned one.
 
 // runClips handles "doorbell clips ...".
 func runClips(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, clipsUsage)
-		return 2
-	}
-	switch args[0] {
-	case "list", "ls":
-		return clipsList(args[1:], stdout, stderr)
-	case "pull":
-		return clipsPull(args[1:], stdout, stderr)
-	case "open":
-		return clipsOpen(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, clipsUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "doorbell: error: unknown command \"clips %s\"\n%s", args[0], clipsUsage)
-	return 2
+	return dispatch("clips", args, stdout, stderr, clipsUsage, clipsUsage, map[string]subcommand{
+		"list": clipsList, "ls": clipsList, "pull": clipsPull, "open": clipsOpen,
+	})
 }
 
 // identityFlags is a repeatable -i.

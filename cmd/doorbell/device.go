@@ -20,23 +20,9 @@ id   prints the SHA-256 fingerprint of the doorbell's TLS certificate (what a
 
 // runDevice handles "doorbell device ...".
 func runDevice(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, deviceUsage)
-		return 2
-	}
-	switch args[0] {
-	case "id":
-		return deviceID(args[1:], stdout, stderr)
-	case "add": // device_add.go
-		return deviceAdd(args[1:], stdout, stderr)
-	case "remove":
-		return deviceRemove(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, deviceUsage+"\n"+deviceLocalUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "doorbell: error: unknown command \"device %s\"\n%s", args[0], deviceUsage)
-	return 2
+	return dispatch("device", args, stdout, stderr, deviceUsage, deviceUsage+"\n"+deviceLocalUsage, map[string]subcommand{
+		"id": deviceID, "add": deviceAdd, "remove": deviceRemove, // add and remove: device_add.go
+	})
 }
 
 func deviceID(args []string, stdout, stderr io.Writer) int {

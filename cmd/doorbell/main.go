@@ -61,3 +61,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "doorbell: unknown command %q\n%s", args[0], usage)
 	return 2
 }
+
+// subcommand runs one command of a group, such as "member pair".
+type subcommand func(args []string, stdout, stderr io.Writer) int
+
+// dispatch runs the command of group that args name: usage goes to stderr
+// when none is named or it is unknown (exit 2), help to stdout on -h.
+func dispatch(group string, args []string, stdout, stderr io.Writer, usage, help string, cmds map[string]subcommand) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, help)
+		return 0
+	}
+	if cmd, ok := cmds[args[0]]; ok {
+		return cmd(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "doorbell: error: unknown command \"%s %s\"\n%s", group, args[0], usage)
+	return 2
+}

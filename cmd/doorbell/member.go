@@ -35,29 +35,10 @@ revoke   revokes a member's devices, one device (by name or id), and the
 
 // runMember handles "doorbell member ...".
 func runMember(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, memberUsage)
-		return 2
-	}
-	switch args[0] {
-	case "pair":
-		return memberPair(args[1:], stdout, stderr)
-	case "tokens":
-		return memberTokens(args[1:], stdout, stderr)
-	case "add": // members_local.go
-		return memberAdd(args[1:], stdout, stderr)
-	case "list":
-		return memberList(args[1:], stdout, stderr)
-	case "remove":
-		return memberRemove(args[1:], stdout, stderr)
-	case "revoke":
-		return memberRevoke(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, memberUsage+"\n"+membersLocalUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "doorbell: error: unknown command \"member %s\"\n%s", args[0], memberUsage)
-	return 2
+	return dispatch("member", args, stdout, stderr, memberUsage, memberUsage+"\n"+membersLocalUsage, map[string]subcommand{
+		"pair": memberPair, "tokens": memberTokens, "revoke": memberRevoke,
+		"add": memberAdd, "list": memberList, "remove": memberRemove, // members_local.go
+	})
 }
 
 // command is one subcommand's flags and error reporting, in age's style:

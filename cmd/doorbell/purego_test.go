@@ -54,3 +54,20 @@ func TestUsageNamesEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// Each command group answers help, nothing and an unknown command alike.
+func TestCommandGroups(t *testing.T) {
+	for _, group := range []string{"member", "device", "clips"} {
+		var out, errOut strings.Builder
+		if code := run([]string{group, "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "doorbell "+group) {
+			t.Errorf("%s --help: exit %d, %q", group, code, out.String())
+		}
+		if code := run([]string{group}, &out, &errOut); code != 2 {
+			t.Errorf("%s alone: exit %d", group, code)
+		}
+		errOut.Reset()
+		if code := run([]string{group, "frob"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "`+group+` frob"`) {
+			t.Errorf("%s frob: exit %d, %q", group, code, errOut.String())
+		}
+	}
+}
