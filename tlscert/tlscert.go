@@ -77,12 +77,27 @@ func Load(dataDir, certFile, keyFile string, hosts []string) (*tls.Config, strin
 	}
 	cert := src.current()
 	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: AEADSuites,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return src.current(), nil
 		},
 	}
 	return cfg, Fingerprint(cert.Certificate[0]), nil
+}
+
+// AEADSuites are the TLS 1.2 cipher suites the server offers: forward
+// secret and authenticated (GCM, ChaCha20-Poly1305), for ECDSA certificates
+// (the device's own) and RSA ones (an owner's). Go's defaults still include
+// SHA-1 CBC suites for old clients; no phone that runs the app needs them.
+// TLS 1.3 suites are not configurable and are all AEAD.
+var AEADSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // ReadFingerprint returns the fingerprint of the certificate the daemon

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,55 @@ func TestDefaultHostsNamesThisMachine(t *testing.T) {
 	}
 	if !found["localhost"] || !found["127.0.0.1"] {
 		t.Errorf("DefaultHosts = %v", hosts)
+	}
+}
+
+// TLS 1.2 clients get only AEAD suites: one that offers nothing but a
+// SHA-1 CBC suite is refused, and every suite Go knows as insecure or CBC
+// is refused too.
+func TestTLS12OffersOnlyAEADSuites(t *testing.T) {
+	cfg, _, err := Load(t.TempDir(), "", "", []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	dial := func(suite uint16) error {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{
+			InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite},
+		})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	var all []*tls.CipherSuite
+	all = append(all, tls.CipherSuites()...)
+	all = append(all, tls.InsecureCipherSuites()...)
+	for _, s := range all {
+		if !slices.Contains(s.SupportedVersions, tls.VersionTLS12) {
+			continue
+		}
+		aead := strings.Contains(s.Name, "_GCM_") || strings.Contains(s.Name, "CHACHA20")
+		err := dial(s.ID)
+		if aead && strings.Contains(s.Name, "ECDHE_ECDSA") && err != nil {
+			t.Errorf("%s refused: %v", s.Name, err)
+		}
+		if !aead && err == nil {
+			t.Errorf("%s (not AEAD) accepted over TLS 1.2", s.Name)
+		}
 	}
 }
