@@ -102,8 +102,7 @@ func Load(path string) (Config, error) {
 func Parse(name string, data []byte) (Config, error) {
 	cfg := Defaults()
 	cfg.File = name
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if err := decode(data, &cfg); err != nil {
 		return Config{}, decodeErrors(name, data, err)
 	}
 	v := &validator{file: name, lines: keyLines(data)}
@@ -113,6 +112,18 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, v.errs
 	}
 	return cfg, nil
+}
+
+// decode is go-toml's strict decoder, with its panics turned into errors:
+// go-toml v2.2.4 panicked on "[[privacy_mask.0]]", and a config file must
+// never crash the daemon, whatever the decoder's next bug is.
+func decode(data []byte, cfg *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the TOML decoder failed on this file (%v); compare its tables and keys with deploy/doorbell.example.toml", r)
+		}
+	}()
+	return toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().Decode(cfg)
 }
 
 // Error is one problem in a configuration file.
@@ -165,6 +176,8 @@ func decodeErrors(name string, data []byte, err error) error {
 			msg = typeMismatch(key, m[3], m[1])
 		} else if m := valueMismatch.FindStringSubmatch(msg); m != nil && key != "" {
 			msg = typeMismatch(key, m[2], m[1])
+		} else if strings.Contains(msg, "already") { // "key x is already defined", "table x already exists"
+			msg += "; a key or table may appear only once in the file: remove the repeat, or merge the two"
 		} else {
 			if key != "" {
 				msg = key + ": " + msg

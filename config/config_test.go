@@ -80,6 +80,10 @@ func TestErrors(t *testing.T) {
 		{"polygon without area", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]\n", 2, []string{"no area"}},
 		{"key given twice", "[camera]\nwidth = 1280\nwidth = 640\n", 3, []string{"width is already defined", "only once"}},
 		{"table given twice", "[camera]\nwidth = 640\n\n[camera]\nfps = 10\n", 4, []string{"camera already exists", "only once"}},
+		// go-toml v2.2.4 panicked on these (issue 13, item 10).
+		{"array of tables inside the mask list", "[[privacy_mask.0]]\n", 1, []string{`unknown key "privacy_mask.0"`}},
+		{"array of tables inside the zone list", "[[motion.zone.0]]\n", 1, []string{`unknown key "motion.zone.0"`}},
+		{"array of tables inside the zone list, later", "[motion]\n\n[[motion.zone.x]]\n", 3, []string{`unknown key "motion.zone.x"`}},
 		{"second mask is the bad one", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]\n\n[[privacy_mask]]\npolygon = [[0.1, 0.1]]\n", 5, []string{"privacy_mask[1].polygon"}},
 	}
 	for _, c := range cases {
