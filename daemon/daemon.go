@@ -136,13 +136,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	d.goBackground(func() { d.camera.Run(ctx) })
 
-	srv := &http.Server{
-		Handler:           d.Mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug),
-		// Long-lived requests (event streams) end when the daemon stops.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-	}
+	// Long-lived requests (event streams) end when the daemon stops.
+	srv, conns := newHTTPServer(ctx, d.Mux, tlsConfig, d.Log, defaultHTTPLimits) // httpserver.go
 	var redirect *http.Server
 	if d.Cfg.HTTP.RedirectListen != "" {
 		redirect, err = d.startRedirect(ln.Addr().String())
@@ -153,9 +148,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.background.Wait()
 		return err
 	}
-	srv.TLSConfig = tlsConfig
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	go func() { serveErr <- srv.ServeTLS(conns.Listener(ln), "", "") }()
 	d.Log.Info("listening", "url", "https://"+ln.Addr().String()+"/", "camera", d.Cfg.Camera.String())
 	defer d.up(ctx, ln.Addr().String())() // setup card, READY=1, watchdog pings (systemd.go)
 	if d.Listening != nil {

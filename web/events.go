@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,13 +30,49 @@ type Authorizer interface {
 // EventSource cannot send headers, so the phone page reads the stream with
 // fetch and a ReadableStream; the token never goes in a URL.
 type Events struct {
-	Auth       Authorizer
-	Subscribe  func(buf int) (<-chan events.Event, func()) // events.Bus.Subscribe
-	Heartbeat  time.Duration                               // 0: 15 s
-	Recheck    time.Duration                               // how often the token is checked again; 0: 500 ms
-	MaxStreams int                                         // streams at once; 0: 32
+	Auth         Authorizer
+	Subscribe    func(buf int) (<-chan events.Event, func()) // events.Bus.Subscribe
+	Heartbeat    time.Duration                               // 0: 15 s
+	Recheck      time.Duration                               // how often the token is checked again; 0: 500 ms
+	MaxStreams   int                                         // streams at once; 0: 32
+	MaxPerToken  int                                         // streams at once on one token; 0: 4
+	WriteTimeout time.Duration                               // a write that takes longer ends the stream; 0: 10 s
 
-	open atomic.Int32
+	open    atomic.Int32
+	mu      sync.Mutex
+	byToken map[string]int // open streams by paired device id
+}
+
+// claim reserves a stream for the device id, or says why it cannot.
+func (e *Events) claim(id string) (release func(), refused string) {
+	max, perToken := e.MaxStreams, e.MaxPerToken
+	if max <= 0 {
+		max = 32
+	}
+	if perToken <= 0 {
+		perToken = 4
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.byToken == nil {
+		e.byToken = map[string]int{}
+	}
+	if e.byToken[id] >= perToken {
+		return nil, fmt.Sprintf("this device already has %d event streams open; close another page of the doorbell on it", perToken)
+	}
+	if int(e.open.Load()) >= max {
+		return nil, "too many event streams are open; close another phone page"
+	}
+	e.byToken[id]++
+	e.open.Add(1)
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.byToken[id]--; e.byToken[id] <= 0 {
+			delete(e.byToken, id)
+		}
+		e.open.Add(-1)
+	}, ""
 }
 
 // Open returns the number of open event streams.
@@ -65,17 +102,13 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)", http.StatusUnauthorized)
 		return
 	}
-	max := e.MaxStreams
-	if max <= 0 {
-		max = 32
-	}
-	if int(e.open.Add(1)) > max {
-		e.open.Add(-1)
+	release, refused := e.claim(id)
+	if refused != "" {
 		h.Set("Retry-After", "30")
-		http.Error(w, "too many event streams are open; close another phone page", http.StatusServiceUnavailable)
+		http.Error(w, refused, http.StatusServiceUnavailable)
 		return
 	}
-	defer e.open.Add(-1)
+	defer release()
 
 	ch, cancel := e.Subscribe(16)
 	defer cancel()
@@ -86,23 +119,62 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if recheck <= 0 {
 		recheck = 500 * time.Millisecond
 	}
+	writeTimeout := e.WriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = 10 * time.Second
+	}
 	rc := http.NewResponseController(w)
+	// The request is read: the server's read timeout must not end the stream.
+	_ = rc.SetReadDeadline(time.Time{})
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// A client that stops reading blocks a write until the deadline, or
+	// until revoke (below) cuts it short.
+	var revoked atomic.Bool
+	revokedCh := make(chan struct{})
+	var writeMu sync.Mutex // the deadline is set by send and by revoke
 	send := func(s string) bool {
+		writeMu.Lock()
+		if revoked.Load() {
+			writeMu.Unlock()
+			return false
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		writeMu.Unlock()
 		if _, err := fmt.Fprint(w, s); err != nil {
 			return false
 		}
 		return rc.Flush() == nil
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	// The token is checked on its own goroutine, so that a write stuck on a
+	// client that stopped reading cannot delay the end of a revoked stream.
+	go func() {
+		t := time.NewTicker(recheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if now, ok := e.Auth.Authorize(token); !ok || now != id {
+					writeMu.Lock()
+					revoked.Store(true)
+					_ = rc.SetWriteDeadline(time.Now()) // unblocks a pending write
+					writeMu.Unlock()
+					close(revokedCh)
+					return
+				}
+			}
+		}
+	}()
 	if !send(": the doorbell's events\n\n") {
 		return
 	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
-	check := time.NewTicker(recheck)
-	defer check.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -119,10 +191,8 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !send(": ping\n\n") {
 				return
 			}
-		case <-check.C:
-			if now, ok := e.Auth.Authorize(token); !ok || now != id {
-				return // revoked: the page finds out when it reconnects
-			}
+		case <-revokedCh:
+			return // revoked: the page finds out when it reconnects
 		}
 	}
 }
