@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 
 	"doorbell/crypto/clip"
+	"doorbell/devicekey"
 	"doorbell/internal/atomicfile"
 )
 
@@ -311,19 +312,22 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // it, if there) into a new file outPath, which appears only when all went
 // well: on any error nothing is left behind.
 func OpenFile(clipPath, outPath string, opt clip.Options) (*clip.Result, error) {
+	cf, err := os.Open(clipPath)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the clip: %w", err)
+	}
+	defer cf.Close()
 	id, suffix, ok := clip.SplitName(filepath.Base(clipPath))
 	if !ok || suffix != clip.ClipSuffix {
 		return nil, fmt.Errorf("%s is not named like a clip (<id>.mp4.age); give the file from the doorbell or from clips pull, under its own name", clipPath)
 	}
 	opt.ID = id
+	if dir, ok := inDoorbellDataDir(outPath); ok {
+		return nil, fmt.Errorf("%s is inside the doorbell's data directory %s: the decrypted video would be plaintext footage on the doorbell's disk; write it elsewhere with -o, or run clips open from another directory", outPath, dir)
+	}
 	if _, err := os.Lstat(outPath); err == nil {
 		return nil, fmt.Errorf("%s already exists; choose another name with -o, or remove it", outPath)
 	}
-	cf, err := os.Open(clipPath)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the clip: %v", err)
-	}
-	defer cf.Close()
 	fi, err := cf.Stat()
 	if err != nil {
 		return nil, err
@@ -364,4 +368,27 @@ func OpenFile(clipPath, outPath string, opt clip.Options) (*clip.Result, error) 
 	keep = true
 	os.Remove(tmp.Name())
 	return res, atomicfile.SyncDir(outDir)
+}
+
+// inDoorbellDataDir reports whether path would be inside a doorbell's data
+// directory (one that holds its signing key), and which.
+func inDoorbellDataDir(path string) (string, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false
+	}
+	dir := filepath.Dir(abs)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	for {
+		if _, err := os.Lstat(devicekey.Path(dir)); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }

@@ -33,7 +33,8 @@ list   shows the events (time, kind, duration, size, signature) by opening
 pull   downloads the clips DIR lacks (ciphertext only), resuming cut-off
        downloads.
 open   decrypts CLIP (<id>.mp4.age, its record beside it) to OUT.mp4
-       (default: CLIP without .age) and checks the doorbell's signature
+       (default: CLIP's name without .age, in the current directory; never
+       into a doorbell's data directory) and checks the doorbell's signature
        against the pinned key; it refuses a mismatch unless -no-verify.
 
 -i may be repeated. On the doorbell itself, -data DIR trusts the device key
@@ -199,16 +200,16 @@ func printList(w io.Writer, list []household.Listed) {
 		}
 		r := l.Record
 		if r == nil {
-			fmt.Fprintf(tw, "-\t-\t-\t%s\t%s\t%s\n", size(l.Bytes), sig, l.ID)
+			fmt.Fprintf(tw, "-\t-\t-\t%s\t%s\t%s\n", size(l.Bytes), sig, terminalSafe(l.ID))
 			continue
 		}
-		kind := r.Kind
+		kind := terminalSafe(r.Kind)
 		dur := fmt.Sprintf("%.1f s", r.Duration)
 		if r.Status != clip.StatusComplete {
 			kind += " (cut off)"
 			dur = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Trigger.Local().Format("2006-01-02 15:04:05"), kind, dur, size(l.Bytes), sig, l.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Trigger.Local().Format("2006-01-02 15:04:05"), kind, dur, size(l.Bytes), sig, terminalSafe(l.ID))
 	}
 	tw.Flush()
 }
@@ -299,7 +300,7 @@ func clipsOpen(args []string, stdout, stderr io.Writer) int {
 	c := newCommand("clips open", "clips open -i IDENTITY [-o OUT.mp4] [-no-verify] CLIP", stderr)
 	var idFiles identityFlags
 	c.fs.Var(&idFiles, "i", "your identity `FILE` (repeatable)")
-	out := c.fs.String("o", "", "write the video to `FILE` (default: CLIP without .age); never overwritten")
+	out := c.fs.String("o", "", "write the video to `FILE` (default: CLIP's name without .age, in the current directory); never overwritten")
 	noVerify := c.fs.Bool("no-verify", false, "open even if the doorbell's signature is missing or does not match (do not trust what you see)")
 	dataDir := c.fs.String("data", "", "on the doorbell: trust the signing key in its data `DIR`")
 	args, code, ok := c.parse(args, 1, 1)
@@ -317,14 +318,16 @@ func clipsOpen(args []string, stdout, stderr io.Writer) int {
 	clipPath := args[0]
 	outPath := *out
 	if outPath == "" {
-		outPath = strings.TrimSuffix(clipPath, ".age")
+		// Here, not beside the clip: beside it may be the doorbell's own
+		// clips directory, and footage there must stay ciphertext.
+		outPath = strings.TrimSuffix(filepath.Base(clipPath), ".age")
 	}
 	res, err := household.OpenFile(clipPath, outPath, clip.Options{Identities: ids, Trusted: trusted, NoVerify: *noVerify})
 	if err != nil {
 		return c.failf("%s: %v", filepath.Base(clipPath), err)
 	}
 	if r := res.Record; r != nil {
-		fmt.Fprintf(stdout, "%s at %s, %s", r.Kind, r.Trigger.Local().Format("2006-01-02 15:04:05"), strings.Join(r.Zones, ", "))
+		fmt.Fprintf(stdout, "%s at %s, %s", terminalSafe(r.Kind), r.Trigger.Local().Format("2006-01-02 15:04:05"), terminalSafe(strings.Join(r.Zones, ", ")))
 		if r.Status == clip.StatusComplete {
 			fmt.Fprintf(stdout, " (%.1f s)", r.Duration)
 		}
@@ -334,16 +337,16 @@ func clipsOpen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "truncated: recovered %.1f s (the recording was cut off, by a power cut or a crash)\n", res.Video.Seconds())
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintf(stderr, "doorbell: note: %s\n", n)
+		fmt.Fprintf(stderr, "doorbell: note: %s\n", terminalSafe(n))
 	}
 	switch {
 	case res.Verified && res.Record != nil:
-		fmt.Fprintf(stdout, "verified: signed by the doorbell %s\n", res.Record.Device)
+		fmt.Fprintf(stdout, "verified: signed by the doorbell %s\n", terminalSafe(res.Record.Device))
 	case res.Verified:
 		fmt.Fprintln(stdout, "verified: signed by a paired doorbell")
 	default:
 		fmt.Fprintln(stderr, "doorbell: warning: NOT verified (-no-verify): anyone who knows your public key could have made this clip")
 	}
-	fmt.Fprintf(stdout, "wrote %s\n", outPath)
+	fmt.Fprintf(stdout, "wrote %s\n", terminalSafe(outPath))
 	return 0
 }

@@ -316,7 +316,7 @@ func TestClipsOpenBadInput(t *testing.T) {
 		}), nil, "signature does not verify"},
 		{"record of another clip", h.idFile, copyClip(a, func(c, r []byte) ([]byte, []byte) { return c, rb }), nil, "the event record belongs to clip " + b},
 		{"wrong passphrase", protected, h.clipPath(a), []string{"wrong"}, "incorrect passphrase"},
-		{"not a clip name", h.idFile, filepath.Join(t.TempDir(), "holiday.mp4.age"), nil, "is not named like a clip"},
+		{"not a clip name", h.idFile, copyNamed(t, h.clipPath(a), "holiday.mp4.age"), nil, "is not named like a clip"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,4 +347,18 @@ func TestClipsOpenBadInput(t *testing.T) {
 	if b, _ := os.ReadFile(existing); string(b) != "mine" {
 		t.Error("an existing file was overwritten")
 	}
+}
+
+// copyNamed copies the file at path to a new directory as name.
+func copyNamed(t *testing.T, path, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(out, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

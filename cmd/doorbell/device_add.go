@@ -57,7 +57,7 @@ func deviceAdd(args []string, stdout, stderr io.Writer) int {
 		return c.failf("%v", err)
 	}
 	pub, _ := d.PublicKey()
-	fmt.Fprintf(stdout, "Paired with the doorbell at %s as %s (device id %s).\n", d.URL, d.Member, d.TokenID)
+	fmt.Fprintf(stdout, "Paired with the doorbell at %s as %s (device id %s).\n", terminalSafe(d.URL), terminalSafe(d.Member), terminalSafe(d.TokenID))
 	fmt.Fprintf(stdout, "Pinned its TLS certificate %s\n", d.TLSCert)
 	fmt.Fprintf(stdout, "and its signing key %s (%s).\n", d.SigningKey, household.DeviceFingerprint(pub))
 	fmt.Fprintln(stdout, "Check both against doorbell device id on the doorbell: clips that do not carry this signature will be refused.")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 
 	"doorbell/internal/version"
 )
@@ -58,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "setup-card":
 		return runSetupCard(args[1:], os.Stdin, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "doorbell: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "doorbell: error: unknown command %q\n%s", args[0], usage)
 	return 2
 }
 
@@ -80,6 +82,12 @@ func dispatch(group string, args []string, stdout, stderr io.Writer, usage, help
 	if cmd, ok := cmds[args[0]]; ok {
 		return cmd(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "doorbell: error: unknown command \"%s %s\"\n%s", group, args[0], usage)
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stderr, "doorbell: error: unknown command \"%s %s\"; the %s commands are: %s\n%s",
+		group, terminalSafe(args[0]), group, strings.Join(names, ", "), usage)
 	return 2
 }

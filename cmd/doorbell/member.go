@@ -45,6 +45,7 @@ func runMember(args []string, stdout, stderr io.Writer) int {
 // "doorbell: error: what went wrong; what to do".
 type command struct {
 	name   string
+	usage  string // "member add [-data DIR] NAME PUBLIC-KEY"
 	fs     *flag.FlagSet
 	stderr io.Writer
 }
@@ -56,7 +57,7 @@ func newCommand(name, usage string, stderr io.Writer) *command {
 		fmt.Fprintf(stderr, "Usage:\n  doorbell %s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
 	}
-	return &command{name: name, fs: fs, stderr: stderr}
+	return &command{name: name, usage: usage, fs: fs, stderr: stderr}
 }
 
 // parse parses flags given before or after the arguments, and checks that
@@ -78,28 +79,68 @@ func (c *command) parse(args []string, min, max int) ([]string, int, bool) {
 		args = c.fs.Args()[1:]
 	}
 	if len(rest) < min || len(rest) > max {
-		what := "no arguments"
-		switch {
-		case max == 1 && len(rest) > 1:
-			what = fmt.Sprintf("one argument, got %d (quote a name with spaces: \"Anna's phone\")", len(rest))
-		case max == 1:
-			what = "an argument"
-		case len(rest) > 0:
-			what = fmt.Sprintf("no arguments, got %q", rest[0])
-		}
-		c.usagef("doorbell %s needs %s", c.name, what)
+		c.usagef("%s", argsError(c.name, c.usage, rest, min, max))
 		return nil, 2, false
 	}
 	return rest, 0, true
 }
 
+// argsError says what a command expected, from its usage line, and what it got.
+func argsError(name, usage string, got []string, min, max int) string {
+	want := usageArgs(strings.TrimPrefix(usage, name))
+	quoted := make([]string, len(got))
+	for i, g := range got {
+		quoted[i] = strconvQuote(g)
+	}
+	switch {
+	case max == 0:
+		return fmt.Sprintf("doorbell %s takes no arguments, only flags, but got %s", name, strings.Join(quoted, " "))
+	case len(got) == 0:
+		return fmt.Sprintf("doorbell %s needs %s, and got none", name, strings.Join(want, " "))
+	case len(got) < min:
+		missing := ""
+		if len(want) > len(got) {
+			missing = "; missing " + strings.Join(want[len(got):min], " ")
+		}
+		return fmt.Sprintf("doorbell %s needs %s, but got only %s%s", name, strings.Join(want, " "), strings.Join(quoted, " "), missing)
+	}
+	return fmt.Sprintf("doorbell %s takes %s, but got %d arguments: %s (quote a name with spaces: \"Anna's phone\")",
+		name, strings.Join(want, " "), len(got), strings.Join(quoted, " "))
+}
+
+// usageArgs returns the arguments a usage line names, flags left out:
+// "[-data DIR] NAME PUBLIC-KEY" gives NAME PUBLIC-KEY, "-i FILE [-o OUT] CLIP"
+// gives CLIP, "URL [CODE]" gives URL [CODE].
+func usageArgs(usage string) []string {
+	var out []string
+	fields := strings.Fields(usage)
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		switch {
+		case strings.HasPrefix(f, "[-"):
+			for !strings.HasSuffix(fields[i], "]") && i+1 < len(fields) {
+				i++
+			}
+		case strings.HasPrefix(f, "-"):
+			if i+1 < len(fields) && strings.ToUpper(fields[i+1]) == fields[i+1] {
+				i++ // the flag's value
+			}
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (c *command) usagef(format string, args ...any) {
-	fmt.Fprintf(c.stderr, "doorbell: error: "+format+"\n", args...)
+	fmt.Fprintf(c.stderr, "doorbell: error: %s\n", terminalSafeLines(fmt.Sprintf(format, args...)))
 	c.fs.Usage()
 }
 
+// failf reports an error, which may quote what a doorbell or a clip said:
+// control characters are escaped (escape.go).
 func (c *command) failf(format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "doorbell: error: "+format+"\n", args...)
+	fmt.Fprintf(c.stderr, "doorbell: error: %s\n", terminalSafeLines(fmt.Sprintf(format, args...)))
 	return 1
 }
 
@@ -227,7 +268,7 @@ func memberTokens(args []string, stdout, stderr io.Writer) int {
 		if !t.LastUsed.IsZero() {
 			last = t.LastUsed.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Member, t.Device, t.Paired.Local().Format("2006-01-02 15:04"), last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", terminalSafe(t.ID), terminalSafe(t.Member), terminalSafe(t.Device), t.Paired.Local().Format("2006-01-02 15:04"), last)
 	}
 	tw.Flush()
 	return 0
@@ -256,7 +297,7 @@ func memberRevoke(args []string, stdout, stderr io.Writer) int {
 		return c.failf("%v", err)
 	}
 	for _, t := range gone {
-		fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", t.Device, t.Member, t.ID)
+		fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
 	}
 	if codes > 0 {
 		fmt.Fprintf(stdout, "Removed %d unused pairing link(s) for %s.\n", codes, who)

@@ -151,13 +151,13 @@ func TestMemberUsageErrors(t *testing.T) {
 	}{
 		{[]string{"member"}, 2, "Usage:"},
 		{[]string{"member", "frob"}, 2, "unknown command \"member frob\""},
-		{[]string{"member", "pair", "-data", dir}, 2, "needs an argument"},
-		{[]string{"member", "pair", "-data", dir, "anna", "ben"}, 2, "one argument, got 2"},
+		{[]string{"member", "pair", "-data", dir}, 2, "needs NAME, and got none"},
+		{[]string{"member", "pair", "-data", dir, "anna", "ben"}, 2, "takes NAME, but got 2 arguments"},
 		{[]string{"member", "pair", "-data", dir, "-bogus", "anna"}, 2, "flag provided but not defined"},
 		{[]string{"member", "pair", "-data", dir, "anna\tsmith"}, 2, "control or invisible"},
 		{[]string{"member", "pair", "-data", filepath.Join(dir, "nope"), "anna"}, 1, "does not exist; give the doorbell's data directory with -data DIR"},
-		{[]string{"member", "tokens", "-data", dir, "extra"}, 2, "no arguments"},
-		{[]string{"member", "revoke", "-data", dir}, 2, "needs an argument"},
+		{[]string{"member", "tokens", "-data", dir, "extra"}, 2, "takes no arguments"},
+		{[]string{"member", "revoke", "-data", dir}, 2, "needs NAME|DEVICE|ID, and got none"},
 		{[]string{"device"}, 2, "Usage:"},
 		{[]string{"device", "id", "-data", dir}, 1, "the daemon makes it on first start; start doorbelld"},
 	} {

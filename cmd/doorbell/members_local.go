@@ -136,7 +136,7 @@ func memberRemove(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		for _, t := range gone {
-			fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", t.Device, t.Member, t.ID)
+			fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
 		}
 	case errors.Is(err, pairing.ErrNoMatch):
 	case errors.As(err, &amb):
