@@ -38,7 +38,10 @@ type Viewers interface {
 // HubConfig sets up a Hub.
 type HubConfig struct {
 	MaxViewers int // sessions at once; more are refused with ErrHubFull
-	Queue      int // access units queued per viewer; a viewer further behind skips to the next keyframe
+	// MaxPerViewer is the sessions at once of one viewer (one paired
+	// device); more are refused with ErrViewerFull. 0: 3.
+	MaxPerViewer int
+	Queue        int // access units queued per viewer; a viewer further behind skips to the next keyframe
 
 	ICEServers         []webrtc.ICEServer // STUN/TURN; none is right on a LAN
 	LoopbackCandidates bool               // offer 127.0.0.1 too: for a browser on the device itself, and tests
@@ -46,7 +49,7 @@ type HubConfig struct {
 	UDPPortMax         uint16
 
 	GatherTimeout   time.Duration // longest wait for ICE candidates before answering; 0: 2 s
-	ConnectTimeout  time.Duration // a session not connected this long after its answer ends; 0: 15 s
+	ConnectTimeout  time.Duration // a session not connected this long after its answer ends; 0: 5 s
 	RecheckInterval time.Duration // how often sessions' viewers are re-authorized; 0: 500 ms
 
 	// OnViewers, if set, is called with the number of connected viewers
@@ -60,6 +63,8 @@ type HubConfig struct {
 var (
 	ErrHubFull   = errors.New("the doorbell has as many viewers as stream.max_viewers allows; close another viewer, or raise the limit")
 	ErrHubClosed = errors.New("the doorbell is shutting down; try again when it is back")
+	// ErrViewerFull: one device may not take every place.
+	ErrViewerFull = errors.New("this device already watches in as many sessions as it may; close its other live views first")
 )
 
 // OfferError is something wrong with a viewer's SDP offer.
@@ -110,8 +115,13 @@ func NewHub(ring *Ring, cfg HubConfig) (*Hub, error) {
 	if cfg.GatherTimeout <= 0 {
 		cfg.GatherTimeout = 2 * time.Second
 	}
+	if cfg.MaxPerViewer <= 0 {
+		cfg.MaxPerViewer = 3
+	}
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 15 * time.Second
+		// A phone on the LAN connects in well under a second; an offer
+		// that never connects must not hold a place for long.
+		cfg.ConnectTimeout = 5 * time.Second
 	}
 	if cfg.RecheckInterval <= 0 {
 		cfg.RecheckInterval = 500 * time.Millisecond
@@ -221,6 +231,10 @@ func (h *Hub) Open(ctx context.Context, offer, viewer string, still func() bool)
 	if err := checkOffer(offer); err != nil {
 		return "", "", err
 	}
+	offer, dropped := filterCandidates(offer, h.cfg.LoopbackCandidates)
+	if dropped > 0 {
+		h.log.Debug("ICE candidates of an offer left out", "viewer", viewer, "dropped", dropped)
+	}
 	s := &session{hub: h, viewer: viewer, still: still, opened: start, id: randomID(),
 		queue: make(chan *AccessUnit, h.cfg.Queue), done: make(chan struct{}), track: newVideoTrack(),
 		connected: make(chan struct{})}
@@ -238,6 +252,9 @@ func (h *Hub) Open(ctx context.Context, offer, viewer string, still func() bool)
 	case len(h.sessions) >= h.cfg.MaxViewers:
 		h.mu.Unlock()
 		return "", "", ErrHubFull
+	case h.sessionsOf(viewer) >= h.cfg.MaxPerViewer:
+		h.mu.Unlock()
+		return "", "", ErrViewerFull
 	}
 	h.sessions[s.id] = s
 	h.mu.Unlock()
@@ -274,6 +291,17 @@ func (h *Hub) Open(ctx context.Context, offer, viewer string, still func() bool)
 	go s.readRTCP()
 	h.log.Debug("viewer session opened", "session", s.id, "viewer", viewer, "answer_ms", time.Since(start).Milliseconds())
 	return s.id, answer, nil
+}
+
+// sessionsOf counts viewer's sessions, connected or not. h.mu is held.
+func (h *Hub) sessionsOf(viewer string) int {
+	n := 0
+	for _, s := range h.sessions {
+		if s.viewer == viewer {
+			n++
+		}
+	}
+	return n
 }
 
 // negotiate makes the session's peer connection and answers offer.

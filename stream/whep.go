@@ -231,7 +231,7 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &bad):
 		fail(rw, http.StatusBadRequest, "%s; send the offer of an RTCPeerConnection with a recvonly video transceiver", bad.Error())
 		return
-	case errors.Is(err, ErrHubFull):
+	case errors.Is(err, ErrHubFull), errors.Is(err, ErrViewerFull):
 		rw.Header().Set("Retry-After", "10")
 		fail(rw, http.StatusServiceUnavailable, "%v", err)
 		return
