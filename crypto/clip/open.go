@@ -50,9 +50,17 @@ const (
 	payloadNonce = 16
 )
 
-// maxPending bounds plaintext held back while waiting for a checkpoint.
+// maxPending bounds plaintext held back while waiting for a checkpoint,
+// which is what opening a clip costs in memory. The recorder writes a
+// checkpoint after every fragment, at least every second: at the highest
+// bit rate (stream.bitrate_kbps 20000) that is 2.5 MB, so 16 MiB leaves
+// room for bursts and a phone can open any clip the doorbell made.
 // Tests lower it.
-var maxPending = 256 << 20
+var maxPending = 16 << 20
+
+// With -no-verify nothing is held back for a checkpoint: a box larger than
+// this passes on as it arrives, without being held whole.
+const maxHeldBox = 1 << 20
 
 // Open decrypts the clip (size bytes read from clip) and writes its MP4 to
 // dst. record is the sealed event record, or nil if there is none.
@@ -175,7 +183,8 @@ type verifier struct {
 	noVerify   bool
 	dst        io.Writer
 	h          hash.Hash
-	raw        bool // -no-verify found no MP4: pass everything on as it is
+	raw        bool   // -no-verify found no MP4: pass everything on as it is
+	through    uint64 // -no-verify: bytes of a large box still to pass on as they come
 
 	buf         []byte // plaintext not yet passed on
 	scan        int    // where in buf the next box starts
@@ -187,6 +196,18 @@ type verifier struct {
 }
 
 func (v *verifier) feed(p []byte) error {
+	if v.noVerify && v.through > 0 {
+		n := min(v.through, uint64(len(p)))
+		v.through -= n
+		v.total += int64(n)
+		if err := v.pass(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	if !v.noVerify && len(v.buf)+len(p) > maxPending {
+		return fmt.Errorf("%w: more than %d MiB without a signed checkpoint", ErrMismatch, maxPending>>20)
+	}
 	v.buf = append(v.buf, p...)
 	if v.raw {
 		v.scan = len(v.buf)
@@ -214,6 +235,13 @@ func (v *verifier) feed(p []byte) error {
 			return fmt.Errorf("%w: the plaintext is not an MP4 at byte %d", ErrCorrupted, v.total)
 		}
 		if uint64(len(rest)) < size {
+			if v.noVerify && size > maxHeldBox {
+				// Pass what there is of it on, and the rest as it comes.
+				v.through = size - uint64(len(rest))
+				v.total += int64(len(rest))
+				v.scan = len(v.buf)
+				return v.flush(len(v.buf))
+			}
 			break
 		}
 		box := rest[:size]
@@ -240,9 +268,15 @@ func (v *verifier) feed(p []byte) error {
 			}
 		}
 	}
-	if len(v.buf) > maxPending && !v.noVerify {
-		return fmt.Errorf("%w: more than %d MiB without a signed checkpoint", ErrMismatch, maxPending>>20)
+	return nil
+}
+
+// pass writes p on directly (-no-verify, a large box).
+func (v *verifier) pass(p []byte) error {
+	if _, err := v.dst.Write(p); err != nil {
+		return fmt.Errorf("cannot write the video: %w", err)
 	}
+	v.written += int64(len(p))
 	return nil
 }
 
