@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 
@@ -176,6 +177,9 @@ type Progress func(done, total int64)
 type PullStats struct {
 	New, Present int
 	Bytes        int64
+	// Flagged are new clips that claim an earlier hour than clips pulled
+	// before (seen.go): do not trust them.
+	Flagged []Flagged
 }
 
 // Pull downloads the doorbell's clips and records that dir lacks. A
@@ -188,6 +192,9 @@ func Pull(ctx context.Context, c *Client, dir string, progress Progress) (PullSt
 	}
 	entries, err := c.List(ctx)
 	if err != nil {
+		return st, err
+	}
+	if st.Flagged, err = checkSeen(dir, entries, time.Now()); err != nil {
 		return st, err
 	}
 	type job struct {

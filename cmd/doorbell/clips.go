@@ -31,7 +31,9 @@ list   shows the events (time, kind, duration, size, signature) by opening
        only their small sealed records: from the paired doorbell (default),
        or from a directory of pulled clips.
 pull   downloads the clips DIR lacks (ciphertext only), resuming cut-off
-       downloads.
+       downloads. DIR/.doorbell-seen.json records the clips seen; a new
+       clip that claims an earlier time than clips seen before is flagged
+       (exit 1).
 open   decrypts CLIP (<id>.mp4.age, its record beside it) to OUT.mp4
        (default: CLIP's name without .age, in the current directory; never
        into a doorbell's data directory) and checks the doorbell's signature
@@ -257,6 +259,13 @@ func clipsPull(args []string, stdout, stderr io.Writer) int {
 		return c.failf("%v", err)
 	}
 	fmt.Fprintf(stdout, "Pulled %d new clip(s), %s; %d already in %s.\n", st.New, size(st.Bytes), st.Present, args[0])
+	for _, f := range st.Flagged {
+		fmt.Fprintf(stderr, "doorbell: warning: clip %s appeared only now, but claims %s, before clips pulled earlier (up to %s)\n",
+			terminalSafe(f.ID), f.Hour.Local().Format("2006-01-02 15:00"), f.LatestSeen.Local().Format("2006-01-02 15:00"))
+	}
+	if len(st.Flagged) > 0 {
+		return c.failf("%d clip(s) flagged: the doorbell lists clips in the order it records them, so these may have been made with a copy of its keys (a copied SD card). Do not trust them; see \"A copy of the SD card\" in the README", len(st.Flagged))
+	}
 	return 0
 }
 

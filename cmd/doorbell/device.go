@@ -20,9 +20,11 @@ id   prints the SHA-256 fingerprint of the doorbell's TLS certificate (what a
 
 // runDevice handles "doorbell device ...".
 func runDevice(args []string, stdout, stderr io.Writer) int {
-	return dispatch("device", args, stdout, stderr, deviceUsage+deviceLocalUsage, deviceUsage+"\n"+deviceLocalUsage, map[string]subcommand{
-		"id": deviceID, "add": deviceAdd, "remove": deviceRemove, // add and remove: device_add.go
-	})
+	return dispatch("device", args, stdout, stderr, deviceUsage+deviceLocalUsage+deviceRekeyUsage,
+		deviceUsage+"\n"+deviceLocalUsage+"\n"+deviceRekeyUsage, map[string]subcommand{
+			"id": deviceID, "add": deviceAdd, "remove": deviceRemove, // add and remove: device_add.go
+			"forget": deviceRemove, "rekey": deviceRekey, // device_rekey.go
+		})
 }
 
 func deviceID(args []string, stdout, stderr io.Writer) int {

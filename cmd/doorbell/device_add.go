@@ -80,6 +80,6 @@ func deviceRemove(args []string, stdout, stderr io.Writer) int {
 	if err := ds.Save(); err != nil {
 		return c.failf("%v", err)
 	}
-	fmt.Fprintf(stdout, "Forgot the doorbell at %s. (Its token still works there until revoked: doorbell member revoke on the doorbell.)\n", args[0])
+	fmt.Fprintf(stdout, "Forgot the doorbell at %s and its pinned keys; doorbell device add pins its keys anew. (Its token still works there until revoked: doorbell member revoke on the doorbell.)\n", terminalSafe(args[0]))
 	return 0
 }

@@ -16,7 +16,7 @@ const usage = `Usage:
 On your own computer:
   doorbell keygen [-o FILE] [-classic] [-passphrase]     make your age key; prints its public key
   doorbell device add [-name NAME] URL CODE              pair this computer with a doorbell
-  doorbell device remove URL                             forget a paired doorbell
+  doorbell device remove URL                             forget a paired doorbell (also: device forget)
   doorbell clips list [-from URL|DIR] -i IDENTITY        list events: time, kind, duration, signature
   doorbell clips pull [-from URL] DIR                    download new sealed clips
   doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]      decrypt and verify a clip
@@ -30,6 +30,7 @@ On the doorbell (DIR is its data directory, /var/lib/doorbell):
   doorbell member tokens -data DIR                       list paired devices
   doorbell member revoke -data DIR NAME|DEVICE           revoke a member's or a device's access
   doorbell device id -data DIR                           print the doorbell's fingerprints
+  doorbell device rekey -data DIR                        new keys after the SD card was copied; revokes every device
   doorbell --version
 `
 
