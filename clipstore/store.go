@@ -141,6 +141,7 @@ func (s *Store) Recover() (Recovered, error) {
 			if err := os.Rename(path, s.ClipPath(id)); err != nil {
 				return rec, fmt.Errorf("cannot keep the interrupted clip %s: %v", id, err)
 			}
+			s.coarsen(id)
 			clips[id] = true
 			rec.Clips = append(rec.Clips, id)
 		case strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-"):

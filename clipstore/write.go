@@ -120,6 +120,7 @@ func (c *ClipFile) Commit() error {
 	if err := os.Rename(c.s.partialPath(c.id), c.s.ClipPath(c.id)); err != nil {
 		return err
 	}
+	c.s.coarsen(c.id) // coarse.go
 	return atomicfile.SyncDir(c.s.dir)
 }
 
@@ -142,7 +143,11 @@ func (s *Store) WriteRecord(id string, sealed []byte) error {
 		if s.room(len(sealed)) < len(sealed) {
 			return &os.PathError{Op: "write", Path: s.RecordPath(id), Err: errNoSpace}
 		}
-		return atomicfile.WriteFile(s.RecordPath(id), sealed, 0o600)
+		if err := atomicfile.WriteFile(s.RecordPath(id), sealed, 0o600); err != nil {
+			return err
+		}
+		s.coarsenRecord(id) // coarse.go
+		return nil
 	})
 }
 

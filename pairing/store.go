@@ -389,7 +389,9 @@ func (s *Store) Authorize(token string) (string, bool) {
 		return "", false
 	}
 	id := s.entries[found].ID
-	if now := s.now().UTC().Truncate(time.Minute); !s.used[id].Equal(now) {
+	// To the day: tokens-used.json is on the SD card, and a thief must not
+	// learn from it when each phone last looked (issue 13, item 7).
+	if now := s.now().UTC().Truncate(24 * time.Hour); !s.used[id].Equal(now) {
 		s.used[id] = now
 		s.usedDirty = true
 	}

@@ -266,7 +266,7 @@ func memberTokens(args []string, stdout, stderr io.Writer) int {
 	for _, t := range tokens {
 		last := "never"
 		if !t.LastUsed.IsZero() {
-			last = t.LastUsed.Local().Format("2006-01-02 15:04")
+			last = t.LastUsed.UTC().Format("2006-01-02") // kept to the day
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", terminalSafe(t.ID), terminalSafe(t.Member), terminalSafe(t.Device), t.Paired.Local().Format("2006-01-02 15:04"), last)
 	}
