@@ -286,7 +286,49 @@ func (r *Recorder) check(now time.Time) {
 	quiet := len(s.active) == 0 && now.Sub(last) >= r.cfg.PostRoll
 	if quiet || now.After(s.deadline()) {
 		r.stop()
+		return
 	}
+	if r.sealedToRemoved(s) {
+		r.split(s)
+	}
+}
+
+// sealedToRemoved reports whether the clip s records is sealed to a key
+// that is no longer the household's: a member was removed meanwhile.
+func (r *Recorder) sealedToRemoved(s *session) bool {
+	now := map[string]bool{}
+	for _, m := range r.members().Members() {
+		now[m.Recipient] = true
+	}
+	for _, m := range s.recipients.Members() {
+		if !now[m.Recipient] {
+			return true
+		}
+	}
+	return false
+}
+
+// split ends the clip s, sealed to a member who was removed while it
+// recorded, and goes on in a new clip sealed to the members there are now
+// (none: recording stops). A removed member gets nothing recorded after
+// the recorder's next check, 100 ms at most after the member list changed.
+func (r *Recorder) split(s *session) {
+	s.mu.Lock()
+	kind, last := s.kind, s.last
+	s.mu.Unlock()
+	active := s.active
+	r.log.Info("a member was removed while a clip recorded: ending it, and going on in a new clip sealed to the members now", "clip", s.id)
+	r.stop()
+	ns := r.start(events.Event{Time: time.Now(), ID: s.eventID}, kind)
+	if ns == nil {
+		return
+	}
+	ns.mu.Lock()
+	if last.After(ns.last) {
+		ns.last = last
+	}
+	ns.mu.Unlock()
+	ns.active = active
 }
 
 // stop ends the current clip and waits for it to be sealed.

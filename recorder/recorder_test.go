@@ -373,3 +373,50 @@ func TestRecorderSkipsToAKeyframeWhenTheDiskIsBehind(t *testing.T) {
 		t.Error("after dropping, the next picture queued is not a keyframe")
 	}
 }
+
+// A member removed while a clip records gets nothing recorded after the
+// removal: the clip ends, and recording goes on in a new clip sealed to
+// the members left (issue 13, item 13).
+func TestMemberRemovedWhileRecordingSplitsTheClip(t *testing.T) {
+	r := newRig(t, defaultTestConfig(), "alice", "bob")
+	time.Sleep(1200 * time.Millisecond)
+	r.bus.Publish(events.Event{Kind: events.MotionStart, Time: time.Now(), ID: 7, Zones: []string{"porch"}})
+	if !waitUntil(5*time.Second, r.rec.Recording) {
+		t.Fatal("not recording")
+	}
+	time.Sleep(500 * time.Millisecond) // some video in the first clip
+	reg, _ := members.New(r.reg.Load().Members()[:1])
+	r.reg.Store(reg)
+	removed := time.Now()
+	first := r.waitSealed()
+	if d := time.Since(removed); d > 2*time.Second {
+		t.Errorf("the clip sealed to bob ended %v after his removal", d)
+	}
+	if !waitUntil(5*time.Second, r.rec.Recording) {
+		t.Fatal("recording did not go on after the split")
+	}
+	time.Sleep(500 * time.Millisecond)
+	r.bus.Publish(events.Event{Kind: events.MotionEnd, Time: time.Now(), ID: 7, Zones: []string{"porch"}})
+	second := r.waitSealed()
+	if _, _, err := r.open(first, "bob"); err != nil {
+		t.Errorf("bob cannot open the clip from before his removal: %v", err)
+	}
+	if _, _, err := r.open(second, "bob"); !errors.Is(err, clip.ErrNoIdentity) {
+		t.Errorf("bob opens the clip recorded after his removal: %v", err)
+	}
+	_, res, err := r.open(second, "alice")
+	if err != nil || strings.Join(res.Record.SealedTo, ",") != "alice" || res.Record.Kind != "motion" {
+		t.Errorf("alice, second clip: %+v %v", res, err)
+	}
+}
+
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
