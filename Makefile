@@ -9,7 +9,7 @@ LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup build demo test lint bench clean build-arm64 build-amd64 deb image
+.PHONY: setup build demo test lint bench clean build-arm64 build-amd64 deb image fuzz fuzz-short
 
 # Device builds, packages and the SD-card image (deploy/): see README,
 # "On the device". Output goes to $(DIST).
@@ -36,6 +36,29 @@ lint: setup
 # Every package runs under the race detector: most have goroutines.
 test: setup lint
 	go test -race -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz-short
+
+# The fuzz tests of every parser of outside input, as PACKAGE:FUZZ-TEST.
+# Their seed corpora are in each package's testdata/fuzz. A crasher found
+# is written there too: commit it with its fix.
+FUZZ_TARGETS := ./config:FuzzParse ./pairing:FuzzParseTokens ./pairing:FuzzPairRequest \
+	./crypto/members:FuzzParse ./crypto/clip:FuzzOpenCiphertext ./crypto/clip:FuzzPlaintext \
+	./crypto/clip:FuzzParseSigned ./stream:FuzzOffer ./household:FuzzNormalizeURL \
+	./deploy/setupcard:FuzzParse
+FUZZ_TIME ?= 2m
+
+# make test runs each for a few seconds (about a minute in all); make fuzz
+# for FUZZ_TIME each.
+run-fuzz = set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t\#*:} in $${t%%:*} for $(1)"; \
+		go test -run '^$$' -fuzz "^$${t\#*:}\$$" -fuzztime $(1) -parallel 2 "$${t%%:*}" | grep -v '^fuzz: elapsed'; \
+	done
+
+fuzz-short:
+	@$(call run-fuzz,4s)
+
+fuzz: setup
+	@$(call run-fuzz,$(FUZZ_TIME))
 
 # One package at a time (-p 1): benchmarks running side by side on two
 # cores would measure each other.

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,9 +184,12 @@ func NormalizeURL(raw string) (base, code string, err error) {
 	if u.Scheme != "https" {
 		return "", "", fmt.Errorf("%q does not use https; the doorbell talks only HTTPS: give https://HOST:PORT", raw)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host += ":8443"
+	port := u.Port()
+	if port == "" {
+		port = "8443"
 	}
-	return "https://" + host, u.Fragment, nil
+	if n, err := strconv.Atoi(port); u.Hostname() == "" || err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("%q is not the doorbell's address: it needs a host name or address and a port from 1 to 65535; give it as https://HOST:PORT, or the whole pairing link", raw)
+	}
+	return "https://" + net.JoinHostPort(u.Hostname(), port), u.Fragment, nil
 }
