@@ -288,7 +288,7 @@ func TestViewerHelperProcess(t *testing.T) {
 // benchPipeline is the doorbell at 720p30, 2 Mbit/s, fed pre-rendered frames.
 func benchPipeline(b *testing.B, maxViewers int) *pipeline {
 	const w, h, fps = 1280, 720, 30
-	p := startPipeline(b, pipelineConfig{w: w, h: h, fps: fps, kbps: 2000, noEncoder: true, maxViewers: maxViewers, queue: 30})
+	p := startPipeline(b, pipelineConfig{w: w, h: h, fps: fps, kbps: 2000, noEncoder: true, maxViewers: maxViewers, perViewer: maxViewers, queue: 30})
 	var err error
 	p.enc, err = NewFFmpeg(FFmpegConfig{Width: w, Height: h, FPS: fps, BitrateKbps: 2000,
 		KeyframeInterval: 500 * time.Millisecond}, countingSink{p.ring, &p.aus}, testLog(b))

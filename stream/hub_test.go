@@ -13,7 +13,7 @@ func TestViewersComeAndGo(t *testing.T) {
 		t.Skip("connects 40 viewers")
 	}
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := startPipeline(t, pipelineConfig{maxViewers: 25})
+	p := startPipeline(t, pipelineConfig{maxViewers: 25, perViewer: 25}) // one token watches 20 times
 	defer p.stop()
 	url := p.srv.URL + "/whep"
 	steady, err := watch(url, "good-token", false)
