@@ -140,7 +140,7 @@ func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg,
 	return &FFmpeg{
 		cfg: cfg, out: out, log: log, args: args, state: "starting",
 		queue: make(chan *camera.Frame, cfg.Queue),
-		free:  make(chan *camera.Frame, cfg.Queue+2),
+		free:  make(chan *camera.Frame, cfg.Queue+1), // as many copies as can be in use: queued, and one being written
 		mFramesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "doorbell_encoder_frames_total", Help: "Frames given to the H.264 encoder."}),
 		mDropped: prometheus.NewCounter(prometheus.CounterOpts{
