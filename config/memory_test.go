@@ -27,7 +27,7 @@ func TestMemoryErrors(t *testing.T) {
 	if err != nil || cfg.Memory.LimitBytes != 64<<20 || cfg.Memory.GCPercent != -1 {
 		t.Errorf("parse: %+v %v", cfg.Memory, err)
 	}
-	if d := Defaults().Memory; d.LimitBytes != 40<<20 || d.GCPercent != 50 {
+	if d := Defaults().Memory; d.LimitBytes != 64<<20 || d.GCPercent != 50 {
 		t.Errorf("defaults %+v", d)
 	}
 }
