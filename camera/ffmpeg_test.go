@@ -88,6 +88,34 @@ func TestFileSourceNativeSize(t *testing.T) {
 	}
 }
 
+// Luma only: the same Y plane, neutral chroma.
+func TestFileSourceLumaOnly(t *testing.T) {
+	ctx := context.Background()
+	read := func(luma bool) *Frame {
+		src, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), LumaOnly: luma})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		f := &Frame{}
+		for range 3 {
+			if err := src.Read(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+	colour, grey := read(false), read(true)
+	if grey.Width != colour.Width || grey.Height != colour.Height || string(grey.Y()) != string(colour.Y()) {
+		t.Fatalf("luma-only frame (%dx%d) differs from the colour one's Y plane (%dx%d)", grey.Width, grey.Height, colour.Width, colour.Height)
+	}
+	for i, v := range grey.Data[len(grey.Y()):] {
+		if v != 128 {
+			t.Fatalf("chroma byte %d is %d, want 128", i, v)
+		}
+	}
+}
+
 func TestFileSourceLoopsOrEnds(t *testing.T) {
 	clip := shortClip(t, 5)
 	ctx := context.Background()
@@ -156,7 +184,7 @@ func TestV4L2Args(t *testing.T) {
 // A camera that stops giving frames is not told to loop like a file. (A
 // file stands in for the device: there is no camera here.)
 func TestDeviceEndAdvice(t *testing.T) {
-	d, err := startDecoder(context.Background(), "", []string{"-v", "error", "-i", shortClip(t, 2)}, 320, 240, "/dev/video9")
+	d, err := startDecoder(context.Background(), "", []string{"-v", "error", "-i", shortClip(t, 2)}, 320, 240, false, "/dev/video9")
 	if err != nil {
 		t.Fatal(err)
 	}

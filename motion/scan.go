@@ -64,7 +64,7 @@ func inputErrorf(format string, args ...any) error {
 func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 	began := time.Now()
 	var sum ScanSummary
-	v, err := OpenVideo(path)
+	v, err := openVideo(path, opt.DebugDir == "") // debug frames are drawn in colour
 	if err != nil {
 		return sum, err
 	}
@@ -171,7 +171,11 @@ type Video struct {
 }
 
 // OpenVideo opens a video file. Errors are InputErrors that say what to do.
-func OpenVideo(path string) (*Video, error) {
+func OpenVideo(path string) (*Video, error) { return openVideo(path, false) }
+
+// openVideo opens a video file, in colour or, for a detector that needs only
+// the Y plane, luma only.
+func openVideo(path string, lumaOnly bool) (*Video, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, inputErrorf("cannot read video: %v; check the path", err)
@@ -179,7 +183,7 @@ func OpenVideo(path string) (*Video, error) {
 	if st.IsDir() {
 		return nil, inputErrorf("cannot read video %s: it is a directory; give a video file", path)
 	}
-	dec, err := camera.OpenFile(context.Background(), camera.FileConfig{Path: path})
+	dec, err := camera.OpenFile(context.Background(), camera.FileConfig{Path: path, LumaOnly: lumaOnly})
 	if err != nil {
 		return nil, &InputError{err}
 	}

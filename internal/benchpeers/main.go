@@ -116,7 +116,8 @@ func run(o options) error {
 	}
 	motionRow("motion: CPU per second of video, total", m.oursTotal, m.motionTotal)
 	motionRow(fmt.Sprintf("motion: beyond decoding (ffmpeg -f null: %.1f)", m.decode), m.oursTotal-m.decode, m.motionTotal-m.decode)
-	motionRow("motion: in the daemon, file camera, beyond decoding", m.daemonTotal, m.motionTotal-m.decode)
+	motionRow("motion: in-daemon detector (file camera, /healthz)", m.daemonDetector, m.motionTotal-m.decode)
+	rows = append(rows, figure{name: "motion: whole daemon process, file camera, streaming too", unit: "ms CPU/s", ours: m.daemonTotal})
 
 	fmt.Printf("\n%-58s %12s %12s %8s\n", "figure", "Doorbell", "peer", "ratio")
 	for _, r := range rows {
@@ -439,7 +440,7 @@ func go2rtcServer(o options) server {
 }
 
 // motionFigures: CPU in ms per second of video.
-type motionFigures struct{ oursTotal, motionTotal, daemonTotal, decode float64 }
+type motionFigures struct{ oursTotal, motionTotal, daemonTotal, daemonDetector, decode float64 }
 
 func measureMotion(o options) (motionFigures, error) {
 	var m motionFigures
@@ -511,6 +512,17 @@ func measureMotion(o options) (motionFigures, error) {
 	}
 	time.Sleep(3 * time.Second) // started
 	cpu := cpuPercent(d.Process.Pid, run/2)
+	var h struct {
+		Motion struct {
+			DetectMS float64 `json:"detect_ms"`
+		}
+		Camera struct{ FPS float64 }
+	}
+	if resp, err := insecure.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port)); err == nil {
+		_ = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+	}
+	m.daemonDetector = h.Motion.DetectMS * h.Camera.FPS // ms per frame × frames per second
 	_ = d.Process.Signal(syscall.SIGTERM)
 	_ = d.Wait()
 	m.daemonTotal = cpu * 10 // % of a core → ms per second
