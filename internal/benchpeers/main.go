@@ -512,17 +512,17 @@ func measureMotion(o options) (motionFigures, error) {
 	}
 	time.Sleep(3 * time.Second) // started
 	cpu := cpuPercent(d.Process.Pid, run/2)
-	var h struct {
+	var health struct {
 		Motion struct {
 			DetectMS float64 `json:"detect_ms"`
 		}
 		Camera struct{ FPS float64 }
 	}
 	if resp, err := insecure.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port)); err == nil {
-		_ = json.NewDecoder(resp.Body).Decode(&h)
+		_ = json.NewDecoder(resp.Body).Decode(&health)
 		resp.Body.Close()
 	}
-	m.daemonDetector = h.Motion.DetectMS * h.Camera.FPS // ms per frame × frames per second
+	m.daemonDetector = health.Motion.DetectMS * health.Camera.FPS // ms per frame × frames per second
 	_ = d.Process.Signal(syscall.SIGTERM)
 	_ = d.Wait()
 	m.daemonTotal = cpu * 10 // % of a core → ms per second
