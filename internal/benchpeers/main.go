@@ -43,7 +43,7 @@ type options struct {
 	doorbelld, go2rtc, video string
 	window                   time.Duration
 	viewers                  int
-	skipMotion               bool
+	skipMotion, glass        bool
 }
 
 func main() {
@@ -54,6 +54,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 10*time.Second, "how long each CPU figure is measured")
 	flag.IntVar(&o.viewers, "viewers", 8, "viewers for the memory and per-viewer CPU figures")
 	flag.BoolVar(&o.skipMotion, "skip-motion", false, "measure streaming only")
+	flag.BoolVar(&o.glass, "glass", true, "measure Doorbell's glass-to-glass latency in Chromium (go test, from the source tree)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
@@ -100,9 +101,18 @@ func run(o options) error {
 	}
 	add("RSS at idle, server process", "MiB", ours.idleRSS, peer.idleRSS)
 	add("RSS at idle, server plus its ffmpeg", "MiB", ours.idleRSSWithEncoder, peer.idleRSSWithEncoder)
+	add("PSS at idle, server plus its ffmpeg (shared pages once)", "MiB", ours.idlePSSWithEncoder, peer.idlePSSWithEncoder)
 	add(fmt.Sprintf("RSS with %d viewers, server process", o.viewers), "MiB", ours.viewersRSS, peer.viewersRSS)
 	add("CPU per extra viewer at 2 Mbit/s", "% core", ours.cpuPerViewer, peer.cpuPerViewer)
 	add("time to first picture, pion client, median of 10", "ms", ours.firstPicture, peer.firstPicture)
+	if o.glass {
+		ms, err := glassToGlass()
+		if err != nil {
+			return fmt.Errorf("glass-to-glass: %w", err)
+		}
+		// go2rtc's own page cannot read the time strip back: Doorbell only.
+		rows = append(rows, figure{name: "glass-to-glass at 720p30 in Chromium, p50", unit: "ms", ours: ms})
+	}
 
 	// Motion detection on the same file.
 	var m motionFigures
@@ -116,6 +126,7 @@ func run(o options) error {
 	}
 	motionRow("motion: CPU per second of video, total", m.oursTotal, m.motionTotal)
 	motionRow(fmt.Sprintf("motion: beyond decoding (ffmpeg -f null: %.1f)", m.decode), m.oursTotal-m.decode, m.motionTotal-m.decode)
+	rows = append(rows, figure{name: "motion: of which motion-scan's start-up (a 2-frame video)", unit: "ms CPU/s", ours: m.startup})
 	motionRow("motion: in-daemon detector (file camera, /healthz)", m.daemonDetector, m.motionTotal-m.decode)
 	rows = append(rows, figure{name: "motion: whole daemon process, file camera, streaming too", unit: "ms CPU/s", ours: m.daemonTotal})
 
@@ -150,7 +161,7 @@ type server struct {
 }
 
 type serverFigures struct {
-	idleRSS, idleRSSWithEncoder, viewersRSS, cpuPerViewer, firstPicture float64
+	idleRSS, idleRSSWithEncoder, idlePSSWithEncoder, viewersRSS, cpuPerViewer, firstPicture float64
 }
 
 func measureServer(o options, s server) (serverFigures, error) {
@@ -188,6 +199,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 		return f, fmt.Errorf("%s: no ffmpeg among its processes", s.name)
 	}
 	f.idleRSSWithEncoder = f.idleRSS + rssMiB(enc)
+	f.idlePSSWithEncoder = rollupMiB(pid, "Pss:") + rollupMiB(enc, "Pss:")
 
 	// Time to first picture: fresh clients, one at a time.
 	var firsts []float64
@@ -439,8 +451,23 @@ func go2rtcServer(o options) server {
 	return s
 }
 
+// glassToGlass runs the daemon's Chromium benchmark: the synthetic camera
+// stamps its capture time into each picture and the page reads it back.
+func glassToGlass() (float64, error) {
+	fmt.Fprintln(os.Stderr, "glass-to-glass: go test -run '^$' -bench BrowserGlassToGlass720p -benchtime 3x ./daemon")
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", "BrowserGlassToGlass720p", "-benchtime", "3x", "./daemon").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%w\n%s", err, out)
+	}
+	m := regexp.MustCompile(`([0-9.]+) ms-p50`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no p50 in the benchmark's output:\n%s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
 // motionFigures: CPU in ms per second of video.
-type motionFigures struct{ oursTotal, motionTotal, daemonTotal, daemonDetector, decode float64 }
+type motionFigures struct{ oursTotal, motionTotal, daemonTotal, daemonDetector, decode, startup float64 }
 
 func measureMotion(o options) (motionFigures, error) {
 	var m motionFigures
@@ -470,6 +497,21 @@ func measureMotion(o options) (motionFigures, error) {
 		return m, err
 	}
 	defer os.RemoveAll(dir)
+	// motion-scan's fixed cost (loading the program and its libraries),
+	// spread over the video's length as the whole scan's is.
+	short := filepath.Join(dir, "short.mkv")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", o.video, "-frames:v", "2", "-c", "copy", short).CombinedOutput(); err != nil {
+		return m, fmt.Errorf("cutting a short video: %w: %s", err, out)
+	}
+	for range 3 {
+		c, err := childCPU(exec.Command(o.doorbelld, "motion-scan", short))
+		if err != nil {
+			return m, fmt.Errorf("motion-scan: %w", err)
+		}
+		if v := c.Seconds() * 1000 / length; m.startup == 0 || v < m.startup {
+			m.startup = v
+		}
+	}
 	w, h, err := videoSize(o.video)
 	if err != nil {
 		return m, err
@@ -611,13 +653,16 @@ func procCPU(pid int) time.Duration {
 }
 
 // rssMiB is the process's resident memory, from /proc/PID/smaps_rollup.
-func rssMiB(pid int) float64 {
+func rssMiB(pid int) float64 { return rollupMiB(pid, "Rss:") }
+
+// rollupMiB is one figure of /proc/PID/smaps_rollup, such as "Pss:".
+func rollupMiB(pid int, key string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Rss:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}
