@@ -526,7 +526,7 @@ func measureMotion(o options) (motionFigures, error) {
 	fmt.Fprintf(os.Stderr, "motion: running Debian's motion on %s for %v\n", filepath.Base(o.video), run)
 	c, err := runFor(exec.Command("motion", "-n", "-c", conf), run)
 	if err != nil {
-		return m, fmt.Errorf("Debian's motion: %w", err)
+		return m, fmt.Errorf("running Debian's motion: %w", err)
 	}
 	m.motionTotal = c.Seconds() * 1000 / run.Seconds()
 
