@@ -414,8 +414,10 @@ func go2rtcServer(o options) server {
 		}
 		api = fmt.Sprintf("127.0.0.1:%d", apiPort)
 		source := "exec:ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 -an " + x264 + " -f rtsp {output}"
-		yaml := fmt.Sprintf("api:\n  listen: %q\nrtsp:\n  listen: \"127.0.0.1:%d\"\nwebrtc:\n  listen: \"127.0.0.1:%d\"\n  candidates: [\"127.0.0.1:%d\"]\nstreams:\n  door: %q\n",
-			api, rtspPort, webrtcPort, webrtcPort, source)
+		// No STUN servers (go2rtc's default asks Google's): nothing leaves
+		// the machine; loopback candidates, as Doorbell's viewers get.
+		yaml := fmt.Sprintf("api:\n  listen: %q\nrtsp:\n  listen: \"127.0.0.1:%d\"\nwebrtc:\n  listen: \"127.0.0.1:%d\"\n  ice_servers: []\n  filters:\n    loopback: true\n    networks: [udp4]\nstreams:\n  door: %q\n",
+			api, rtspPort, webrtcPort, source)
 		conf := filepath.Join(dir, "go2rtc.yaml")
 		if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 			return nil, err
