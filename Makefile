@@ -9,7 +9,7 @@ LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup build demo test lint bench clean build-arm64 build-amd64 deb image fuzz fuzz-short
+.PHONY: setup build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short
 
 # Device builds, packages and the SD-card image (deploy/): see README,
 # "On the device". Output goes to $(DIST).
@@ -69,6 +69,13 @@ fuzz: setup
 # cores would measure each other.
 bench: setup
 	go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+# Doorbell side by side with Debian's motion and, given GO2RTC=/path/to/go2rtc,
+# with go2rtc, in one run: memory, CPU per viewer, time to first picture,
+# motion detection cost, each with its ratio (internal/benchpeers).
+GO2RTC ?=
+bench-peers: build
+	go run ./internal/benchpeers -doorbelld bin/doorbelld $(if $(GO2RTC),-go2rtc $(GO2RTC))
 
 clean:
 	rm -rf bin dist

@@ -29,15 +29,17 @@ type SyntheticConfig struct {
 // to leave.
 const VisitorWalk = 2 * time.Second
 
-// noiseVariants is how many noisy copies of the scene are made up front:
-// picking one per frame costs a copy, not a random number per pixel.
-const noiseVariants = 16
+// noiseVariants is how many noisy copies of the scene's Y plane are made up
+// front: picking one per frame costs a copy, not a random number per pixel.
+// Each costs a Y plane of memory (0.9 MB at 720p), so few.
+const noiseVariants = 4
 
 // Synthetic is the built-in camera. Frame n depends only on the config and n,
 // apart from the time strip, which carries the capture time.
 type Synthetic struct {
 	cfg     SyntheticConfig
-	scene   [][]byte // noiseVariants noisy copies of the empty scene, I420
+	scene   [][]byte // noiseVariants noisy copies of the empty scene's Y plane
+	chroma  []byte   // its U and V planes, which have no noise
 	sprite  []bool   // visitor silhouette, spriteW x spriteH
 	spriteW int
 	spriteH int
@@ -96,9 +98,8 @@ func (s *Synthetic) Render(seq uint64, f *Frame) {
 	f.Resize(s.cfg.Width, s.cfg.Height)
 	f.Seq = seq
 	t := s.Elapsed(seq)
-	// A cheap per-frame hash picks the noise variant, so frames do not repeat in an obvious cycle.
-	h := (seq + uint64(s.cfg.Seed)) * 0x9E3779B97F4A7C15
-	copy(f.Data, s.scene[(h>>59)%noiseVariants])
+	copy(f.Data, s.variant(seq))
+	copy(f.Data[len(s.scene[0]):], s.chroma)
 	if s.cfg.LightingRamp > 0 {
 		phase := 2 * math.Pi * float64(t) / float64(s.cfg.LightingRamp)
 		applyGain(f.Y(), 0.7+0.3*math.Cos(phase)) // between 40% and 100% of full light
@@ -172,9 +173,10 @@ func (s *Synthetic) drawScene() {
 	fill(0.08, 0.25, 0.28, 0.5, 170, 150, 110) // window
 	fill(0.72, 0.3, 0.8, 0.38, 220, 128, 128)  // house number plate
 
+	s.chroma = append([]byte(nil), base.Data[w*h:]...)
 	s.scene = make([][]byte, noiseVariants)
 	for i := range s.scene {
-		v := make([]byte, len(base.Data))
+		v := make([]byte, w*h)
 		copy(v, base.Data)
 		if s.cfg.Noise > 0 {
 			for j := range v[:w*h] {
@@ -184,6 +186,13 @@ func (s *Synthetic) drawScene() {
 		}
 		s.scene[i] = v
 	}
+}
+
+// variant is the noisy Y plane of frame seq. A cheap hash picks it, so
+// frames do not repeat in an obvious cycle.
+func (s *Synthetic) variant(seq uint64) []byte {
+	h := (seq + uint64(s.cfg.Seed)) * 0x9E3779B97F4A7C15
+	return s.scene[(h>>59)%noiseVariants]
 }
 
 // drawSprite makes the visitor's silhouette: a head on a body.

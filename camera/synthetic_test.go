@@ -71,7 +71,7 @@ func TestSyntheticVisitorComesAndGoes(t *testing.T) {
 		s.Render(seq, f)
 		// Compare against the same noise variant, so only the visitor differs.
 		n := 0
-		base := s.scene[(((seq+uint64(s.cfg.Seed))*0x9E3779B97F4A7C15)>>59)%noiseVariants]
+		base := s.variant(seq)
 		for i, p := range f.Y() {
 			if p != base[i] {
 				n++

@@ -56,7 +56,7 @@ func (c *Camera) validate(v *validator) {
 	case "synthetic", "v4l2", "rpicam":
 	case "file":
 		if c.File.Path == "" {
-			v.errorf("camera.file.path", "camera.source is \"file\" but camera.file.path is empty; set it to a video file OpenCV can read")
+			v.errorf("camera.file.path", "camera.source is \"file\" but camera.file.path is empty; set it to a video file ffmpeg can read")
 		}
 	default:
 		v.errorf("camera.source", "camera.source is %q; use \"synthetic\", \"file\", \"v4l2\" or \"rpicam\"", c.Source)

@@ -31,7 +31,7 @@ type ICEServer struct {
 func defaultStream() Stream {
 	return Stream{
 		Encoder: "libx264", FFmpeg: "ffmpeg", BitrateKbps: 2000, KeyframeInterval: 0.5,
-		RingBytes: 4 << 20, MaxViewers: 10, ViewerQueue: 30,
+		RingBytes: 2 << 20, MaxViewers: 10, ViewerQueue: 30,
 		LoopbackCandidates: true, ICEServers: []ICEServer{},
 	}
 }

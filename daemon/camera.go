@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"doorbell/camera"
-	"doorbell/camera/cvsource"
 	"doorbell/config"
 )
 
@@ -15,12 +14,12 @@ func openerFor(c config.Camera, log *slog.Logger) camera.Opener {
 	switch c.Source {
 	case "file":
 		return func(ctx context.Context) (camera.Source, error) {
-			return cvsource.OpenFile(ctx, cvsource.FileConfig{Path: c.File.Path, Width: c.Width, Height: c.Height,
+			return camera.OpenFile(ctx, camera.FileConfig{Path: c.File.Path, Width: c.Width, Height: c.Height,
 				Loop: c.File.Loop, Realtime: c.File.Realtime})
 		}
 	case "v4l2":
 		return func(ctx context.Context) (camera.Source, error) {
-			return cvsource.OpenV4L2(ctx, cvsource.V4L2Config{Device: c.V4L2.Device, Width: c.Width, Height: c.Height, FPS: c.FPS}, log)
+			return camera.OpenV4L2(ctx, camera.V4L2Config{Device: c.V4L2.Device, Width: c.Width, Height: c.Height, FPS: c.FPS}, log)
 		}
 	case "rpicam":
 		return func(ctx context.Context) (camera.Source, error) {

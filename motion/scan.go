@@ -1,9 +1,10 @@
 package motion
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,7 +64,7 @@ func inputErrorf(format string, args ...any) error {
 func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 	began := time.Now()
 	var sum ScanSummary
-	v, err := OpenVideo(path)
+	v, err := openVideo(path, opt.DebugDir == "") // debug frames are drawn in colour
 	if err != nil {
 		return sum, err
 	}
@@ -158,21 +159,23 @@ func writeDebug(dir string, det *Detector, v *Video, r *Result, s State, n int) 
 	return nil
 }
 
-// Video reads a video file as I420 frames with their timestamps.
+// Video reads a video file as I420 frames with their timestamps, decoded
+// by an ffmpeg subprocess straight to I420 (camera.OpenFile): the decoder's
+// own YUV, with no BGR picture and no colour conversion in between.
 type Video struct {
 	Frame camera.Frame  // the current frame, I420
-	Time  time.Duration // its timestamp in the file
-	vc    *gocv.VideoCapture
-	bgr   gocv.Mat
-	conv  gocv.Mat
-	i420  gocv.Mat
-	fps   float64
+	Time  time.Duration // its time in the file
+	dec   *camera.Decoded
 	n     int
 	path  string
 }
 
 // OpenVideo opens a video file. Errors are InputErrors that say what to do.
-func OpenVideo(path string) (*Video, error) {
+func OpenVideo(path string) (*Video, error) { return openVideo(path, false) }
+
+// openVideo opens a video file, in colour or, for a detector that needs only
+// the Y plane, luma only.
+func openVideo(path string, lumaOnly bool) (*Video, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, inputErrorf("cannot read video: %v; check the path", err)
@@ -180,61 +183,24 @@ func OpenVideo(path string) (*Video, error) {
 	if st.IsDir() {
 		return nil, inputErrorf("cannot read video %s: it is a directory; give a video file", path)
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg) // FFmpeg only: other backends fall back noisily
-	if err != nil || !vc.IsOpened() {
-		if vc != nil {
-			vc.Close()
-		}
-		return nil, inputErrorf("cannot read video %s: OpenCV cannot decode it; check that it plays, or convert it with ffmpeg to MP4 (H.264)", path)
+	dec, err := camera.OpenFile(context.Background(), camera.FileConfig{Path: path, LumaOnly: lumaOnly})
+	if err != nil {
+		return nil, &InputError{err}
 	}
-	v := &Video{vc: vc, bgr: gocv.NewMat(), conv: gocv.NewMat(), i420: gocv.NewMat(), path: path}
-	v.fps = vc.Get(gocv.VideoCaptureFPS)
-	if !(v.fps > 0 && v.fps <= 1000) {
-		v.fps = 25 // a file without a usable rate: a common one
-	}
-	return v, nil
+	return &Video{dec: dec, path: path}, nil
 }
 
 // Next reads the next frame into v.Frame and v.Time; false at the end.
+// Frames come at the file's frame rate (ffmpeg evens out a variable one),
+// so frame n is at n / rate.
 func (v *Video) Next() (bool, error) {
-	if !v.vc.Read(&v.bgr) || v.bgr.Empty() {
-		return false, nil
+	if err := v.dec.Read(context.Background(), &v.Frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, &InputError{err}
 	}
-	w, h := v.bgr.Cols()&^1, v.bgr.Rows()&^1 // I420 needs even sizes
-	if w < 2 || h < 2 {
-		return false, inputErrorf("cannot read video %s: its frames are %dx%d, too small", v.path, v.bgr.Cols(), v.bgr.Rows())
-	}
-	src := v.bgr
-	if w != v.bgr.Cols() || h != v.bgr.Rows() {
-		crop := v.bgr.Region(image.Rect(0, 0, w, h))
-		defer crop.Close()
-		src = crop
-	}
-	if src.Channels() == 1 {
-		gocv.CvtColor(src, &v.conv, gocv.ColorGrayToBGR)
-		gocv.CvtColor(v.conv, &v.i420, gocv.ColorBGRToYUVI420)
-	} else {
-		gocv.CvtColor(src, &v.i420, gocv.ColorBGRToYUVI420)
-	}
-	data, err := v.i420.DataPtrUint8()
-	if err != nil {
-		return false, err
-	}
-	if v.n > 0 && (v.Frame.Width != w || v.Frame.Height != h) {
-		return false, inputErrorf("cannot read video %s: its picture size changes from %dx%d to %dx%d; scan one size at a time", v.path, v.Frame.Width, v.Frame.Height, w, h)
-	}
-	v.Frame.Resize(w, h)
-	copy(v.Frame.Data, data)
-	v.Frame.Seq = uint64(v.n)
-
-	// The file's own timestamp; files without usable ones go by their rate.
-	t := time.Duration(v.vc.Get(gocv.VideoCapturePosMsec) * float64(time.Millisecond))
-	if v.n > 0 && t <= v.Time {
-		t = v.Time + time.Duration(float64(time.Second)/v.fps)
-	} else if v.n == 0 && t < 0 {
-		t = 0
-	}
-	v.Time = t
+	v.Time = time.Duration(float64(v.n) / v.dec.FPS * float64(time.Second))
 	v.n++
 	return true, nil
 }
@@ -252,10 +218,5 @@ func (v *Video) BGR() (gocv.Mat, error) {
 	return out, nil
 }
 
-// Close releases the file and buffers.
-func (v *Video) Close() error {
-	v.bgr.Close()
-	v.conv.Close()
-	v.i420.Close()
-	return v.vc.Close()
-}
+// Close stops the decoder.
+func (v *Video) Close() error { return v.dec.Close() }

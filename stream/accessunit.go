@@ -1,12 +1,15 @@
 package stream
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 )
 
 // H.264 NAL unit types this package looks at.
@@ -170,22 +173,51 @@ func (a *assembler) flush() {
 	a.emit(cur)
 }
 
-// readAccessUnits parses the Annex B stream r into access units, calling
-// emit for each complete one, until r fails or ends. An access unit is known
-// to be complete only when the next one begins, so the last one before the
-// end of r, which may be cut off, is never emitted. The error is never nil;
-// it is io.EOF at a clean end.
-func readAccessUnits(r io.Reader, emit func(nalus [][]byte)) error {
-	hr, err := h264reader.NewReaderWithOptions(r, h264reader.WithIncludeSEI(false))
-	if err != nil {
-		return err
-	}
+// rtpAccessUnits reads RTP packets of H.264 (RFC 6184, as ffmpeg's rtp
+// muxer writes them), one packet per Read, from r and calls emit for each
+// access unit as soon as its last packet, the one with the marker bit,
+// arrives: no waiting for the next picture to begin. RTCP packets are
+// skipped. The reader must not lose or reorder packets (a socket pair, not
+// UDP): a gap in sequence numbers is an error. The error is never nil; it is
+// io.EOF at a clean end.
+func rtpAccessUnits(r io.Reader, emit func(nalus [][]byte)) error {
+	buf := make([]byte, 64<<10)
 	a := assembler{emit: emit}
+	depack := codecs.H264Packet{IsAVC: true} // length-prefixed NAL units: no start codes to search for
+	var pkt rtp.Packet
+	var next uint16
+	started := false
 	for {
-		nal, err := hr.NextNAL()
+		n, err := r.Read(buf)
 		if err != nil {
 			return err
 		}
-		a.push(nal.Data)
+		if n >= 2 && buf[1] >= 200 && buf[1] <= 204 { // RTCP sender report and friends (RFC 5761)
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			return fmt.Errorf("not an RTP packet: %w", err)
+		}
+		if started && pkt.SequenceNumber != next {
+			return fmt.Errorf("RTP packets lost: sequence number %d after %d", pkt.SequenceNumber, next-1)
+		}
+		next, started = pkt.SequenceNumber+1, true
+		nalus, err := depack.Unmarshal(pkt.Payload)
+		if err != nil {
+			return fmt.Errorf("RTP payload is not H.264: %w", err)
+		}
+		for len(nalus) >= 4 {
+			size := int(binary.BigEndian.Uint32(nalus))
+			if size > len(nalus)-4 {
+				return errors.New("RTP payload is not H.264: a NAL unit runs past its packet")
+			}
+			if n := nalus[4 : 4+size : 4+size]; size > 0 && nalType(n) != nalSEI { // x264's SEI is its settings, of use to no viewer
+				a.push(n)
+			}
+			nalus = nalus[4+size:]
+		}
+		if pkt.Marker {
+			a.flush()
+		}
 	}
 }

@@ -133,8 +133,8 @@ func BenchmarkEncoder(b *testing.B) {
 	}
 }
 
-// BenchmarkParseAccessUnits: the cost of cutting a 720p 2 Mbit/s Annex B
-// stream into access units with pion's h264reader, per second of video.
+// BenchmarkParseAccessUnits: the cost of cutting a 720p 2 Mbit/s RTP
+// stream into access units with pion's depacketizer, per second of video.
 func BenchmarkParseAccessUnits(b *testing.B) {
 	const w, h, fps = 1280, 720, 30
 	out := newAULog()
@@ -152,18 +152,21 @@ func BenchmarkParseAccessUnits(b *testing.B) {
 	}
 	cancel()
 	wg.Wait()
-	var stream []byte
+	var units [][][]byte
+	size := 0
 	for _, au := range out.list()[1 : 1+fps] { // one second
-		stream = append(stream, 0, 0, 0, 1, 9, 0xf0)
-		stream = append(stream, au.AnnexB()...)
+		units = append(units, au.NALUs)
+		size += au.Size()
 	}
-	b.SetBytes(int64(len(stream)))
+	packets := rtpPackets(units, 0)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for range b.N {
 		n := 0
-		_ = readAccessUnits(bytes.NewReader(stream), func([][]byte) { n++ })
-		if n != fps-1 {
-			b.Fatalf("parsed %d access units, want %d", n, fps-1)
+		r := packetReader(packets)
+		_ = rtpAccessUnits(&r, func([][]byte) { n++ })
+		if n != fps {
+			b.Fatalf("parsed %d access units, want %d", n, fps)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e9*100, "%core")

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -63,13 +64,13 @@ type FFmpegConfig struct {
 }
 
 // FFmpeg encodes with an ffmpeg subprocess: raw I420 frames go in on its
-// stdin, H.264 Constrained Baseline comes out on its stdout as an Annex B
-// stream, which is cut into access units. Each access unit carries the
-// capture time of its frame: ffmpeg keeps the order of frames and neither
-// drops nor repeats any, so the n-th access unit out is the n-th frame in.
-//
-// An access unit is complete only when the next one begins, so the pipe
-// adds one frame interval of delay.
+// stdin, H.264 Constrained Baseline comes out as RTP packets on a socket
+// pair (its fd 3), which keeps each packet whole. The marker bit of a
+// picture's last packet ends the access unit at once, where an Annex B
+// byte stream would end it only when the next picture begins, one frame
+// interval later. Each access unit carries the capture time of its frame:
+// ffmpeg keeps the order of frames and neither drops nor repeats any, so
+// the n-th access unit out is the n-th frame in.
 type FFmpeg struct {
 	cfg  FFmpegConfig
 	out  AccessUnitSink
@@ -139,7 +140,7 @@ func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg,
 	return &FFmpeg{
 		cfg: cfg, out: out, log: log, args: args, state: "starting",
 		queue: make(chan *camera.Frame, cfg.Queue),
-		free:  make(chan *camera.Frame, cfg.Queue+2),
+		free:  make(chan *camera.Frame, cfg.Queue+1), // as many copies as can be in use: queued, and one being written
 		mFramesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "doorbell_encoder_frames_total", Help: "Frames given to the H.264 encoder."}),
 		mDropped: prometheus.NewCounter(prometheus.CounterOpts{
@@ -177,21 +178,23 @@ func FFmpegArgs(cfg FFmpegConfig) ([]string, error) {
 			"-profile:v", "baseline", "-pix_fmt", "yuv420p",
 			"-bf", "0", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
 			"-b:v", rate, "-maxrate", rate, "-bufsize", rate,
-			// SPS and PPS before every IDR (x264's default for a raw
-			// stream, made explicit), and a delimiter before every picture.
-			"-x264-params", "repeat-headers=1", "-aud", "1")
+			// SPS and PPS in band before every IDR (x264's default for
+			// a stream without global headers, made explicit).
+			"-x264-params", "repeat-headers=1")
 	case BackendV4L2M2M:
 		// 578 is FF_PROFILE_H264_CONSTRAINED_BASELINE; this encoder has no
-		// profile names. It does not repeat SPS and PPS: the parser puts
-		// the latest ones in front of every IDR instead.
+		// profile names. It does not repeat SPS and PPS: dump_extra puts
+		// them in front of every keyframe, and the assembler would too.
 		args = append(args,
 			"-c:v", "h264_v4l2m2m", "-pix_fmt", "yuv420p", "-profile:v", "578",
 			"-bf", "0", "-g", strconv.Itoa(gop), "-b:v", rate,
-			"-bsf:v", "h264_metadata=aud=insert")
+			"-bsf:v", "dump_extra=freq=keyframe")
 	default:
 		return nil, fmt.Errorf("encoder backend %q is unknown; use %q or %q", cfg.Backend, BackendX264, BackendV4L2M2M)
 	}
-	return append(args, "-fps_mode", "passthrough", "-flush_packets", "1", "-f", "h264", "pipe:1"), nil
+	// RTP to fd 3, one packet per write (the muxer flushes each), no RTCP.
+	return append(args, "-fps_mode", "passthrough", "-flush_packets", "1",
+		"-f", "rtp", "-packetsize", strconv.Itoa(rtpMTU), "-rtpflags", "skip_rtcp", "pipe:3"), nil
 }
 
 // WriteFrame queues a copy of f for the encoder, or drops it when the
@@ -326,7 +329,8 @@ func (p *pendingFrames) pop() (pendingFrame, bool) {
 }
 
 // stalled reports whether ffmpeg has held a frame longer than d while
-// being given more: one frame always waits for the next (see FFmpeg).
+// being given more. One frame may be in flight at any moment, and a
+// hardware encoder may hold one back.
 func (p *pendingFrames) stalled(now time.Time, d time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -355,11 +359,20 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// A socket pair, not a pipe: SOCK_SEQPACKET keeps each RTP packet a
+	// message of its own, and unlike UDP it neither drops nor reorders.
+	// (ffmpeg's stdout stays unused; the rtp muxer prints its SDP there.)
+	packets, theirs, err := packetPair()
 	if err != nil {
-		return err
+		stdin.Close()
+		return fmt.Errorf("cannot start the encoder: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	defer packets.Close()
+	cmd.ExtraFiles = []*os.File{theirs}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		stdin.Close()
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cannot start the encoder: %q not found; install ffmpeg (apt-get install ffmpeg) or set stream.ffmpeg to its path", e.cfg.Command)
 		}
@@ -381,7 +394,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		readErr <- readAccessUnits(stdout, func(nalus [][]byte) { e.deliver(nalus, pend) })
+		readErr <- rtpAccessUnits(packets, func(nalus [][]byte) { e.deliver(nalus, pend) })
 	}()
 
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -397,7 +410,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 			if err == io.EOF {
 				failure = errors.New("ffmpeg closed its output")
 			} else {
-				failure = fmt.Errorf("ffmpeg's output is not H.264: %v", err)
+				failure = fmt.Errorf("ffmpeg's output is not H.264 over RTP: %v", err)
 			}
 		case now := <-tick.C:
 			if pend.stalled(now, e.cfg.Stall) {
@@ -409,6 +422,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Process.Kill()
 	stdin.Close()
+	packets.Close() // a grandchild could hold the other end open
 	wg.Wait()
 	waitErr := cmd.Wait()
 	e.mu.Lock()
@@ -519,6 +533,21 @@ func (e *FFmpeg) Status() EncoderStatus {
 // RegisterMetrics adds the encoder's counters to reg.
 func (e *FFmpeg) RegisterMetrics(reg prometheus.Registerer) {
 	reg.MustRegister(e.mFramesIn, e.mDropped, e.mAUs, e.mKeyframes, e.mBytes, e.mRestarts, e.mLatency)
+}
+
+// packetPair makes a SOCK_SEQPACKET socket pair: ours to read packets from
+// (non-blocking, so that closing it ends a Read), theirs for ffmpeg.
+func packetPair() (ours, theirs *os.File, err error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socket pair for the encoder's output: %w", err)
+	}
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+		return nil, nil, fmt.Errorf("socket pair for the encoder's output: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "encoder-rtp"), os.NewFile(uintptr(fds[1]), "encoder-rtp-ffmpeg"), nil
 }
 
 // tailWriter keeps the last max bytes written to it.

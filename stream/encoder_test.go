@@ -228,7 +228,7 @@ func TestFFmpegArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Join(args, " ")
-	for _, want := range []string{"-s 1280x720", "-r 30 ", "-c:v libx264", "-profile:v baseline", "-g 15 ", "-bf 0", "-b:v 2000k", "-aud 1", "-f h264 pipe:1", "-tune zerolatency", "-flush_packets 1"} {
+	for _, want := range []string{"-s 1280x720", "-r 30 ", "-c:v libx264", "-profile:v baseline", "-g 15 ", "-bf 0", "-b:v 2000k", "-f rtp -packetsize 1200 -rtpflags skip_rtcp pipe:3", "-tune zerolatency", "-flush_packets 1"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("command line lacks %q: %s", want, line)
 		}
@@ -238,7 +238,7 @@ func TestFFmpegArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	line = strings.Join(args, " ")
-	for _, want := range []string{"-c:v h264_v4l2m2m", "-g 15 ", "h264_metadata=aud=insert"} {
+	for _, want := range []string{"-c:v h264_v4l2m2m", "-g 15 ", "dump_extra=freq=keyframe", "pipe:3"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("command line lacks %q: %s", want, line)
 		}
@@ -262,9 +262,9 @@ func TestEncoderFailures(t *testing.T) {
 		name, script string
 		want         []string
 	}{
-		{"stalls", "exec cat 3>&1 >/dev/null", []string{"stalled"}},
+		{"stalls", "exec cat >/dev/null", []string{"stalled"}},
 		{"refuses", "echo \"Unknown encoder 'h264_v4l2m2m'\" >&2; exit 1", []string{"Unknown encoder", "check stream.encoder", "ffmpeg -encoders"}},
-		{"talks nonsense", "echo hello; exec cat 3>&1 >/dev/null", []string{"not H.264"}},
+		{"talks nonsense", "echo hello >&3; exec cat >/dev/null", []string{"not H.264"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,8 +2,13 @@ package stream
 
 import (
 	"bytes"
+	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 )
 
 // testGOPs makes n GOPs of size access units, 1 kB each, 33 ms apart.
@@ -140,22 +145,80 @@ func TestAssembler(t *testing.T) {
 	}
 }
 
-func TestReadAccessUnits(t *testing.T) {
-	// Mixed 3- and 4-byte start codes; the last unit is cut off.
-	stream := []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x65, 0x88, 0x84, 0, 0, 0,
-		0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a, 0x01, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a}
-	var got []*AccessUnit
-	err := readAccessUnits(bytes.NewReader(stream), func(nalus [][]byte) { got = append(got, NewAccessUnit(nalus, time.Time{}, 0)) })
-	if err == nil {
-		t.Fatal("no error at the end of the stream")
+// packetReader hands out one RTP packet per Read, as a SOCK_SEQPACKET socket does.
+type packetReader [][]byte
+
+func (p *packetReader) Read(b []byte) (int, error) {
+	if len(*p) == 0 {
+		return 0, io.EOF
 	}
-	if len(got) != 2 || !got[0].Keyframe || got[1].Keyframe || len(got[0].NALUs) != 3 || len(got[1].NALUs) != 1 {
+	n := copy(b, (*p)[0])
+	*p = (*p)[1:]
+	return n, nil
+}
+
+// rtpPackets packetizes access units (NAL units each) as ffmpeg's rtp
+// muxer does: the marker bit on each unit's last packet.
+func rtpPackets(units [][][]byte, seq uint16) [][]byte {
+	var out [][]byte
+	var pay codecs.H264Payloader
+	for i, nalus := range units {
+		var payloads [][]byte
+		for _, n := range nalus {
+			payloads = append(payloads, pay.Payload(1200, n)...)
+		}
+		for j, p := range payloads {
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(i * 3000),
+				Marker: j == len(payloads)-1}, Payload: p}
+			b, err := pkt.Marshal()
+			if err != nil {
+				panic(err)
+			}
+			out = append(out, b)
+			seq++
+		}
+	}
+	return out
+}
+
+func TestRTPAccessUnits(t *testing.T) {
+	sps, pps := []byte{0x67, 0x42, 0xc0, 0x1f}, []byte{0x68, 0xce}
+	bigIDR := append([]byte{0x65, 0x88}, bytes.Repeat([]byte{0xab}, 5000)...) // FU-A across five packets
+	p0 := []byte{0x41, 0x9a, 0x01}
+	rtcp := []byte{0x80, 200, 0, 6, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	// SPS and PPS in one STAP-A packet, the IDR in five; the sequence
+	// number wraps.
+	pkts := append([][]byte{rtcp}, rtpPackets([][][]byte{{sps, pps, bigIDR}, {p0}, {p0}}, 65530)...)
+	// The last picture is cut off before its marked packet: never emitted.
+	pkts[len(pkts)-1][1] &^= 0x80
+
+	var got []*AccessUnit
+	var at []int // how many packets had been read when each unit came out
+	r := packetReader(pkts)
+	err := rtpAccessUnits(&r, func(nalus [][]byte) {
+		got = append(got, NewAccessUnit(nalus, time.Time{}, 0))
+		at = append(at, len(pkts)-len(r))
+	})
+	if err != io.EOF {
+		t.Fatalf("error at the end = %v, want EOF", err)
+	}
+	if len(got) != 2 || !got[0].Keyframe || got[1].Keyframe || len(got[0].NALUs) != 3 || !bytes.Equal(got[0].NALUs[2], bigIDR) {
 		t.Fatalf("got %d units: %+v", len(got), got)
 	}
-	if want := []byte{0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88, 0x84}; !bytes.Equal(got[0].AnnexB(), want) {
-		t.Errorf("AnnexB() = % x, want % x", got[0].AnnexB(), want)
+	// Each unit is out as soon as its marked packet is read.
+	if want := []int{1 + 1 + 5, 1 + 1 + 5 + 1}; len(at) == 2 && at[0] != want[0] || at[1] != want[1] {
+		t.Errorf("units out after packets %v, want %v", at, want)
 	}
-	if err := readAccessUnits(bytes.NewReader([]byte("not h264 at all")), func([][]byte) {}); err == nil || err.Error() == "EOF" {
+
+	// A lost packet is an error, not a broken picture.
+	lost := rtpPackets([][][]byte{{sps, pps, bigIDR}, {p0}}, 1)
+	lost = append(lost[:2], lost[3:]...)
+	r = packetReader(lost)
+	if err := rtpAccessUnits(&r, func([][]byte) {}); err == nil || !strings.Contains(err.Error(), "lost") {
+		t.Errorf("lost packet: %v", err)
+	}
+	r = packetReader{[]byte("hello\n")}
+	if err := rtpAccessUnits(&r, func([][]byte) {}); err == nil || err == io.EOF || !strings.Contains(err.Error(), "RTP") {
 		t.Errorf("garbage: %v", err)
 	}
 }

@@ -104,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	daemon.ApplyMemory(cfg.Memory, log)
 	d := daemon.New(cfg, dir, log)
 	d.Demo = *demo
 	d.Listening = func(addr string) {

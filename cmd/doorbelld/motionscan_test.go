@@ -138,7 +138,7 @@ func TestMotionScanBadInput(t *testing.T) {
 		want []string
 	}{
 		{"missing video", []string{filepath.Join(dir, "nothing.mp4")}, []string{"nothing.mp4", "no such file", "check the path"}},
-		{"unreadable video", []string{garbage}, []string{"garbage.avi", "cannot decode it", "convert it with ffmpeg"}},
+		{"unreadable video", []string{garbage}, []string{"garbage.avi", "cannot decode video file", "convert it with ffmpeg"}},
 		{"a directory", []string{dir}, []string{"is a directory", "give a video file"}},
 		{"no video", nil, []string{"give exactly one video file"}},
 		{"two videos", []string{video, video}, []string{"give exactly one video file"}},

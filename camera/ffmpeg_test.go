@@ -1,4 +1,4 @@
-package cvsource
+package camera
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"gocv.io/x/gocv"
-
-	"doorbell/camera"
 	"doorbell/internal/footage"
 )
 
@@ -34,7 +31,7 @@ func TestFileSourceReadsRealFootage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	f := &camera.Frame{}
+	f := &Frame{}
 	var first []byte
 	for i := 0; i < 20; i++ {
 		if err := src.Read(ctx, f); err != nil {
@@ -44,8 +41,8 @@ func TestFileSourceReadsRealFootage(t *testing.T) {
 			first = append([]byte(nil), f.Data...)
 		}
 	}
-	if f.Width != 640 || f.Height != 480 || len(f.Data) != camera.I420Size(640, 480) {
-		t.Fatalf("frame is %dx%d with %d bytes", f.Width, f.Height, len(f.Data))
+	if f.Width != 640 || f.Height != 480 || len(f.Data) != I420Size(640, 480) || f.Seq != 19 {
+		t.Fatalf("frame %d is %dx%d with %d bytes", f.Seq, f.Width, f.Height, len(f.Data))
 	}
 	// People walk in vtest.avi: frame 20 differs from frame 1 in many pixels.
 	diff := 0
@@ -57,13 +54,65 @@ func TestFileSourceReadsRealFootage(t *testing.T) {
 	if diff < 500 {
 		t.Errorf("only %d pixels changed in 20 frames of people walking", diff)
 	}
-	// The picture is real: not flat, with chroma near neutral grey-ish footage.
+	// The picture is real: not flat.
 	var lo, hi byte = 255, 0
 	for _, p := range f.Y() {
 		lo, hi = min(lo, p), max(hi, p)
 	}
 	if hi-lo < 100 {
 		t.Errorf("luma spans only %d..%d", lo, hi)
+	}
+}
+
+// The file's own size and rate, and the same pictures as the encoder's
+// own conversion: I420 straight from the decoder.
+func TestFileSourceNativeSize(t *testing.T) {
+	src, err := OpenFile(context.Background(), FileConfig{Path: footage.VTest(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if src.Width != 768 || src.Height != 576 || src.FPS != 10 {
+		t.Fatalf("vtest.avi opened as %dx%d at %v fps, want 768x576 at 10", src.Width, src.Height, src.FPS)
+	}
+	f := &Frame{}
+	if err := src.Read(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	want, err := exec.Command("ffmpeg", "-v", "error", "-i", footage.VTest(t), "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(f.Data) {
+		t.Error("the first frame differs from ffmpeg's own I420 decoding")
+	}
+}
+
+// Luma only: the same Y plane, neutral chroma.
+func TestFileSourceLumaOnly(t *testing.T) {
+	ctx := context.Background()
+	read := func(luma bool) *Frame {
+		src, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), LumaOnly: luma})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		f := &Frame{}
+		for range 3 {
+			if err := src.Read(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+	colour, grey := read(false), read(true)
+	if grey.Width != colour.Width || grey.Height != colour.Height || string(grey.Y()) != string(colour.Y()) {
+		t.Fatalf("luma-only frame (%dx%d) differs from the colour one's Y plane (%dx%d)", grey.Width, grey.Height, colour.Width, colour.Height)
+	}
+	for i, v := range grey.Data[len(grey.Y()):] {
+		if v != 128 {
+			t.Fatalf("chroma byte %d is %d, want 128", i, v)
+		}
 	}
 }
 
@@ -75,7 +124,7 @@ func TestFileSourceLoopsOrEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer looping.Close()
-	f := &camera.Frame{}
+	f := &Frame{}
 	for i := 0; i < 12; i++ {
 		if err := looping.Read(ctx, f); err != nil {
 			t.Fatalf("looping file stopped at frame %d: %v", i, err)
@@ -107,8 +156,12 @@ func TestFileSourceErrors(t *testing.T) {
 	garbage := filepath.Join(t.TempDir(), "garbage.mp4")
 	os.WriteFile(garbage, []byte("this is not a video at all"), 0o600)
 	_, err = OpenFile(ctx, FileConfig{Path: garbage, Width: 320, Height: 240})
-	if err == nil || !strings.Contains(err.Error(), "OpenCV does not read it") {
+	if err == nil || !strings.Contains(err.Error(), "cannot decode video file") || !strings.Contains(err.Error(), "ffmpeg said") {
 		t.Errorf("garbage file: %v", err)
+	}
+	_, err = OpenFile(ctx, FileConfig{Command: "/nonexistent/ffmpeg", Path: footage.VTest(t)})
+	if err == nil || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
+		t.Errorf("no ffmpeg: %v", err)
 	}
 }
 
@@ -119,18 +172,27 @@ func TestV4L2MissingDevice(t *testing.T) {
 	}
 }
 
-// A camera that stops giving frames is not told to loop like a file.
+func TestV4L2Args(t *testing.T) {
+	line := strings.Join(V4L2Args(V4L2Config{Device: "/dev/video2", Width: 1280, Height: 720, FPS: 15}), " ")
+	for _, want := range []string{"-f v4l2", "-framerate 15", "-video_size 1280x720", "-i /dev/video2"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q", line, want)
+		}
+	}
+}
+
+// A camera that stops giving frames is not told to loop like a file. (A
+// file stands in for the device: there is no camera here.)
 func TestDeviceEndAdvice(t *testing.T) {
-	vc, err := gocv.VideoCaptureFile(shortClip(t, 2))
+	d, err := startDecoder(context.Background(), "", []string{"-v", "error", "-i", shortClip(t, 2)}, 320, 240, false, "/dev/video9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCapture(vc, 320, 240, "/dev/video9")
-	c.device = true
-	defer c.Close()
-	f := &camera.Frame{}
+	d.device = true
+	defer d.Close()
+	f := &Frame{}
 	for i := 0; ; i++ {
-		err := c.Read(context.Background(), f)
+		err := d.Read(context.Background(), f)
 		if err == nil {
 			continue
 		}
@@ -141,20 +203,16 @@ func TestDeviceEndAdvice(t *testing.T) {
 	}
 }
 
-func TestFileFPSIsTheFilesOwn(t *testing.T) {
-	if fps := FileFPS(footage.VTest(t)); fps < 5 || fps > 60 {
-		t.Fatalf("vtest.avi declares %v fps", fps)
-	}
-}
-
+// BenchmarkFileDecodeVTest: frames a second through the ffmpeg decoder
+// and the pipe (ffmpeg's own CPU is in another process).
 func BenchmarkFileDecodeVTest(b *testing.B) {
 	ctx := context.Background()
-	src, err := OpenFile(ctx, FileConfig{Path: footage.VTest(b), Width: 768, Height: 576, Loop: true})
+	src, err := OpenFile(ctx, FileConfig{Path: footage.VTest(b), Loop: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	f := &camera.Frame{}
+	f := &Frame{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
