@@ -30,6 +30,7 @@ type Config struct {
 	GPIO        GPIO     `toml:"gpio"`
 	MQTT        MQTT     `toml:"mqtt"`
 	Recorder    Recorder `toml:"recorder"`
+	Push        Push     `toml:"push"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -85,6 +86,7 @@ func Defaults() Config {
 		GPIO:     defaultGPIO(),
 		MQTT:     defaultMQTT(),
 		Recorder: defaultRecorder(),
+		Push:     defaultPush(),
 	}
 }
 
@@ -341,6 +343,7 @@ func (c *Config) validate(v *validator) {
 	c.GPIO.validate(v)
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
+	c.Push.validate(v)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -123,7 +123,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.camera.RegisterMetrics(d.Metrics)
 
 	// Each part may use those started before it.
-	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder} {
+	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder, d.startPush} {
 		if err := start(ctx); err != nil {
 			ln.Close()
 			cancel()

@@ -28,13 +28,14 @@ type Authorizer interface {
 //	POST   PushSubscription.toJSON(), optionally with "motion" and "snapshot" → 201 and the same as GET
 //	DELETE → 204; the caller's subscription is gone
 //
-// Refusals are {"error": code, "message": what to do}: 401 unpaired, 400
-// a subscription that is not one or whose endpoint is not allowed, 413,
-// 415, 405.
+// Refusals are {"error": code, "message": what to do}: 401 unpaired, 404
+// push_off (the owner has not turned notifications on), 400 a
+// subscription that is not one or whose endpoint is not allowed, 413, 415,
+// 405.
 type Handler struct {
 	Auth   Authorizer
 	Store  *Store
-	Sender *Sender
+	Sender *Sender // nil: push is off
 	Log    *slog.Logger
 	Now    func() time.Time // nil: time.Now
 }
@@ -68,6 +69,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
 		refuse(w, http.StatusUnauthorized, "unpaired", "this device is not paired with the doorbell (or was revoked); pair it again with a link from doorbell member pair")
+		return
+	}
+	if h.Sender == nil {
+		refuse(w, http.StatusNotFound, "push_off", "notifications are off on this doorbell; the owner turns them on with [push] enabled = true in its config")
 		return
 	}
 	switch r.Method {

@@ -115,9 +115,13 @@ func TestRingReachesEveryPhoneAndMotionOnlyThoseWhoAsked(t *testing.T) {
 		}
 	}
 
-	// A repeated press within the cooldown buzzes nobody twice.
-	f.sender.Notify(context.Background(), events.Event{Kind: events.Ring, Time: at, ID: 8, Repeat: true}, nil)
+	// A press repeated soon within the button's cooldown buzzes nobody
+	// twice; one after RepeatGap does.
+	f.sender.Notify(context.Background(), events.Event{Kind: events.Ring, Time: at.Add(RepeatGap - time.Second), ID: 8, Repeat: true}, nil)
 	f.none(t)
+	f.sender.Notify(context.Background(), events.Event{Kind: events.Ring, Time: at.Add(RepeatGap), ID: 9, Repeat: true}, nil)
+	f.next(t)
+	f.next(t)
 
 	f.sender.Notify(context.Background(), events.Event{Kind: events.MotionStart, Time: at, ID: 9}, nil)
 	m := f.next(t)
@@ -127,7 +131,7 @@ func TestRingReachesEveryPhoneAndMotionOnlyThoseWhoAsked(t *testing.T) {
 	f.none(t)
 	f.sender.Notify(context.Background(), events.Event{Kind: events.MotionEnd, Time: at, ID: 9}, nil)
 	f.none(t)
-	if st := f.sender.Status(); st.Sent != 3 || st.Failed != 0 || st.Subscriptions != 2 {
+	if st := f.sender.Status(); st.Sent != 5 || st.Failed != 0 || st.Subscriptions != 2 {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -370,5 +374,28 @@ func TestStoreAndKeyFiles(t *testing.T) {
 	}
 	if _, err := LoadOrCreateKey(f.dir); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("damaged key: %v", err)
+	}
+}
+
+func TestOffAndUnpaired(t *testing.T) {
+	f := newFixture(t)
+	off := &Handler{Auth: tokens{"tok": "aaaa"}, Store: f.store}
+	if w, body := call(t, off, "GET", "tok", "", ""); w.Code != 404 || body["error"] != "push_off" {
+		t.Errorf("push off: %d %v", w.Code, body)
+	}
+	if w, _ := call(t, off, "GET", "", "", ""); w.Code != 401 {
+		t.Errorf("push off, unpaired: %d", w.Code)
+	}
+
+	// A device revoked a moment ago is neither sent to nor kept.
+	f.subscribe(t, "aaaa", false, false)
+	f.subscribe(t, "bbbb", false, false)
+	sender := NewSender(f.key, f.store, Options{Contact: contact, AllowHosts: []string{"127.0.0.1"}, RootCAs: f.svc.Roots(),
+		Paired: func(d string) bool { return d == "bbbb" }})
+	sender.Notify(context.Background(), events.Event{Kind: events.Ring, Time: time.Now()}, nil)
+	f.next(t)
+	f.none(t)
+	if _, ok := f.store.Device("aaaa"); ok {
+		t.Error("a revoked device's subscription was kept")
 	}
 }

@@ -59,6 +59,10 @@ type Options struct {
 	// RootCAs verify the push services' certificates; nil: the system's.
 	RootCAs *x509.CertPool
 	Log     *slog.Logger
+	// Paired, if set, reports whether a device is still paired; the
+	// subscriptions of others are deleted, not sent to, even in the
+	// moment before the token store's revoke hook runs.
+	Paired func(device string) bool
 	// Timeout bounds one push request; 0: 10 s.
 	Timeout time.Duration
 }
@@ -71,9 +75,15 @@ type Sender struct {
 	client *http.Client
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	status Status
+	mu       sync.Mutex
+	status   Status
+	lastRing time.Time // the ring last pushed
 }
+
+// RepeatGap is the shortest time between two ring pushes for presses
+// within the button's cooldown: a visitor pressing again after a while
+// buzzes the phone again, one hammering the button does not.
+const RepeatGap = 10 * time.Second
 
 // Status is the push section of /healthz: counts and the last failure,
 // never endpoints.
@@ -181,7 +191,16 @@ func (s *Sender) Notify(ctx context.Context, e events.Event, snapshot func() []b
 		VAPIDPrivateKey: s.key.privateString(),
 	}
 	switch {
-	case e.Kind == events.Ring && !e.Repeat:
+	case e.Kind == events.Ring:
+		s.mu.Lock()
+		soon := e.Repeat && e.Time.Sub(s.lastRing) < RepeatGap
+		if !soon {
+			s.lastRing = e.Time
+		}
+		s.mu.Unlock()
+		if soon {
+			return
+		}
 		kind, opts.Urgency, opts.TTL, opts.Topic = "ring", webpush.UrgencyHigh, int(RingTTL.Seconds()), "ring"
 	case e.Kind == events.MotionStart:
 		kind, opts.Urgency, opts.TTL, opts.Topic = "motion", webpush.UrgencyNormal, int(MotionTTL.Seconds()), "motion"
@@ -191,6 +210,12 @@ func (s *Sender) Notify(ctx context.Context, e events.Event, snapshot func() []b
 	var subs []Subscription
 	wantSnapshot := false
 	for _, sub := range s.store.All() {
+		if s.opts.Paired != nil && !s.opts.Paired(sub.Device) {
+			if _, err := s.store.RemoveDevice(sub.Device); err != nil {
+				s.log.Warn("cannot delete a revoked device's push subscription", "device", sub.Device, "err", err)
+			}
+			continue
+		}
 		if kind == "ring" || sub.Motion {
 			subs = append(subs, sub)
 			wantSnapshot = wantSnapshot || sub.Snapshot
@@ -201,20 +226,24 @@ func (s *Sender) Notify(ctx context.Context, e events.Event, snapshot func() []b
 	}
 	p := Payload{Kind: kind, Time: e.Time.UTC(), ID: strconv.FormatUint(e.ID, 10)}
 	plain := p.encode()
-	var withSnapshot []byte
-	if wantSnapshot && snapshot != nil {
-		if jpg := snapshot(); len(jpg) > 0 && len(jpg) <= MaxSnapshot {
-			p.Snapshot = "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpg)
-			withSnapshot = p.encode()
+	var wg sync.WaitGroup
+	// Phones without a picture are not kept waiting for one.
+	for _, sub := range subs {
+		if !sub.Snapshot || snapshot == nil {
+			wg.Go(func() { s.sendOne(ctx, sub, plain, opts) })
 		}
 	}
-	var wg sync.WaitGroup
-	for _, sub := range subs {
+	if wantSnapshot && snapshot != nil {
 		msg := plain
-		if sub.Snapshot && withSnapshot != nil {
-			msg = withSnapshot
+		if jpg := snapshot(); len(jpg) > 0 && len(jpg) <= MaxSnapshot {
+			p.Snapshot = "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(jpg)
+			msg = p.encode()
 		}
-		wg.Go(func() { s.sendOne(ctx, sub, msg, opts) })
+		for _, sub := range subs {
+			if sub.Snapshot {
+				wg.Go(func() { s.sendOne(ctx, sub, msg, opts) })
+			}
+		}
 	}
 	wg.Wait()
 }
