@@ -167,6 +167,8 @@ func decodeErrors(name string, data []byte, err error) error {
 			msg = typeMismatch(key, m[3], m[1])
 		} else if m := valueMismatch.FindStringSubmatch(msg); m != nil && key != "" {
 			msg = typeMismatch(key, m[2], m[1])
+		} else if strings.Contains(msg, "already") { // go-toml ≥ 2.3 places repeats
+			msg += "; a key or table may appear only once in the file: remove the repeat, or merge the two"
 		} else {
 			if key != "" {
 				msg = key + ": " + msg
