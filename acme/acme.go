@@ -153,6 +153,21 @@ func (m *Manager) Status() Status {
 	return st
 }
 
+// Problem says, for the app and /api/tls, what is wrong with the
+// certificate for the domain, or "".
+func (m *Manager) Problem() string {
+	st := m.Status()
+	switch {
+	case st.State == "expired":
+		return fmt.Sprintf("the certificate for %s has expired, and renewing it fails: %s", st.Domain, st.Error)
+	case st.Error != "" && !st.NotAfter.IsZero():
+		return fmt.Sprintf("renewing the certificate for %s fails (it expires on %s): %s", st.Domain, st.NotAfter.Format(time.DateOnly), st.Error)
+	case st.Error != "":
+		return fmt.Sprintf("no certificate for %s yet: %s", st.Domain, st.Error)
+	}
+	return ""
+}
+
 func (m *Manager) renewAt(leaf *x509.Certificate) time.Time {
 	before := m.o.RenewBefore
 	if before == 0 {

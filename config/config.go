@@ -48,6 +48,7 @@ type HTTP struct {
 	RedirectListen string `toml:"redirect_listen"`
 	CertFile       string `toml:"cert_file"`
 	KeyFile        string `toml:"key_file"`
+	ACME           ACME   `toml:"acme"`
 }
 
 // Log sets the log format and level.
@@ -78,7 +79,7 @@ func (r Region) Points() [][2]float64 {
 func Defaults() Config {
 	return Config{
 		Device:   Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
-		HTTP:     HTTP{Listen: "0.0.0.0:8443"},
+		HTTP:     HTTP{Listen: "0.0.0.0:8443", ACME: defaultACME()},
 		Log:      Log{Format: "text", Level: "info"},
 		Camera:   defaultCamera(),
 		Motion:   defaultMotion(),
@@ -346,6 +347,7 @@ func (c *Config) validate(v *validator) {
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
 	c.Push.validate(v)
+	c.HTTP.ACME.validate(v, &c.HTTP)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -52,3 +52,35 @@ func TestPushErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestACMEConfig(t *testing.T) {
+	if Defaults().HTTP.ACME.Enabled {
+		t.Fatal("ACME is on by default")
+	}
+	const on = "[http.acme]\nenabled = true\n"
+	ok := on + "domain = \"doorbell.example.org\"\nprovider = \"cloudflare\"\ncredentials_file = \"/etc/doorbell/dns.env\"\n"
+	if cfg, err := Parse("t.toml", []byte(ok)); err != nil || cfg.HTTP.ACME.Domain != "doorbell.example.org" {
+		t.Fatalf("%v", err)
+	}
+	for name, c := range map[string]struct {
+		src  string
+		want string
+	}{
+		"no domain":     {on + "provider = \"cloudflare\"\ncredentials_file = \"x\"\n", "http.acme.domain is empty"},
+		"local domain":  {strings.Replace(ok, "doorbell.example.org", "doorbell.local", 1), "not a public DNS name"},
+		"provider":      {strings.Replace(ok, "cloudflare", "route99", 1), "use one of cloudflare, httpreq"},
+		"no creds":      {strings.Replace(ok, "credentials_file = \"/etc/doorbell/dns.env\"\n", "", 1), "credentials_file is empty"},
+		"with own cert": {"[http]\ncert_file = \"a\"\nkey_file = \"b\"\n" + ok, "not both"},
+		"plain dir":     {ok + "directory = \"http://ca\"\n", "not an https:// URL"},
+		"resolver":      {ok + "resolvers = [\"1.1.1.1\"]\n", "has no port"},
+	} {
+		es := parseErr(t, c.src)
+		found := false
+		for _, e := range es {
+			found = found || strings.Contains(e.Msg, c.want)
+		}
+		if !found {
+			t.Errorf("%s: %v, want %q", name, es, c.want)
+		}
+	}
+}

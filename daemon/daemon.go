@@ -125,7 +125,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.camera.RegisterMetrics(d.Metrics)
 
 	// Each part may use those started before it.
-	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder, d.startPush} {
+	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder, d.startPush, d.startACME} {
 		if err := start(ctx); err != nil {
 			ln.Close()
 			cancel()

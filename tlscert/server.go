@@ -1,6 +1,7 @@
 package tlscert
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
@@ -42,6 +43,8 @@ const (
 type Source interface {
 	// Certificate returns the current certificate, or nil if there is none yet.
 	Certificate() *tls.Certificate
+	// Problem says what is wrong (renewal failing), or "".
+	Problem() string
 }
 
 // Server chooses the certificate the daemon serves: ACME's if it has one,
@@ -158,6 +161,9 @@ func (s *Server) Status() Status {
 	switch {
 	case acme != nil && acme.Certificate() == cur:
 		st.Mode = ModeACME
+		st.Problem = acme.Problem()
+	case acme != nil:
+		st.Problem = acme.Problem()
 	case s.owner != nil:
 		st.Mode = ModeOwn
 	case household != nil && household == cur:
@@ -171,6 +177,15 @@ func (s *Server) Status() Status {
 		st.Problem = problem
 	}
 	return st
+}
+
+// Key is the device's own TLS key, for which the household CA and ACME
+// issue certificates; nil when the owner's files are served.
+func (s *Server) Key() crypto.Signer {
+	if s.self == nil {
+		return nil
+	}
+	return s.self.key
 }
 
 // Root returns the household root the doorbell serves for installation,
