@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"image/jpeg"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,4 +222,47 @@ func BenchmarkPressToPush(b *testing.B) {
 	}
 	b.ReportMetric(millis(percentileOf(lat, 0.50)), "press-to-push-p50-ms")
 	b.ReportMetric(millis(percentileOf(lat, 0.99)), "press-to-push-p99-ms")
+}
+
+// A phone that asked for pictures gets a small JPEG of the (masked) camera
+// inside the encrypted payload; the body is the same size as any other.
+func TestPushSnapshot(t *testing.T) {
+	svc := pushtest.New(t)
+	var d *Daemon
+	var bus <-chan events.Event
+	cfg := pushConfig(t, svc)
+	cfg.Camera.Width, cfg.Camera.Height = 320, 240
+	addr, _ := started(t, cfg, demoMode(strings.NewReader(""), &bus), func(dd *Daemon) { d = dd })
+	sub := svc.Subscribe()
+	body := strings.Replace(sub.JSON(), "{", `{"snapshot":true,`, 1)
+	if code, m := pushRequest(t, addr, "POST", pairPhone(t, d, addr, "anna"), body); code != 201 || m["snapshot"] != true {
+		t.Fatalf("POST: %d %v", code, m)
+	}
+	// The snapshotter looks for phones that want pictures once a second.
+	var p push.Payload
+	var m pushtest.Message
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Snapshot == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot in the push within 10 s")
+		}
+		pressDemo(t, addr)
+		nextRing(t, bus)
+		m = nextPush(t, svc)
+		if err := json.Unmarshal(m.Plaintext, &p); err != nil {
+			t.Fatal(err)
+		}
+		waitReleased(t, addr)
+	}
+	if m.BodyLen != push.BodySize {
+		t.Errorf("body of %d bytes with a picture, want %d", m.BodyLen, push.BodySize)
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.Snapshot, "data:image/jpeg;base64,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil || img.Bounds().Dx() != snapshotWidth {
+		t.Errorf("snapshot: %v, %v", err, img.Bounds())
+	}
 }

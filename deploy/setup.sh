@@ -13,6 +13,8 @@ packages=(
   chromium             # headless browser tests of the phone page
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
+  pebble               # the ACME test server and pebble-challtestsrv, for the [http.acme] tests
+  libnss3-tools        # certutil: the household root in Chromium's NSS database, for the trust tests
   ca-certificates git
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian 12 sysroot and root filesystem
