@@ -358,19 +358,18 @@ func (m *Manager) accountKey() (crypto.Signer, error) {
 	path := filepath.Join(m.o.DataDir, AccountKeyFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
+		key, genErr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if genErr != nil {
+			return nil, genErr
 		}
 		der, _ := x509.MarshalPKCS8PrivateKey(key)
-		err = atomicfile.CreateExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
+		switch err := atomicfile.CreateExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); {
+		case err == nil:
+			return key, nil
+		case !errors.Is(err, fs.ErrExist):
 			return nil, fmt.Errorf("cannot save the ACME account key: %w; check that the data directory is writable", err)
 		}
-		if err == nil {
-			return key, nil
-		}
-		data, err = os.ReadFile(path)
+		data, err = os.ReadFile(path) // made meanwhile by another start
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the ACME account key: %w", err)

@@ -225,7 +225,7 @@ func TestHouseholdTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(root.Key)
-	scalar := root.Key.D.Bytes()
+	scalar, _ := root.Key.Bytes()
 	_ = filepath.Walk(d.DataDir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return nil

@@ -178,7 +178,7 @@ func (s *Service) checkVAPID(h string) (Claims, string, error) {
 	var c Claims
 	rest, ok := strings.CutPrefix(h, "vapid ")
 	if !ok {
-		return c, "", fmt.Errorf("Authorization %q is not a vapid one (RFC 8292 §3)", h)
+		return c, "", fmt.Errorf("the Authorization header %q is not a vapid one (RFC 8292 §3)", h)
 	}
 	params := map[string]string{}
 	for _, p := range strings.Split(rest, ",") {
@@ -203,7 +203,10 @@ func (s *Service) checkVAPID(h string) (Claims, string, error) {
 	if hdr.Alg != "ES256" || len(sig) != 64 {
 		return c, "", fmt.Errorf("JWT alg %q with a %d-byte signature, want ES256 (RFC 8292 §2)", hdr.Alg, len(sig))
 	}
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(keyBytes[1:33]), Y: new(big.Int).SetBytes(keyBytes[33:])}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), keyBytes)
+	if err != nil {
+		return c, "", fmt.Errorf("k= is not a P-256 point: %w", err)
+	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		return c, "", errors.New("the JWT's signature does not verify with k=")
