@@ -31,6 +31,7 @@ import (
 	"github.com/go-acme/lego/v5/challenge"
 	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
 
 	"doorbell/internal/atomicfile"
@@ -104,6 +105,8 @@ func New(o Options) (*Manager, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// lego logs to standard output unless told; its lines go with ours.
+	legolog.SetDefault(o.Log)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
