@@ -107,6 +107,11 @@ func New(o Options) (*Manager, error) {
 	}
 	// lego logs to standard output unless told; its lines go with ours.
 	legolog.SetDefault(o.Log)
+	if len(o.Resolvers) > 0 {
+		// lego keeps its resolvers in one place for the process; a
+		// doorbell has one domain.
+		dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: o.Resolvers}))
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -112,8 +112,7 @@ type Env struct {
 }
 
 // New starts Pebble, two challenge test servers, a rate-limiting proxy
-// and a DNS API, all on loopback, stopped at the test's end. It points
-// lego's DNS checks at the resolver for the test's duration.
+// and a DNS API, all on loopback, stopped at the test's end.
 func New(t *testing.T) *Env {
 	t.Helper()
 	if testing.Short() {
@@ -205,9 +204,9 @@ func New(t *testing.T) *Env {
 	t.Cleanup(api.Close)
 	e.Creds = map[string]string{"HTTPREQ_ENDPOINT": api.URL}
 
-	// The doorbell asks the resolver, not the system's DNS.
+	// The doorbell is told to ask the resolver (Options.Resolvers); put
+	// lego's own choice back afterwards.
 	backup := dns01.DefaultClient()
-	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{e.Resolver}}))
 	t.Cleanup(func() { dns01.SetDefaultClient(backup) })
 	return e
 }
