@@ -31,6 +31,7 @@ type Config struct {
 	MQTT        MQTT     `toml:"mqtt"`
 	Recorder    Recorder `toml:"recorder"`
 	Memory      Memory   `toml:"memory"` // memory.go
+	Push        Push     `toml:"push"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -48,6 +49,7 @@ type HTTP struct {
 	RedirectListen string `toml:"redirect_listen"`
 	CertFile       string `toml:"cert_file"`
 	KeyFile        string `toml:"key_file"`
+	ACME           ACME   `toml:"acme"`
 }
 
 // Log sets the log format and level.
@@ -78,7 +80,7 @@ func (r Region) Points() [][2]float64 {
 func Defaults() Config {
 	return Config{
 		Device:   Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
-		HTTP:     HTTP{Listen: "0.0.0.0:8443"},
+		HTTP:     HTTP{Listen: "0.0.0.0:8443", ACME: defaultACME()},
 		Log:      Log{Format: "text", Level: "info"},
 		Camera:   defaultCamera(),
 		Motion:   defaultMotion(),
@@ -87,6 +89,7 @@ func Defaults() Config {
 		MQTT:     defaultMQTT(),
 		Recorder: defaultRecorder(),
 		Memory:   defaultMemory(),
+		Push:     defaultPush(),
 	}
 }
 
@@ -357,6 +360,8 @@ func (c *Config) validate(v *validator) {
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
 	c.Memory.validate(v)
+	c.Push.validate(v)
+	c.HTTP.ACME.validate(v, &c.HTTP)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -25,6 +25,7 @@ import (
 	"doorbell/internal/bearer"
 	"doorbell/pairing"
 	"doorbell/stream"
+	"doorbell/tlscert"
 )
 
 // Daemon is one running doorbell. The start* hooks in this package's other
@@ -51,9 +52,10 @@ type Daemon struct {
 
 	// Set by the start hooks, in the order Run calls them, before the
 	// server takes its first request.
-	tokenStore *pairing.Store // paired devices' tokens (startPairing)
-	led        *gpio.LED      // the status LED, or only its state without GPIO (startGPIO)
-	ring       *stream.Ring   // recent encoded pictures: live view and pre-roll (startStream)
+	tokenStore *pairing.Store  // paired devices' tokens (startPairing)
+	led        *gpio.LED       // the status LED, or only its state without GPIO (startGPIO)
+	ring       *stream.Ring    // recent encoded pictures: live view and pre-roll (startStream)
+	trust      *tlscert.Server // the certificate served and how browsers trust it (tlsConfig, trust.go)
 
 	// background is every goroutine that must finish before Run returns:
 	// the recorder sealing its clip, the encoder, the watchers.
@@ -123,7 +125,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.camera.RegisterMetrics(d.Metrics)
 
 	// Each part may use those started before it.
-	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder} {
+	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder, d.startPush, d.startACME} {
 		if err := start(ctx); err != nil {
 			ln.Close()
 			cancel()

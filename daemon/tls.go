@@ -7,14 +7,21 @@ import (
 )
 
 // tlsConfig loads the owner's certificate (http.cert_file, http.key_file),
-// or the device's self-signed one, made in the data directory on first
-// start. The fingerprint is logged so that an owner can check what a
-// browser shows against doorbell device id.
+// or the household one if the owner installed it (trust.go), or the
+// device's self-signed one, made in the data directory on first start. The
+// fingerprint is logged so that an owner can check what a browser shows
+// against doorbell device id.
 func (d *Daemon) tlsConfig() (*tls.Config, error) {
-	cfg, fingerprint, err := tlscert.Load(d.DataDir, d.Cfg.HTTP.CertFile, d.Cfg.HTTP.KeyFile, nil)
+	srv, err := tlscert.Open(d.DataDir, d.Cfg.HTTP.CertFile, d.Cfg.HTTP.KeyFile, nil)
 	if err != nil {
 		return nil, err
 	}
-	d.Log.Info("https certificate", "sha256", fingerprint, "own", d.Cfg.HTTP.CertFile != "")
-	return cfg, nil
+	d.trust = srv
+	st := srv.Status()
+	d.Log.Info("https certificate", "sha256", srv.Fingerprint(), "mode", st.Mode)
+	if st.Problem != "" {
+		d.Log.Warn("https certificate", "problem", st.Problem)
+	}
+	d.registerTrust()
+	return srv.TLSConfig(), nil
 }

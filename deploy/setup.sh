@@ -14,6 +14,8 @@ packages=(
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
   motion               # Debian's motion detector, the peer make bench-peers measures against
+  pebble               # the ACME test server and pebble-challtestsrv, for the [http.acme] tests
+  libnss3-tools        # certutil: the household root in Chromium's NSS database, for the trust tests
   ca-certificates git
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian 12 sysroot and root filesystem

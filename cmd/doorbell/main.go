@@ -20,6 +20,8 @@ On your own computer:
   doorbell clips list [-from URL|DIR] -i IDENTITY        list events: time, kind, duration, signature
   doorbell clips pull [-from URL] DIR                    download new sealed clips
   doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]      decrypt and verify a clip
+  doorbell ca sign -i IDENTITY [-from URL]                trust the doorbell through your household root
+  doorbell ca show [-from URL]                           where the root is, its fingerprint and names
   doorbell setup-card -o FILE -owner NAME -i IDENTITY [-wifi SSID -wifi-country CC] [-ssh]
                                                          write a first-boot setup card
 On the doorbell (DIR is its data directory, /var/lib/doorbell):
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runKeygen(args[1:], stdout, stderr)
 	case "clips":
 		return runClips(args[1:], stdout, stderr)
+	case "ca":
+		return runCA(args[1:], stdout, stderr)
 	case "setup-card":
 		return runSetupCard(args[1:], os.Stdin, stdout, stderr)
 	}

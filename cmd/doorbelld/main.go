@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"gocv.io/x/gocv"
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doorbelld", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (default "+defaultConfig+"; none with -demo)")
-	demo := fs.Bool("demo", false, "run on the built-in synthetic camera with a fresh data dir, no hardware")
+	demo := fs.Bool("demo", false, "run on the built-in synthetic camera, no hardware; data is kept in "+demoDataHint+" between runs unless -data says otherwise")
 	listen := fs.String("listen", "", "HTTPS address HOST:PORT (overrides http.listen)")
 	dataDir := fs.String("data", "", "data directory for keys and clips (overrides device.data_dir)")
 	logFormat := fs.String("log-format", "", "log format: text or json (overrides log.format)")
@@ -83,20 +84,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 
 	dir := *dataDir
-	cleanup := func() {}
 	switch {
 	case dir != "":
 	case *demo:
-		dir, err = os.MkdirTemp("", "doorbell-demo-")
-		if err != nil {
-			fmt.Fprintf(stderr, "doorbelld: cannot make a demo data directory: %v; set TMPDIR or use -data DIR\n", err)
+		// Kept between runs, so that a paired browser stays paired.
+		if dir, err = demoDataDir(); err != nil {
+			fmt.Fprintf(stderr, "doorbelld: %v\n", err)
 			return 1
 		}
-		cleanup = func() { os.RemoveAll(dir) }
 	default:
 		dir = cfg.Device.DataDir
 	}
-	defer cleanup()
 	if err := daemon.PrepareDataDir(dir); err != nil {
 		fmt.Fprintf(stderr, "doorbelld: %v\n", err)
 		return 1
@@ -109,7 +107,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	d.Demo = *demo
 	d.Listening = func(addr string) {
 		if *demo {
-			fmt.Fprintf(stdout, "Doorbell demo is running on the synthetic camera.\nStatus page: https://%s/healthz  (self-signed certificate)\nData dir:    %s (removed when the demo stops)\nPress Ctrl-C to stop.\n", addr, dir)
+			kept := "given with -data: kept as it is"
+			if *dataDir == "" {
+				kept = "kept between runs, so paired browsers stay paired;\n             to start afresh, stop the demo and remove it: rm -rf " + dir
+			}
+			fmt.Fprintf(stdout, "Doorbell demo is running on the synthetic camera.\nStatus page: https://%s/healthz\nData dir:    %s\n             (%s)\n", addr, dir, kept)
+			d.PrintTrustSteps(stdout, addr)
+			fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 		}
 	}
 	if err := d.Run(ctx); err != nil {
@@ -118,6 +122,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// demoDataHint names the demo's data directory in -help.
+const demoDataHint = "$XDG_STATE_HOME/doorbell-demo (~/.local/state/doorbell-demo)"
+
+// demoDataDir is where the demo keeps its data between runs.
+func demoDataDir() (string, error) {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("cannot find a place for the demo's data (%w); give one with -data DIR", err)
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	dir := filepath.Join(base, "doorbell-demo")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("cannot make the demo's data directory: %w; give one with -data DIR", err)
+	}
+	return dir, nil
 }
 
 // loadConfig reads the config file, or uses the defaults in demo mode.
