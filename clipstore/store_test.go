@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 
 	"doorbell/crypto/clip"
+	"doorbell/wire"
 )
 
 // put makes a finished clip of n bytes with a record, dated at t.
@@ -247,8 +248,7 @@ func TestHTTP(t *testing.T) {
 	pcf.Write([]byte("x"))
 	defer pcf.Abort()
 	mux := http.NewServeMux()
-	var auth Authorizer
-	h := &Handler{Store: s, DeviceKey: "ed25519:KEY", Auth: func() Authorizer { return auth }}
+	h := &Handler{Store: s, DeviceKey: "ed25519:KEY"}
 	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -270,7 +270,7 @@ func TestHTTP(t *testing.T) {
 	if r := get("/api/clips", "good"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("no token store: %d", r.StatusCode)
 	}
-	auth = tokens{"good": "dev1"}
+	h.Auth = tokens{"good": "dev1"}
 	for _, c := range []struct{ path, token string }{{"/api/clips", ""}, {"/api/clips", "bad"}, {"/api/clips/" + id + ".mp4.age", ""}, {"/api/clips/" + id + ".mp4.age", "bad"}} {
 		r := get(c.path, c.token)
 		if r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {
@@ -278,7 +278,7 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 	r := get("/api/clips", "good")
-	var list List
+	var list wire.ClipList
 	json.NewDecoder(r.Body).Decode(&list)
 	if len(list.Clips) != 1 || list.Clips[0].ID != id || list.Clips[0].Bytes != 10_000 || !list.Clips[0].Hour.Equal(at.Truncate(time.Hour)) || list.DeviceKey != "ed25519:KEY" {
 		t.Fatalf("list %+v", list)

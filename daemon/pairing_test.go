@@ -5,7 +5,6 @@ import (
 	"doorbell/internal/syncbuf"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"doorbell/devicekey"
 	"doorbell/events"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
+	"doorbell/pairing/pairhttp"
 )
 
 // once makes a daemon's stop function safe to call twice.
@@ -74,20 +75,16 @@ func authGet(t *testing.T, url, token string) *http.Response {
 // The daemon pairs phones, serves events only to them, and forgets a
 // revoked phone at once.
 func TestPairingAndEventsInTheDaemon(t *testing.T) {
-	var d *Daemon
 	log := &syncbuf.Buffer{}
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	d, addr, stop := started(t, smallCamera(), logTo(log))
 	stop = once(stop)
 	defer stop()
 
 	// First start: the signing key, 0600; where it listens, for the CLI.
-	if fi, err := os.Stat(devicekey.Path(d.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(devicekey.Path(d.DataDir())); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("device key: %v", err)
 	}
-	if got, _ := pairing.LinkAddress(d.DataDir, ""); got != addr {
+	if got, _ := linkaddr.ForLinks(d.DataDir(), ""); got != addr {
 		t.Errorf("links would go to %s, the daemon listens on %s", got, addr)
 	}
 
@@ -101,7 +98,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	}
 
 	// Pairing, and its refusals.
-	code, err := pairing.NewCode(d.DataDir, "anna", time.Now())
+	code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +107,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	if resp.StatusCode != 200 || token == "" || !strings.HasPrefix(m["device_key"], "ed25519:") {
 		t.Fatalf("pairing: %s %v", resp.Status, m)
 	}
-	expired, _ := pairing.NewCode(d.DataDir, "anna", time.Now().Add(-pairing.CodeTTL-time.Second))
+	expired, _ := pairing.NewCode(d.DataDir(), "anna", time.Now().Add(-pairing.CodeTTL-time.Second))
 	for _, tc := range []struct {
 		name, ctype, body string
 		want              int
@@ -127,7 +124,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 		}
 	}
 	// Another address has its own budget.
-	if resp, m := pairRequest(t, from("127.0.0.2"), addr, "application/json", `{"code":"`+strings.Repeat("b", pairing.MaxPairBody)+`"}`); resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp, m := pairRequest(t, from("127.0.0.2"), addr, "application/json", `{"code":"`+strings.Repeat("b", pairhttp.MaxPairBody)+`"}`); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("too big, from another address: %s %v, want 413", resp.Status, m)
 	}
 
@@ -152,7 +149,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 		}
 	}()
 	<-lines // the opening comment: subscribed
-	d.Bus.Publish(events.Event{Kind: events.Ring, Time: time.Now()})
+	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now()})
 	got := ""
 	for got != "event: ring" {
 		select {
@@ -184,9 +181,9 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	// Revoked (as doorbell member revoke does it): refused at once, and
 	// the open event stream ends within a second.
 	revokedIDs := make(chan string, 1)
-	d.onRevoke(func(id string) { revokedIDs <- id })
+	d.parts.tokens.OnRevoke(func(t pairing.Token) { revokedIDs <- t.ID })
 	start := time.Now()
-	gone, _, err := pairing.Revoke(d.DataDir, "Anna's phone")
+	gone, _, err := pairing.Revoke(d.DataDir(), "Anna's phone")
 	if err != nil || len(gone) != 1 {
 		t.Fatal(err)
 	}
@@ -240,16 +237,8 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 
 func TestDemoPrintsAPairingLink(t *testing.T) {
 	out := &syncbuf.Buffer{}
-	old := demoOut
-	demoOut = out
-	defer func() { demoOut = old }()
 	log := &syncbuf.Buffer{}
-	var d *Daemon
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		d.Demo = true
-		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	_, addr, stop := started(t, smallCamera(), logTo(log), func(o *Options) { o.Demo = &Demo{Out: out, Input: strings.NewReader("")} })
 	stop = once(stop)
 	defer stop()
 	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#([a-z2-7]{32})`)
@@ -273,10 +262,8 @@ func TestDemoPrintsAPairingLink(t *testing.T) {
 // A token file damaged by hand does not stop the doorbell: live view and
 // events refuse everyone, and /healthz says why.
 func TestDamagedTokenFileFailsClosed(t *testing.T) {
-	var d *Daemon
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		os.WriteFile(filepath.Join(d.DataDir, pairing.TokensFile), []byte("{"), 0o600)
+	_, addr, stop := started(t, smallCamera(), func(o *Options) {
+		os.WriteFile(filepath.Join(o.DataDir, pairing.TokensFile), []byte("{"), 0o600)
 	})
 	defer stop()
 	resp := authGet(t, "https://"+addr+"/healthz", "")
@@ -285,7 +272,9 @@ func TestDamagedTokenFileFailsClosed(t *testing.T) {
 	if !strings.Contains(string(body), `"error":"`) || !strings.Contains(string(body), pairing.TokensFile) {
 		t.Errorf("/healthz: %s", body)
 	}
-	if d.tokens().Err() == nil {
-		t.Error("store has no error")
+	if resp := authGet(t, "https://"+addr+"/api/events", strings.Repeat("a", 43)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("events with a damaged token file: %s", resp.Status)
+	} else {
+		resp.Body.Close()
 	}
 }

@@ -11,10 +11,10 @@ import (
 // start. The fingerprint is logged so that an owner can check what a
 // browser shows against doorbell device id.
 func (d *Daemon) tlsConfig() (*tls.Config, error) {
-	cfg, fingerprint, err := tlscert.Load(d.DataDir, d.Cfg.HTTP.CertFile, d.Cfg.HTTP.KeyFile, nil)
+	cfg, fingerprint, err := tlscert.Load(d.dataDir, d.cfg.HTTP.CertFile, d.cfg.HTTP.KeyFile, nil)
 	if err != nil {
 		return nil, err
 	}
-	d.Log.Info("https certificate", "sha256", fingerprint, "own", d.Cfg.HTTP.CertFile != "")
+	d.log.Info("https certificate", "sha256", fingerprint, "own", d.cfg.HTTP.CertFile != "")
 	return cfg, nil
 }

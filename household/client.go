@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"doorbell/clipstore"
 	"doorbell/crypto/clip"
 	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
 // ErrPinMismatch means the doorbell is not the one this computer paired with.
@@ -98,9 +98,7 @@ func (c *Client) get(ctx context.Context, path string, hdr map[string]string) (*
 // apiError reads a refusal's {"error": …}.
 func apiError(resp *http.Response) error {
 	defer resp.Body.Close()
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e wire.Error
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		return fmt.Errorf("the doorbell refused (%s): %s", resp.Status, e.Error)
@@ -110,7 +108,7 @@ func apiError(resp *http.Response) error {
 
 // List returns the doorbell's clips, checking that its signing key is the
 // one pinned.
-func (c *Client) List(ctx context.Context) ([]clipstore.ListEntry, error) {
+func (c *Client) List(ctx context.Context) ([]wire.ClipEntry, error) {
 	resp, err := c.get(ctx, "/api/clips", nil)
 	if err != nil {
 		return nil, err
@@ -119,7 +117,7 @@ func (c *Client) List(ctx context.Context) ([]clipstore.ListEntry, error) {
 		return nil, apiError(resp)
 	}
 	defer resp.Body.Close()
-	var l clipstore.List
+	var l wire.ClipList
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&l); err != nil {
 		return nil, fmt.Errorf("the doorbell's clip list is garbled: %v", err)
 	}
@@ -168,7 +166,7 @@ var errRestart = errors.New("the download must start over")
 // code (from doorbell member pair), pinning its TLS key and signing key. A
 // doorbell already paired must present the same keys as before.
 func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*Device, error) {
-	base, linkCode, err := NormalizeURL(rawURL)
+	base, linkCode, err := wire.ParseDoorbellURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +194,7 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 		host, _ := os.Hostname()
 		deviceName = strings.TrimSpace(host + " (doorbell CLI)")
 	}
-	body, _ := json.Marshal(map[string]string{"code": code, "device": deviceName})
+	body, _ := json.Marshal(wire.PairRequest{Code: code, Device: deviceName})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/pair", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -213,13 +211,7 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 		return nil, apiError(resp)
 	}
 	defer resp.Body.Close()
-	var pr struct {
-		Token     string `json:"token"`
-		ID        string `json:"id"`
-		Member    string `json:"member"`
-		Device    string `json:"device"`
-		DeviceKey string `json:"device_key"`
-	}
+	var pr wire.PairResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&pr); err != nil || pr.Token == "" {
 		return nil, fmt.Errorf("the doorbell's answer to pairing is garbled (%v)", err)
 	}

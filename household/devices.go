@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +19,7 @@ import (
 
 	"doorbell/devicekey"
 	"doorbell/internal/atomicfile"
+	"doorbell/wire"
 )
 
 // ConfigDirEnv overrides where this computer keeps its pairings.
@@ -121,7 +121,7 @@ func (ds *Devices) Find(rawURL string) (*Device, error) {
 		}
 		return nil, fmt.Errorf("this computer is paired with %d doorbells; choose one with -from URL (%s)", len(ds.Devices), strings.Join(ds.urls(), ", "))
 	}
-	u, _, err := NormalizeURL(rawURL)
+	u, _, err := wire.ParseDoorbellURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -164,27 +164,3 @@ func (ds *Devices) TrustedKeys() []ed25519.PublicKey {
 
 // DeviceFingerprint names a signing key as records do.
 func DeviceFingerprint(k ed25519.PublicKey) string { return devicekey.Fingerprint(k) }
-
-// NormalizeURL turns what a member typed into "https://HOST:PORT", and
-// returns the pairing code if it came in the link ("…/pair#CODE").
-func NormalizeURL(raw string) (base, code string, err error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", "", errors.New("the doorbell's address is empty; give it as https://HOST:PORT, or the whole pairing link")
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", "", fmt.Errorf("%q is not the doorbell's address; give it as https://HOST:PORT, or the whole pairing link", raw)
-	}
-	if u.Scheme != "https" {
-		return "", "", fmt.Errorf("%q does not use https; the doorbell talks only HTTPS: give https://HOST:PORT", raw)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host += ":8443"
-	}
-	return "https://" + host, u.Fragment, nil
-}

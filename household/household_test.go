@@ -65,7 +65,7 @@ func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
 	}
 	mux := http.NewServeMux()
 	(&clipstore.Handler{Store: f.store, DeviceKey: devicekey.PublicString(pub),
-		Auth: func() clipstore.Authorizer { return tokens{"tok": "dev1"} }}).Register(mux)
+		Auth: tokens{"tok": "dev1"}}).Register(mux)
 	mux.HandleFunc("POST /api/pair", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Code, Device string }
 		json.NewDecoder(r.Body).Decode(&req)
@@ -151,29 +151,6 @@ func TestPairListPullAndPins(t *testing.T) {
 	}
 }
 
-func TestNormalizeURL(t *testing.T) {
-	for in, want := range map[string][2]string{
-		"doorbell.local":                       {"https://doorbell.local:8443", ""},
-		"https://10.0.0.5:9443":                {"https://10.0.0.5:9443", ""},
-		"https://10.0.0.5:8443/pair#abcdef123": {"https://10.0.0.5:8443", "abcdef123"},
-		"[::1]:8443":                           {"https://[::1]:8443", ""},
-	} {
-		base, code, err := NormalizeURL(in)
-		if err != nil || base != want[0] || code != want[1] {
-			t.Errorf("%q: %q %q %v", in, base, code, err)
-		}
-	}
-	for _, bad := range []string{"", "http://doorbell.local", "https://"} {
-		if _, _, err := NormalizeURL(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-	ds := &Devices{}
-	if _, err := ds.Find(""); err == nil || !strings.Contains(err.Error(), "doorbell device add") {
-		t.Errorf("no pairings: %v", err)
-	}
-}
-
 // BenchmarkClipsList1000 lists 1,000 clips over loopback HTTPS (HTTP/2):
 // the list, then each sealed record fetched, decrypted (post-quantum) and
 // its signature checked, 8 at a time. One op is one whole listing.
@@ -228,5 +205,12 @@ func TestPullClipWithoutRecord(t *testing.T) {
 	}
 	if st, err := Pull(ctx, c, dir, nil); err != nil || st.New != 0 || st.Present != 2 {
 		t.Fatalf("second pull: %+v %v", st, err)
+	}
+}
+
+func TestFindWithoutPairings(t *testing.T) {
+	ds := &Devices{}
+	if _, err := ds.Find(""); err == nil || !strings.Contains(err.Error(), "doorbell device add") {
+		t.Errorf("no pairings: %v", err)
 	}
 }

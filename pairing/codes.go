@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"doorbell/crypto/members"
 	"doorbell/internal/atomicfile"
 )
 
@@ -63,7 +64,7 @@ type codeRecord struct {
 // now, and saves its hash in the data directory, where the running daemon
 // finds it.
 func NewCode(dataDir, member string, now time.Time) (Code, error) {
-	if err := CheckMember(member); err != nil {
+	if err := members.CheckName(member); err != nil {
 		return Code{}, err
 	}
 	dir, err := codesDir(dataDir)
@@ -93,7 +94,7 @@ const MinCodeChars = 20
 // limit). Only its hash is stored. Accepting a code again is harmless, and
 // does not revive a code that was used.
 func AcceptCode(dataDir, code, member string, expires time.Time) error {
-	if err := CheckMember(member); err != nil {
+	if err := members.CheckName(member); err != nil {
 		return err
 	}
 	if !validCode(code) {

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"doorbell/crypto/members"
 	"doorbell/internal/atomicfile"
 )
 
@@ -98,7 +99,7 @@ func ParseTokens(path string, data []byte) ([]Token, error) {
 		case t.Paired.IsZero():
 			problem = "paired time is missing"
 		default:
-			if err := CheckMember(t.Member); err != nil {
+			if err := members.CheckName(t.Member); err != nil {
 				problem = err.Error()
 			} else if CleanDevice(t.Device) != t.Device {
 				problem = fmt.Sprintf("the device name %q is not clean", t.Device)
@@ -235,7 +236,7 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 			gone = byID
 		case len(byDevice) == 0:
 			gone = byMember
-		case len(byMember) > 0 || len(members(byDevice)) > 1:
+		case len(byMember) > 0 || len(memberSet(byDevice)) > 1:
 			return nil, &AmbiguousError{Who: who, Matches: append(byMember, byDevice...)}
 		default:
 			gone = byDevice
@@ -258,7 +259,7 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 	return gone, codes, err
 }
 
-func members(tokens []Token) map[string]bool {
+func memberSet(tokens []Token) map[string]bool {
 	m := map[string]bool{}
 	for _, t := range tokens {
 		m[strings.ToLower(t.Member)] = true
@@ -304,8 +305,8 @@ func uniqueDevice(tokens []Token, member, device string) string {
 	for n := 2; taken(name); n++ {
 		suffix := fmt.Sprintf(" %d", n)
 		r := []rune(device)
-		if len(r)+len(suffix) > MaxNameLen {
-			r = r[:MaxNameLen-len(suffix)]
+		if len(r)+len(suffix) > members.MaxNameLen {
+			r = r[:members.MaxNameLen-len(suffix)]
 		}
 		name = string(r) + suffix
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"doorbell/crypto/members"
 )
 
 func newCode(t *testing.T, dir, member string, now time.Time) string {
@@ -127,7 +129,7 @@ func TestMemberNames(t *testing.T) {
 		}
 	}
 	for _, good := range []string{"anna", "Anna Smith", "Zoë", "o'brien"} {
-		if err := CheckMember(good); err != nil {
+		if err := members.CheckName(good); err != nil {
 			t.Errorf("member %q: %v", good, err)
 		}
 	}

@@ -17,24 +17,13 @@ import (
 	"doorbell/internal/bearer"
 )
 
-// Authorizer decides who may watch. The pairing code implements it over
-// its token store.
-type Authorizer interface {
-	// Authorize returns a stable id for the paired device that token
-	// belongs to (never the token itself), or false if the token is
-	// unknown or revoked. It is called on every WHEP request and again
-	// every 500 ms for every open session, so it must be cheap (a look-up
-	// of the token's hash) and must see a revocation at once: a session
-	// whose token stops being authorized ends within a second. To end them
-	// sooner, call Hub.CloseWhere with the revoked id.
-	Authorize(token string) (viewer string, ok bool)
-}
+// Authorizer decides who may watch (bearer.Authorizer). A session whose
+// token stops being authorized ends within a second; to end them sooner,
+// call Hub.CloseWhere with the revoked id.
+type Authorizer = bearer.Authorizer
 
 // AuthorizerFunc adapts a function to Authorizer.
-type AuthorizerFunc func(token string) (string, bool)
-
-// Authorize calls f(token).
-func (f AuthorizerFunc) Authorize(token string) (string, bool) { return f(token) }
+type AuthorizerFunc = bearer.AuthorizerFunc
 
 // MaxOfferBytes is the largest SDP offer accepted. Browsers' offers are a
 // few kilobytes.

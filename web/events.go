@@ -11,11 +11,6 @@ import (
 	"doorbell/internal/bearer"
 )
 
-// Authorizer says whose a bearer token is. pairing.Store implements it.
-type Authorizer interface {
-	Authorize(token string) (id string, ok bool)
-}
-
 // Events serves GET /api/events: Server-Sent Events of what happens at the
 // door, to paired phones only ("Authorization: Bearer TOKEN"). Each event
 // carries its kind and time, nothing else:
@@ -29,7 +24,7 @@ type Authorizer interface {
 // EventSource cannot send headers, so the phone page reads the stream with
 // fetch and a ReadableStream; the token never goes in a URL.
 type Events struct {
-	Auth       Authorizer
+	Auth       bearer.Authorizer
 	Subscribe  func(buf int) (<-chan events.Event, func()) // events.Bus.Subscribe
 	Heartbeat  time.Duration                               // 0: 15 s
 	Recheck    time.Duration                               // how often the token is checked again; 0: 500 ms

@@ -11,8 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"doorbell/crypto/members"
+	"doorbell/internal/termqr"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
 // defaultDataDir is the daemon's data directory unless configured otherwise
@@ -132,14 +136,14 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	member := args[0]
-	if err := pairing.CheckMember(member); err != nil {
+	if err := members.CheckName(member); err != nil {
 		c.usagef("%v", err)
 		return 2
 	}
 	if err := checkDataDir(*data); err != nil {
 		return c.failf("%v", err)
 	}
-	hostport, err := pairing.LinkAddress(*data, *addr)
+	hostport, err := linkaddr.ForLinks(*data, *addr)
 	if err != nil {
 		return c.failf("%v", err)
 	}
@@ -147,7 +151,7 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	link := pairing.Link(hostport, pc.Code)
+	link := wire.PairLink(hostport, pc.Code)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -161,7 +165,7 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Pairing link for %s. It works once, until %s (%d minutes):\n\n  %s\n\n",
 		member, pc.Expires.Local().Format("15:04"), int(pairing.CodeTTL.Minutes()), link)
-	if err := pairing.WriteQR(stdout, link, colorTerminal(stdout)); err != nil {
+	if err := termqr.Write(stdout, link, colorTerminal(stdout)); err != nil {
 		fmt.Fprintf(stderr, "doorbell: cannot draw the QR code: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "\nOpen the link on %s's phone, or scan the QR code with its camera. The phone must be on the doorbell's network.\n", member)

@@ -14,6 +14,7 @@ import (
 
 	"doorbell/devicekey"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
 )
 
@@ -62,7 +63,7 @@ func TestMain(m *testing.M) {
 
 func TestMemberPairTokensRevoke(t *testing.T) {
 	dir := t.TempDir()
-	if err := pairing.SaveListenAddress(dir, "127.0.0.1:8555"); err != nil {
+	if err := linkaddr.Save(dir, "127.0.0.1:8555"); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")

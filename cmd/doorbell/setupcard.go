@@ -14,7 +14,8 @@ import (
 
 	"doorbell/crypto/keys"
 	"doorbell/deploy/setupcard"
-	"doorbell/pairing"
+	"doorbell/internal/termqr"
+	"doorbell/wire"
 )
 
 const setupCardUsage = `Usage:
@@ -112,7 +113,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return fail("cannot write %s: %v", *out, err)
 	}
 
-	link := pairing.Link(*host, card.Pairing.Code)
+	link := wire.PairLink(*host, card.Pairing.Code)
 	fmt.Fprintf(stdout, "Wrote %s for owner %s.\n", *out, *owner)
 	fmt.Fprintf(stdout, "Copy it onto the SD card's boot partition (\"bootfs\") as %s, then boot the doorbell.\n\n", setupcard.FileName)
 	fmt.Fprint(stdout, "Pairing link (works once")
@@ -120,7 +121,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, ", until %s", card.Pairing.Expires.Format("2006-01-02 15:04 MST"))
 	}
 	fmt.Fprintf(stdout, "):\n  %s\n\nOr scan this with the phone, once it is on the same network as the doorbell:\n", link)
-	if err := pairing.WriteQR(stdout, link, false); err != nil {
+	if err := termqr.Write(stdout, link, false); err != nil {
 		fmt.Fprintf(stderr, "doorbell setup-card: cannot draw the QR code: %v\n", err)
 	}
 	fmt.Fprintln(stdout, "\nKeep the link and the card private: whoever uses the code first pairs as the owner.")

@@ -104,13 +104,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d := daemon.New(cfg, dir, log)
-	d.Demo = *demo
-	d.Listening = func(addr string) {
-		if *demo {
+	opts := daemon.Options{Config: cfg, DataDir: dir, Log: log}
+	if *demo {
+		opts.Demo = &daemon.Demo{Out: stdout, Input: os.Stdin}
+		opts.Listening = func(addr string) {
 			fmt.Fprintf(stdout, "Doorbell demo is running on the synthetic camera.\nStatus page: https://%s/healthz  (self-signed certificate)\nData dir:    %s (removed when the demo stops)\nPress Ctrl-C to stop.\n", addr, dir)
 		}
 	}
+	d := daemon.New(opts)
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "doorbelld: %v\n", err)
 		return 1

@@ -81,12 +81,12 @@ func (r *Registry) Lookup(name string) (Member, bool) {
 	return Member{}, false
 }
 
-// MaxNameLen is the longest member name, in characters.
+// MaxNameLen is the longest member or device name, in characters.
 const MaxNameLen = 64
 
-// CheckName says what is wrong with a member's name, or nil. The rules are
-// those of pairing names (doorbell member pair NAME), so that one name
-// serves both.
+// CheckName says what is wrong with a member's name, or nil. It is the one
+// rule for members' names: the registry, pairing codes (doorbell member pair
+// NAME), tokens and setup cards all check names with it.
 func CheckName(name string) error {
 	switch {
 	case name == "":

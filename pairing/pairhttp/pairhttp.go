@@ -1,4 +1,6 @@
-package pairing
+// Package pairhttp serves POST /api/pair: a one-time pairing code in, a
+// paired device's token out, with attempts rate-limited per client address.
+package pairhttp
 
 import (
 	"bytes"
@@ -16,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"doorbell/pairing"
+	"doorbell/wire"
 )
 
 // MaxPairBody is the largest POST /api/pair body accepted.
@@ -29,7 +34,7 @@ const (
 	DefaultPairBurst = 5
 )
 
-// Results reported to PairHandler.OnResult.
+// Results reported to Handler.OnResult.
 const (
 	ResultPaired     = "paired"
 	ResultUnknown    = "unknown_code"
@@ -40,30 +45,15 @@ const (
 	ResultError      = "error"
 )
 
-// PairRequest is the body of POST /api/pair.
-type PairRequest struct {
-	Code   string `json:"code"`
-	Device string `json:"device"` // what the phone calls itself; optional
-}
-
-// PairResponse is the answer to a successful POST /api/pair.
-type PairResponse struct {
-	Token     string `json:"token"`                // the secret the phone keeps and sends as a bearer token
-	ID        string `json:"id"`                   // the paired device's id
-	Member    string `json:"member"`               // whom the code was made for
-	Device    string `json:"device"`               // the device's name as stored
-	DeviceKey string `json:"device_key,omitempty"` // the doorbell's signing key, to pin
-}
-
-// PairHandler serves POST /api/pair: {"code":…,"device":…} → {"token":…}.
+// Handler serves POST /api/pair: {"code":…,"device":…} → {"token":…}.
 //
 // Refusals, each with {"error": "what is wrong; what to do"}: 405 (not
 // POST), 429 (too many attempts from this address; Retry-After), 415 (not
 // application/json), 413 (body over MaxPairBody), 400 (not the expected
 // JSON), 401 (unknown code), 410 (expired or used code).
-type PairHandler struct {
-	Store     *Store
-	DeviceKey string // see PairResponse.DeviceKey
+type Handler struct {
+	Store     *pairing.Store
+	DeviceKey string // see wire.PairResponse.DeviceKey
 	Log       *slog.Logger
 	Rate      rate.Limit // attempts per second per client address; 0: DefaultPairRate
 	Burst     int        // 0: DefaultPairBurst
@@ -80,7 +70,7 @@ type limiter struct {
 	seen time.Time
 }
 
-func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -110,7 +100,7 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, ResultBadRequest, "cannot read the request: %v; send it again", err)
 		return
 	}
-	var req PairRequest
+	var req wire.PairRequest
 	if err := strictJSON(body, &req); err != nil {
 		h.fail(w, http.StatusBadRequest, ResultBadRequest, "the request is not {\"code\":…,\"device\":…}: %v", err)
 		return
@@ -121,14 +111,14 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token, t, err := h.Store.Pair(req.Code, req.Device)
 	switch {
-	case errors.Is(err, ErrCodeUnknown):
+	case errors.Is(err, pairing.ErrCodeUnknown):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell pairing"`)
 		h.fail(w, http.StatusUnauthorized, ResultUnknown, "%v", err)
 		return
-	case errors.Is(err, ErrCodeExpired):
+	case errors.Is(err, pairing.ErrCodeExpired):
 		h.fail(w, http.StatusGone, ResultExpired, "%v", err)
 		return
-	case errors.Is(err, ErrCodeUsed):
+	case errors.Is(err, pairing.ErrCodeUsed):
 		h.fail(w, http.StatusGone, ResultUsed, "%v", err)
 		return
 	case err != nil:
@@ -139,7 +129,7 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log().Info("device paired", "id", t.ID, "member", t.Member, "device", t.Device, "client", clientKey(r.RemoteAddr))
 	h.result(ResultPaired)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
+	_ = json.NewEncoder(w).Encode(wire.PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
 }
 
 func strictJSON(body []byte, v any) error {
@@ -155,20 +145,20 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-func (h *PairHandler) log() *slog.Logger {
+func (h *Handler) log() *slog.Logger {
 	if h.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return h.Log
 }
 
-func (h *PairHandler) result(r string) {
+func (h *Handler) result(r string) {
 	if h.OnResult != nil {
 		h.OnResult(r)
 	}
 }
 
-func (h *PairHandler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
+func (h *Handler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
 	h.result(result)
 	switch result {
 	case ResultUnknown, ResultExpired, ResultUsed:
@@ -179,11 +169,11 @@ func (h *PairHandler) fail(w http.ResponseWriter, code int, result, format strin
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+	_ = json.NewEncoder(w).Encode(wire.Error{Error: fmt.Sprintf(format, args...)})
 }
 
 // allow takes one attempt from key's budget, or says how long to wait.
-func (h *PairHandler) allow(key string) (time.Duration, bool) {
+func (h *Handler) allow(key string) (time.Duration, bool) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()

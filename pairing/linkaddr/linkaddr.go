@@ -1,41 +1,34 @@
-package pairing
+// Package linkaddr decides the HOST:PORT that pairing links name: the
+// address the daemon records when it listens, or this machine's LAN address.
+package linkaddr
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"doorbell/internal/atomicfile"
+	"doorbell/wire"
 )
 
 // ListenFile, in the data directory, records the address the daemon's HTTPS
 // server listens on, so that the CLI can make links to it.
 const ListenFile = "listen-address"
 
-// DefaultPort is the daemon's HTTPS port unless configured otherwise.
-const DefaultPort = "8443"
-
-// SaveListenAddress records the daemon's HTTPS address in the data directory.
-func SaveListenAddress(dataDir, addr string) error {
+// Save records the daemon's HTTPS address in the data directory.
+func Save(dataDir, addr string) error {
 	return atomicfile.WriteFile(filepath.Join(dataDir, ListenFile), []byte(addr+"\n"), 0o600)
 }
 
-// Link is the pairing link for code at hostport.
-func Link(hostport, code string) string {
-	u := url.URL{Scheme: "https", Host: hostport, Path: "/pair", Fragment: code}
-	return u.String()
-}
-
-// LinkAddress decides the HOST:PORT of pairing links: explicit if it is set
+// ForLinks decides the HOST:PORT of pairing links: explicit if it is set
 // (a port alone, ":8443", takes this machine's address), otherwise the
 // address the daemon last listened on, otherwise port 8443. A missing or
 // wildcard host (0.0.0.0, ::) becomes this machine's LAN address.
-func LinkAddress(dataDir, explicit string) (string, error) {
+func ForLinks(dataDir, explicit string) (string, error) {
 	addr := explicit
 	if addr == "" {
 		data, err := os.ReadFile(filepath.Join(dataDir, ListenFile))
@@ -43,7 +36,7 @@ func LinkAddress(dataDir, explicit string) (string, error) {
 		case err == nil:
 			addr = strings.TrimSpace(string(data))
 		case errors.Is(err, fs.ErrNotExist):
-			addr = ":" + DefaultPort
+			addr = ":" + wire.DefaultPort
 		default:
 			return "", fmt.Errorf("cannot read where the daemon listens: %v; give the address phones use with -addr HOST:PORT", err)
 		}
@@ -54,14 +47,14 @@ func LinkAddress(dataDir, explicit string) (string, error) {
 			return "", fmt.Errorf("%s in %s is not HOST:PORT; remove it, or give the address phones use with -addr HOST:PORT", addr, dataDir)
 		}
 		// A host alone: the default port.
-		host, port = addr, DefaultPort
+		host, port = addr, wire.DefaultPort
 		if strings.Count(host, ":") > 1 && !strings.HasPrefix(host, "[") { // bare IPv6
 			return net.JoinHostPort(host, port), nil
 		}
 		host = strings.Trim(host, "[]")
 	}
 	if port == "" {
-		port = DefaultPort
+		port = wire.DefaultPort
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = LANAddress()

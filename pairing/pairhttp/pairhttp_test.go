@@ -1,4 +1,4 @@
-package pairing
+package pairhttp
 
 import (
 	"bytes"
@@ -11,9 +11,21 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"doorbell/pairing"
+	"doorbell/wire"
 )
 
-func pairServer(t *testing.T, h *PairHandler) *httptest.Server {
+func newCode(t *testing.T, dir, member string, now time.Time) string {
+	t.Helper()
+	c, err := pairing.NewCode(dir, member, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Code
+}
+
+func pairServer(t *testing.T, h *Handler) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/api/pair", h)
@@ -35,17 +47,16 @@ func post(t *testing.T, url, contentType string, body io.Reader) (*http.Response
 }
 
 func pairBody(code, device string) io.Reader {
-	b, _ := json.Marshal(PairRequest{Code: code, Device: device})
+	b, _ := json.Marshal(wire.PairRequest{Code: code, Device: device})
 	return bytes.NewReader(b)
 }
 
 func TestPairHTTP(t *testing.T) {
 	dir := t.TempDir()
-	s := Open(dir, nil)
+	s := pairing.Open(dir, nil)
 	now := time.Now()
-	s.now = func() time.Time { return now }
 	var results []string
-	h := &PairHandler{Store: s, DeviceKey: "ed25519:KEY", Rate: rate.Inf, OnResult: func(r string) { results = append(results, r) }}
+	h := &Handler{Store: s, DeviceKey: "ed25519:KEY", Rate: rate.Inf, OnResult: func(r string) { results = append(results, r) }}
 	srv := pairServer(t, h)
 	url := srv.URL + "/api/pair"
 
@@ -61,7 +72,7 @@ func TestPairHTTP(t *testing.T) {
 		t.Error("the token does not authorize")
 	}
 
-	expired := newCode(t, dir, "anna", now.Add(-CodeTTL-time.Second))
+	expired := newCode(t, dir, "anna", now.Add(-pairing.CodeTTL-time.Second))
 	for name, tc := range map[string]struct {
 		method, ctype string
 		body          io.Reader
@@ -110,7 +121,7 @@ func TestPairHTTP(t *testing.T) {
 
 func TestPairRateLimitPerAddress(t *testing.T) {
 	dir := t.TempDir()
-	h := &PairHandler{Store: Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
+	h := &Handler{Store: pairing.Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
 	srv := pairServer(t, h)
 	for i := 0; i < 3; i++ {
 		if resp, _ := post(t, srv.URL+"/api/pair", "application/json", pairBody("wrong", "x")); resp.StatusCode != http.StatusUnauthorized {
@@ -128,8 +139,8 @@ func TestPairRateLimitPerAddress(t *testing.T) {
 		t.Error("another address was limited")
 	}
 	// And the code was not used up by the refused attempt.
-	if _, err := redeemCode(dir, code, time.Now()); err != nil {
-		t.Errorf("refused attempt used the code: %v", err)
+	if n := pairing.PendingCodes(dir, time.Now()); n != 1 {
+		t.Errorf("refused attempt used the code: %d pending, want 1", n)
 	}
 }
 
