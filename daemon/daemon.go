@@ -73,8 +73,8 @@ func New(o Options) *Daemon {
 		log = slog.New(slog.DiscardHandler)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bus := events.NewBus()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), busMetrics{bus})
 	return &Daemon{
 		cfg: o.Config, dataDir: o.DataDir, log: log, opener: o.Opener,
 		listening: o.Listening, demo: o.Demo, bus: bus,

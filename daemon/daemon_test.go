@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"doorbell/camera"
 	"doorbell/config"
+	"doorbell/events"
 	"doorbell/pairing"
 )
 
@@ -308,5 +310,21 @@ func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
 		if code, body := get("/metrics", c.from, c.token); code != 200 || !strings.Contains(body, "doorbell_camera_frames_captured_total") {
 			t.Errorf("/metrics from %s (token %v): %d", c.from, c.token != "", code)
 		}
+	}
+}
+
+// Events lost to a subscriber's full buffer are counted, by subscriber.
+func TestDroppedEventsAreCounted(t *testing.T) {
+	d, addr, _ := started(t, smallCamera())
+	if n := scrapeMetric(t, addr, `doorbell_events_dropped_total{subscriber="recorder"}`); n != 0 {
+		t.Errorf("the recorder dropped %v events on an idle doorbell", n)
+	}
+	_, unsubscribe := d.Bus().Subscribe("stuck", 1) // never read
+	defer unsubscribe()
+	for i := range 5 {
+		d.Bus().Publish(events.Event{Kind: events.ClipSealed, Time: time.Now(), Clip: fmt.Sprint(i)})
+	}
+	if n := scrapeMetric(t, addr, `doorbell_events_dropped_total{subscriber="stuck"}`); n != 4 {
+		t.Errorf(`doorbell_events_dropped_total{subscriber="stuck"} = %v, want 4`, n)
 	}
 }

@@ -127,7 +127,7 @@ func (p *demoPart) start(ctx context.Context, h *host) error {
 	p.log.Info("demo: press Enter here, or POST /api/demo/press from this machine, to ring the doorbell")
 
 	if p.clips != nil {
-		sealed, unsub := p.bus.Subscribe(8)
+		sealed, unsub := p.bus.Subscribe("demo", 8)
 		go func() {
 			defer unsub()
 			for {

@@ -109,7 +109,7 @@ func demoMode(in io.Reader) func(*Options) {
 
 // subscribed subscribes bus to the daemon's events before it runs.
 func subscribed(bus *<-chan events.Event) func(*Daemon) {
-	return func(d *Daemon) { *bus, _ = d.Bus().Subscribe(100) }
+	return func(d *Daemon) { *bus, _ = d.Bus().Subscribe("test", 100) }
 }
 
 func TestDemoPressRingsChimesAndCounts(t *testing.T) {

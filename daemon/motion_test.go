@@ -47,7 +47,7 @@ func TestMotionEventsFromTheCamera(t *testing.T) {
 	cfg.Camera.Synthetic.VisitorPeriod, cfg.Camera.Synthetic.VisitorStay = 60, 1
 	cfg.Motion.Quiet = 1
 	var sub <-chan events.Event
-	_, addr, stop := started(t, cfg, func(d *Daemon) { sub, _ = d.Bus().Subscribe(16) })
+	_, addr, stop := started(t, cfg, func(d *Daemon) { sub, _ = d.Bus().Subscribe("test", 16) })
 	defer stop()
 	next := func(kind events.Kind) events.Event {
 		t.Helper()

@@ -48,7 +48,7 @@ func (p *mqttPart) start(ctx context.Context, h *host) error {
 	h.AddHealth("mqtt", func() any { return c.Status() })
 	// The client's own queue is the bounded one; this buffer only has to
 	// cover the moment between a publish and the forwarder's next turn.
-	ch, unsubscribe := p.bus.Subscribe(256)
+	ch, unsubscribe := p.bus.Subscribe("mqtt", 256)
 	h.goBackground(func() {
 		<-ctx.Done()
 		unsubscribe()

@@ -52,7 +52,9 @@ func (p *pairingPart) start(ctx context.Context, h *host) error {
 		pairhttp.ResultLimited, pairhttp.ResultBadRequest, pairhttp.ResultError} {
 		attempts.WithLabelValues(r)
 	}
-	evs := &web.Events{Auth: store, Subscribe: p.bus.Subscribe}
+	evs := &web.Events{Auth: store, Subscribe: func(buf int) (<-chan events.Event, func()) {
+		return p.bus.Subscribe("event_stream", buf)
+	}}
 	if err := registerAll(h.metrics, "pairing", attempts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "doorbell_paired_devices", Help: "Devices paired with a valid token."},
 			func() float64 { return float64(len(store.Tokens())) }),

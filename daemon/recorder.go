@@ -84,6 +84,7 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 		SyncInterval: seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { led.Set(gpio.Recording, on) },
+		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
 	}, ring, store, key, watcher.Current, bus.Publish, log)
 	return &recorderPart{
 		clips: store, rec: r, watcher: watcher, tokens: tokens,
@@ -103,7 +104,7 @@ func (p *recorderPart) start(ctx context.Context, h *host) error {
 		})
 	})
 	h.AddSink(r)
-	evs, unsubscribe := p.bus.Subscribe(64)
+	evs, unsubscribe := p.bus.Subscribe(recorderSubscriber, 64)
 	h.goBackground(func() {
 		r.Run(ctx, evs) // seals the clip going on when ctx ends
 		unsubscribe()

@@ -37,7 +37,7 @@ func TestStopSealsTheClipBeingRecorded(t *testing.T) {
 	cfg.Recorder.PostRoll = 60 // still recording when the daemon stops
 	d, _, stop := started(t, cfg, inDir(data))
 
-	sealed, unsubscribe := d.Bus().Subscribe(8)
+	sealed, unsubscribe := d.Bus().Subscribe("test", 8)
 	defer unsubscribe()
 	time.Sleep(time.Second) // a keyframe in the ring
 	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now(), ID: 1})

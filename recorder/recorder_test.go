@@ -78,9 +78,9 @@ func newRigWith(t testing.TB, cfg Config, aus []*stream.AccessUnit, names ...str
 	r.rec = New(cfg, r.ring, r.store, key, func() *members.Registry { return r.reg.Load() }, r.bus.Publish, testLog(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	sealedCh, unsub := r.bus.Subscribe(16)
+	sealedCh, unsub := r.bus.Subscribe("test", 16)
 	r.sealed = make(chan events.Event, 16)
-	evs, unsubRec := r.bus.Subscribe(64)
+	evs, unsubRec := r.bus.Subscribe("recorder", 64)
 	r.wg.Go(func() { <-ctx.Done(); unsub() })
 	r.wg.Go(func() {
 		for e := range sealedCh {
@@ -320,6 +320,28 @@ func TestMaxLengthCapsAClip(t *testing.T) {
 	}
 	if d := res.Record.Duration; d > 2.5 || d < 2.2 {
 		t.Errorf("capped clip lasts %.2f s, want 2.5 s or a frame less", d)
+	}
+}
+
+// A motion_end lost by the bus (the recorder's buffer was full) does not
+// hold the clip open to its maximum length: once the bus says it dropped
+// events, the clip ends when quiet for the post-roll.
+func TestALostMotionEndEndsTheClipAfterThePostRoll(t *testing.T) {
+	cfg := defaultTestConfig() // post-roll 0.5 s, maximum 20 s
+	var lost atomic.Uint64
+	cfg.Lost = lost.Load
+	r := newRig(t, cfg, "alice")
+	time.Sleep(1200 * time.Millisecond)
+	r.bus.Publish(events.Event{Kind: events.MotionStart, Time: time.Now(), ID: 1, Zones: []string{"porch"}})
+	time.Sleep(time.Second)
+	lost.Add(1) // its motion_end, dropped
+	id := r.waitSealed()
+	_, res, err := r.open(id, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Record.Duration; d > 5 {
+		t.Errorf("the clip whose motion_end was lost lasts %.2f s; want it to end at the post-roll, far below the 20 s maximum", d)
 	}
 }
 

@@ -109,7 +109,7 @@ func (a *tokens) revoke(token string) {
 func eventsServer(t *testing.T) (*httptest.Server, *events.Bus, *tokens, *Events) {
 	bus := events.NewBus()
 	auth := &tokens{m: map[string]string{"good": "dev1"}}
-	e := &Events{Auth: auth, Subscribe: bus.Subscribe, Recheck: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxStreams: 2}
+	e := &Events{Auth: auth, Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("event_stream", n) }, Recheck: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxStreams: 2}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, bus, auth, e
