@@ -46,35 +46,7 @@ type Store struct {
 	evBytes uint64
 	onEvict func(id string, bytes int64)
 	protect map[string]bool // clips being recorded: never evicted
-
-	capacity int64 // see SetCapacity; 0: the disk's own
 }
-
-// SetCapacity makes the store behave as if its disk held only n bytes:
-// writes past that fail with ENOSPC and are handled as on a full disk
-// (old clips evicted). Tests use it; 0 restores the real disk.
-func (s *Store) SetCapacity(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.capacity = n
-}
-
-// room is how many of n bytes fit under the capacity.
-func (s *Store) room(n int) int {
-	s.mu.Lock()
-	c := s.capacity
-	s.mu.Unlock()
-	if c == 0 {
-		return n
-	}
-	used, err := s.Usage()
-	if err != nil {
-		return n
-	}
-	return int(max(0, min(int64(n), c-used)))
-}
-
-var errNoSpace error = syscall.ENOSPC
 
 // Open makes sure the clips directory in dataDir exists and is private.
 func Open(dataDir string) (*Store, error) {

@@ -23,6 +23,7 @@ import (
 	"doorbell/crypto/keys"
 	"doorbell/crypto/members"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/stream"
 )
 
@@ -54,7 +55,13 @@ func newRig(t testing.TB, cfg Config, names ...string) *rig {
 // newRigWith replays aus (at testFPS) as the camera.
 func newRigWith(t testing.TB, cfg Config, aus []*stream.AccessUnit, names ...string) *rig {
 	t.Helper()
-	r := &rig{t: t, data: t.TempDir(), ring: stream.NewRing(8 << 20), bus: events.NewBus(), ids: map[string]age.Identity{}}
+	return newRigOn(t, t.TempDir(), cfg, aus, names...)
+}
+
+// newRigOn is newRigWith keeping its clips in data.
+func newRigOn(t testing.TB, data string, cfg Config, aus []*stream.AccessUnit, names ...string) *rig {
+	t.Helper()
+	r := &rig{t: t, data: data, ring: stream.NewRing(8 << 20), bus: events.NewBus(), ids: map[string]age.Identity{}}
 	var err error
 	if r.store, err = clipstore.Open(r.data); err != nil {
 		t.Fatal(err)
@@ -346,7 +353,8 @@ func TestALostMotionEndEndsTheClipAfterThePostRoll(t *testing.T) {
 }
 
 func TestFullDiskEvictsOldClipsAndKeepsRecording(t *testing.T) {
-	r := newRig(t, defaultTestConfig(), "alice")
+	disk := testkit.SmallDisk(t, 64<<20)
+	r := newRigOn(t, disk, defaultTestConfig(), encoded(t, 320, 240, testFPS, 301, 500*time.Millisecond), "alice")
 	time.Sleep(1200 * time.Millisecond)
 	var got []string
 	for i := range 4 {
@@ -355,7 +363,7 @@ func TestFullDiskEvictsOldClipsAndKeepsRecording(t *testing.T) {
 		if i == 0 {
 			// Room for about two clips.
 			list, _ := r.store.List()
-			r.store.SetCapacity(2*(list[0].Bytes+list[0].RecordBytes) + 20_000)
+			testkit.ResizeDisk(t, disk, 2*(list[0].Bytes+list[0].RecordBytes)+20_000)
 		}
 	}
 	list, _ := r.store.List()

@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,15 +19,11 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"doorbell/camera"
+	"doorbell/internal/testkit"
 )
 
 // testLog shows the package's logs with -v when DOORBELL_TEST_LOG is set.
-func testLog(t testing.TB) *slog.Logger {
-	if os.Getenv("DOORBELL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+var testLog = testkit.Log
 
 // feed runs the synthetic camera at its frame rate into sink until ctx ends.
 func feed(ctx context.Context, w, h int, fps float64, sink camera.Sink) error {

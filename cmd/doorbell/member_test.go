@@ -8,42 +8,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"doorbell/devicekey"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-	buildOut  []byte
-)
+// cliBin is the CLI under test, built with CGO_ENABLED=0 as members get it.
+var cliBin = &testkit.Binary{Name: "doorbell", Package: ".", Env: []string{"CGO_ENABLED=0"}}
 
-// doorbell runs the CLI, built once with CGO_ENABLED=0 as members get it.
+func TestMain(m *testing.M) { testkit.Main(m, cliBin) }
+
+// doorbell runs the CLI.
 func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "doorbell-cli-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "doorbell")
-		cmd := exec.Command("go", "build", "-o", binary, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
-	}
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBin.Path(), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	code = cmd.ProcessState.ExitCode()
@@ -51,14 +35,6 @@ func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Fatal(err)
 	}
 	return out.String(), errOut.String(), code
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary != "" {
-		os.RemoveAll(filepath.Dir(binary))
-	}
-	os.Exit(code)
 }
 
 func TestMemberPairTokensRevoke(t *testing.T) {

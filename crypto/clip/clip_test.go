@@ -444,11 +444,9 @@ func TestNoVerifyPassesOnWhatIsNotAnMP4(t *testing.T) {
 // Plaintext held back waiting for a checkpoint is bounded, also when it
 // is many small whole boxes.
 func TestPendingPlaintextIsBounded(t *testing.T) {
-	defer func(old int) { maxPending = old }(maxPending)
-	maxPending = 1 << 20
-	v := &verifier{id: NewID(), dst: io.Discard, h: sha256.New()}
+	v := &verifier{id: NewID(), dst: io.Discard, h: sha256.New(), maxPending: 1 << 20}
 	chunk := bytes.Repeat(box("free", nil), chunkSize/8)
-	for i := 0; i < 2*maxPending/chunkSize+1; i++ {
+	for i := 0; i < 2*v.maxPending/chunkSize+1; i++ {
 		if err := v.feed(chunk); err != nil {
 			if !errors.Is(err, ErrMismatch) {
 				t.Fatalf("err %v", err)
@@ -456,7 +454,7 @@ func TestPendingPlaintextIsBounded(t *testing.T) {
 			return
 		}
 	}
-	t.Fatalf("held %d bytes back without a checkpoint, more than %d", len(v.buf), maxPending)
+	t.Fatalf("held %d bytes back without a checkpoint, more than %d", len(v.buf), v.maxPending)
 }
 
 // A clip cut off within its payload nonce, right after the header, gets

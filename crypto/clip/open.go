@@ -51,8 +51,7 @@ const (
 )
 
 // maxPending bounds plaintext held back while waiting for a checkpoint.
-// Tests lower it.
-var maxPending = 256 << 20
+const maxPending = 256 << 20
 
 // Open decrypts the clip (size bytes read from clip) and writes its MP4 to
 // dst. record is the sealed event record, or nil if there is none.
@@ -111,7 +110,7 @@ func Open(dst io.Writer, clip io.ReaderAt, size int64, record io.Reader, opt Opt
 		return res, decryptError("clip", err)
 	}
 
-	v := &verifier{id: res.ID, key: key, candidates: opt.Trusted, noVerify: opt.NoVerify, dst: dst, h: sha256.New()}
+	v := &verifier{id: res.ID, key: key, candidates: opt.Trusted, noVerify: opt.NoVerify, dst: dst, h: sha256.New(), maxPending: maxPending}
 	buf := make([]byte, chunkSize)
 	var read int64
 	var readErr error
@@ -176,6 +175,7 @@ type verifier struct {
 	dst        io.Writer
 	h          hash.Hash
 	raw        bool // -no-verify found no MP4: pass everything on as it is
+	maxPending int  // bound of buf while waiting for a checkpoint (maxPending)
 
 	buf         []byte // plaintext not yet passed on
 	scan        int    // where in buf the next box starts
@@ -204,7 +204,7 @@ func (v *verifier) feed(p []byte) error {
 			}
 			size, hdr = binary.BigEndian.Uint64(rest[8:]), 16
 		}
-		if size < hdr || size > uint64(maxPending) {
+		if size < hdr || size > uint64(v.maxPending) {
 			if v.noVerify {
 				// Not an MP4 the doorbell wrote; pass it on as it is.
 				v.raw = true
@@ -240,8 +240,8 @@ func (v *verifier) feed(p []byte) error {
 			}
 		}
 	}
-	if len(v.buf) > maxPending && !v.noVerify {
-		return fmt.Errorf("%w: more than %d MiB without a signed checkpoint", ErrMismatch, maxPending>>20)
+	if len(v.buf) > v.maxPending && !v.noVerify {
+		return fmt.Errorf("%w: more than %d MiB without a signed checkpoint", ErrMismatch, v.maxPending>>20)
 	}
 	return nil
 }

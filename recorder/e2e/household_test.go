@@ -164,7 +164,7 @@ func TestHybridHousehold(t *testing.T) {
 		t.Error("resumed download differs from the doorbell's clip")
 	}
 	// On a terminal, pull shows a progress bar.
-	out = onTerminal(t, "", "DOORBELL_CONFIG_DIR="+home+" "+filepath.Join(bin, "doorbell")+" clips pull "+t.TempDir())
+	out = onTerminal(t, "", "DOORBELL_CONFIG_DIR="+home+" "+filepath.Join(bin(), "doorbell")+" clips pull "+t.TempDir())
 	if !strings.Contains(out, "] 100%") || !strings.Contains(out, "Pulled 2 new clip(s)") {
 		t.Errorf("pull on a terminal:\n%q", out)
 	}
