@@ -52,10 +52,10 @@ type Store struct {
 func Open(dataDir string) (*Store, error) {
 	dir := filepath.Join(dataDir, DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the clips directory %s: %v; check that the data directory is writable", dir, err)
+		return nil, fmt.Errorf("cannot create the clips directory %s: %w; check that the data directory is writable", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot make the clips directory %s private: %v", dir, err)
+		return nil, fmt.Errorf("cannot make the clips directory %s private: %w", dir, err)
 	}
 	return &Store{dir: dir, protect: map[string]bool{}}, nil
 }
@@ -91,7 +91,7 @@ func (s *Store) Recover() (Recovered, error) {
 	var rec Recovered
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return rec, fmt.Errorf("cannot read the clips directory: %v", err)
+		return rec, fmt.Errorf("cannot read the clips directory: %w", err)
 	}
 	clips := map[string]bool{}
 	for _, e := range entries {
@@ -111,7 +111,7 @@ func (s *Store) Recover() (Recovered, error) {
 				return rec, err
 			}
 			if err := os.Rename(path, s.ClipPath(id)); err != nil {
-				return rec, fmt.Errorf("cannot keep the interrupted clip %s: %v", id, err)
+				return rec, fmt.Errorf("cannot keep the interrupted clip %s: %w", id, err)
 			}
 			clips[id] = true
 			rec.Clips = append(rec.Clips, id)
@@ -179,7 +179,7 @@ type Entry struct {
 func (s *Store) List() ([]Entry, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the clips directory: %v", err)
+		return nil, fmt.Errorf("cannot read the clips directory: %w", err)
 	}
 	byID := map[string]*Entry{}
 	var out []*Entry

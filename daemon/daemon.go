@@ -324,7 +324,7 @@ func listenError(addr string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("cannot listen on %s: the port is already in use; stop the other program or choose another port with -listen", addr)
 	}
-	return fmt.Errorf("cannot listen on %s: %v; check http.listen or -listen", addr, err)
+	return fmt.Errorf("cannot listen on %s: %w; check http.listen or -listen", addr, err)
 }
 
 func regionPoints(rs []config.Region) [][][2]float64 {

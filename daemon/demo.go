@@ -194,7 +194,7 @@ func (p *demoPart) addMember() error {
 	} else {
 		ids, err := keys.ReadIdentities(path, nil)
 		if err != nil || len(keys.PublicKeys(ids)) == 0 {
-			return fmt.Errorf("demo identity: %v; remove %s to make a new one", err, path)
+			return fmt.Errorf("demo identity: %w; remove %s to make a new one", err, path)
 		}
 		recipient = keys.PublicKeys(ids)[0]
 	}
@@ -212,7 +212,7 @@ func (p *demoPart) addMember() error {
 		name = fmt.Sprintf("demo-%d", time.Now().Unix())
 	}
 	if _, err := members.Add(p.dataDir, name, recipient, time.Now()); err != nil {
-		return fmt.Errorf("cannot add the demo member: %v", err)
+		return fmt.Errorf("cannot add the demo member: %w", err)
 	}
 	fmt.Fprintf(p.Out, "Clips:       sealed to the demo member, whose identity is %s;\n             the visitor comes every %g s, and each clip's open command is printed here.\n",
 		path, p.visitorPeriod)

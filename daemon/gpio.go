@@ -120,7 +120,7 @@ func gpioConfig(c config.GPIO, pins *gpio.Fake, log *slog.Logger) (gpio.Config, 
 		}
 		p, err := gpio.Open(name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", key, err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		return p, nil
 	}

@@ -50,7 +50,7 @@ func newMotion(c config.Motion, masks []config.Region, cam config.Camera, file s
 		if file == "" {
 			file = "the config"
 		}
-		return nil, fmt.Errorf("%v (see [[motion.zone]] and [[privacy_mask]] in %s)", err, file)
+		return nil, fmt.Errorf("%w (see [[motion.zone]] and [[privacy_mask]] in %s)", err, file)
 	}
 	probe.Close()
 	p.runner = motion.NewRunner(cfg, motion.RunnerOptions{Publish: p.publish, Observe: p.observe, Log: log})

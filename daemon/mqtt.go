@@ -31,7 +31,7 @@ func newMQTT(c config.MQTT, device, file string, bus *events.Bus, log *slog.Logg
 		return nil, err
 	}
 	if p.client, err = mqtt.New(cfg); err != nil {
-		return nil, fmt.Errorf("%v (in %s)", err, file)
+		return nil, fmt.Errorf("%w (in %s)", err, file)
 	}
 	return p, nil
 }

@@ -96,7 +96,7 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 func (p *recorderPart) start(ctx context.Context, h *host) error {
 	r, watcher := p.rec, p.watcher
 	if err := r.RegisterMetrics(h.metrics); err != nil {
-		return fmt.Errorf("recorder metrics: %v", err)
+		return fmt.Errorf("recorder metrics: %w", err)
 	}
 	h.goBackground(func() {
 		watcher.Run(ctx, func(err error) {

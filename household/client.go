@@ -90,7 +90,7 @@ func (c *Client) get(ctx context.Context, path string, hdr map[string]string) (*
 		if errors.Is(err, ErrPinMismatch) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("cannot reach the doorbell at %s: %v; check that it is on and that this computer is on its network", c.Device.URL, err)
+		return nil, fmt.Errorf("cannot reach the doorbell at %s: %w; check that it is on and that this computer is on its network", c.Device.URL, err)
 	}
 	return resp, nil
 }
@@ -119,7 +119,7 @@ func (c *Client) List(ctx context.Context) ([]wire.ClipEntry, error) {
 	defer resp.Body.Close()
 	var l wire.ClipList
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&l); err != nil {
-		return nil, fmt.Errorf("the doorbell's clip list is garbled: %v", err)
+		return nil, fmt.Errorf("the doorbell's clip list is garbled: %w", err)
 	}
 	if l.DeviceKey != c.Device.SigningKey {
 		return nil, fmt.Errorf("%w: its signing key is %s, but this computer pinned %s when it paired: someone may be impersonating it; if the doorbell was reset on purpose, pair again (doorbell device remove, then device add)", ErrPinMismatch, l.DeviceKey, c.Device.SigningKey)
@@ -205,7 +205,7 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 		if errors.Is(err, ErrPinMismatch) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("cannot reach the doorbell at %s: %v; check the address and that this computer is on its network", base, err)
+		return nil, fmt.Errorf("cannot reach the doorbell at %s: %w; check the address and that this computer is on its network", base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, apiError(resp)
@@ -213,10 +213,10 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 	defer resp.Body.Close()
 	var pr wire.PairResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&pr); err != nil || pr.Token == "" {
-		return nil, fmt.Errorf("the doorbell's answer to pairing is garbled (%v)", err)
+		return nil, fmt.Errorf("the doorbell's answer to pairing is garbled (%w)", err)
 	}
 	if _, err := ParseSigningKey(pr.DeviceKey); err != nil {
-		return nil, fmt.Errorf("the doorbell did not send a usable signing key: %v; update the doorbell", err)
+		return nil, fmt.Errorf("the doorbell did not send a usable signing key: %w; update the doorbell", err)
 	}
 	if old != nil && old.SigningKey != pr.DeviceKey {
 		return nil, fmt.Errorf("%w: its signing key is %s, but this computer pinned %s: someone may be impersonating it; if the doorbell was reset on purpose, run doorbell device remove %s first", ErrPinMismatch, pr.DeviceKey, old.SigningKey, base)
@@ -232,7 +232,7 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 		ds.Devices = append(ds.Devices, d)
 	}
 	if err := ds.Save(); err != nil {
-		return nil, fmt.Errorf("paired, but cannot save the pairing: %v", err)
+		return nil, fmt.Errorf("paired, but cannot save the pairing: %w", err)
 	}
 	return &d, nil
 }

@@ -37,7 +37,7 @@ func ConfigDir() (string, error) {
 	}
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("cannot find your configuration directory: %v; set %s", err, ConfigDirEnv)
+		return "", fmt.Errorf("cannot find your configuration directory: %w; set %s", err, ConfigDirEnv)
 	}
 	return filepath.Join(d, "doorbell"), nil
 }
@@ -88,12 +88,12 @@ func LoadDevices(dir string) (*Devices, error) {
 		return ds, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read your pairings: %v", err)
+		return nil, fmt.Errorf("cannot read your pairings: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(ds); err != nil {
-		return nil, fmt.Errorf("%s is damaged (%v); remove it and pair again with doorbell device add", filepath.Join(dir, DevicesFile), err)
+		return nil, fmt.Errorf("%s is damaged (%w); remove it and pair again with doorbell device add", filepath.Join(dir, DevicesFile), err)
 	}
 	return ds, nil
 }
@@ -101,7 +101,7 @@ func LoadDevices(dir string) (*Devices, error) {
 // Save writes the pairings atomically, mode 0600.
 func (ds *Devices) Save() error {
 	if err := os.MkdirAll(ds.Dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %v", ds.Dir, err)
+		return fmt.Errorf("cannot create %s: %w", ds.Dir, err)
 	}
 	data, err := json.MarshalIndent(ds, "", "  ")
 	if err != nil {

@@ -80,7 +80,7 @@ func NewCode(dataDir, member string, now time.Time) (Code, error) {
 	rec := codeRecord{Member: member, Created: now.UTC(), Expires: now.Add(CodeTTL).UTC().Truncate(time.Second)}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.CreateExclusive(filepath.Join(dir, codeHash(code)+".json"), data, 0o600); err != nil {
-		return Code{}, fmt.Errorf("cannot save the pairing code in %s: %v; run as the user that owns the data directory", dir, err)
+		return Code{}, fmt.Errorf("cannot save the pairing code in %s: %w; run as the user that owns the data directory", dir, err)
 	}
 	return Code{Code: code, Member: member, Expires: rec.Expires}, nil
 }
@@ -118,7 +118,7 @@ func AcceptCode(dataDir, code, member string, expires time.Time) error {
 		return fmt.Errorf("that pairing code is already pending for another member; make a new one")
 	}
 	if err != nil {
-		return fmt.Errorf("cannot save the pairing code in %s: %v; check that the data directory is writable", dir, err)
+		return fmt.Errorf("cannot save the pairing code in %s: %w; check that the data directory is writable", dir, err)
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ func validCode(code string) bool {
 func codesDir(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, CodesDir)
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("cannot make %s: %v; check that the data directory %s exists and is writable (doorbell member ... -data DIR)", dir, err, dataDir)
+		return "", fmt.Errorf("cannot make %s: %w; check that the data directory %s exists and is writable (doorbell member ... -data DIR)", dir, err, dataDir)
 	} else if err == nil {
 		if err := atomicfile.MatchOwner(dir, dataDir); err != nil {
 			return "", err
@@ -189,7 +189,7 @@ func redeemCode(dataDir, code string, now time.Time) (member string, err error) 
 	if err := os.Rename(base+".json", base+".used"); errors.Is(err, fs.ErrNotExist) {
 		return "", ErrCodeUsed // redeemed meanwhile by someone else
 	} else if err != nil {
-		return "", fmt.Errorf("cannot mark the pairing code used: %v; check that the data directory is writable", err)
+		return "", fmt.Errorf("cannot mark the pairing code used: %w; check that the data directory is writable", err)
 	}
 	_ = os.Chtimes(base+".used", now, now) // when it was used, for the sweep
 	_ = atomicfile.SyncDir(dir)

@@ -72,7 +72,7 @@ func ParseTokens(path string, data []byte) ([]Token, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s%s: %v; fix the file, or remove it (every phone must then pair again)", path, lineOf(data, err), err)
+		return nil, fmt.Errorf("%s%s: %w; fix the file, or remove it (every phone must then pair again)", path, lineOf(data, err), err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%s: text after the JSON object; fix the file, or remove it (every phone must then pair again)", path)
@@ -146,7 +146,7 @@ func readTokens(dataDir string) ([]Token, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v; run as the user that owns the data directory", path, err)
+		return nil, fmt.Errorf("cannot read %s: %w; run as the user that owns the data directory", path, err)
 	}
 	return ParseTokens(path, data)
 }
@@ -154,11 +154,11 @@ func readTokens(dataDir string) ([]Token, error) {
 // update changes the token file under its lock.
 func update(dataDir string, change func([]Token) ([]Token, error)) error {
 	if _, err := os.Stat(dataDir); err != nil {
-		return fmt.Errorf("cannot use the data directory: %v; give the daemon's data directory with -data DIR", err)
+		return fmt.Errorf("cannot use the data directory: %w; give the daemon's data directory with -data DIR", err)
 	}
 	unlock, err := atomicfile.Lock(filepath.Join(dataDir, LockFile))
 	if err != nil {
-		return fmt.Errorf("cannot lock the token file: %v; run as the user that owns %s", err, dataDir)
+		return fmt.Errorf("cannot lock the token file: %w; run as the user that owns %s", err, dataDir)
 	}
 	defer unlock()
 	tokens, err := readTokens(dataDir)
@@ -177,7 +177,7 @@ func update(dataDir string, change func([]Token) ([]Token, error)) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dataDir, TokensFile), append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("cannot save the token file in %s: %v; check that the data directory is writable", dataDir, err)
+		return fmt.Errorf("cannot save the token file in %s: %w; check that the data directory is writable", dataDir, err)
 	}
 	return nil
 }
@@ -503,7 +503,7 @@ func (s *Store) reload(first bool) {
 		fi, err = nil, nil
 		sum = sha256.Sum256(nil)
 	case err != nil:
-		err = fmt.Errorf("cannot read %s: %v; run the daemon as the user that owns the data directory", s.path, err)
+		err = fmt.Errorf("cannot read %s: %w; run the daemon as the user that owns the data directory", s.path, err)
 	default:
 		if statErr != nil {
 			fi = nil

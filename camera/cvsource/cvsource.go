@@ -49,7 +49,7 @@ func OpenFile(ctx context.Context, cfg FileConfig) (camera.Source, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(cfg.Path); err != nil {
-		return nil, fmt.Errorf("cannot open video file: %v; check camera.file.path", err)
+		return nil, fmt.Errorf("cannot open video file: %w; check camera.file.path", err)
 	}
 	vc, err := gocv.VideoCaptureFile(cfg.Path)
 	if err != nil || !vc.IsOpened() {
@@ -88,7 +88,7 @@ func OpenV4L2(ctx context.Context, cfg V4L2Config, log *slog.Logger) (camera.Sou
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("camera device %s does not exist; connect the camera, or set camera.v4l2.device (see ls /dev/video*)", cfg.Device)
 		}
-		return nil, fmt.Errorf("cannot use camera device %s: %v; add the doorbell user to the video group", cfg.Device, err)
+		return nil, fmt.Errorf("cannot use camera device %s: %w; add the doorbell user to the video group", cfg.Device, err)
 	}
 	vc, err := gocv.VideoCaptureFileWithAPI(cfg.Device, gocv.VideoCaptureV4L2)
 	if err != nil || !vc.IsOpened() {
@@ -147,7 +147,7 @@ func (c *capture) Read(ctx context.Context, f *camera.Frame) error {
 	gocv.CvtColor(src, &c.i420, gocv.ColorBGRToYUVI420)
 	data, err := c.i420.DataPtrUint8()
 	if err != nil {
-		return fmt.Errorf("%s: converting a frame failed: %v", c.name, err)
+		return fmt.Errorf("%s: converting a frame failed: %w", c.name, err)
 	}
 	f.Resize(c.w, c.h)
 	copy(f.Data, data)

@@ -119,7 +119,7 @@ func checkDataDir(dir string) error {
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("cannot open the data directory %s: permission denied; run as the user the daemon runs as (sudo -u doorbell doorbell ...) or as root", dir)
 	case err != nil:
-		return fmt.Errorf("cannot use the data directory %s: %v", dir, err)
+		return fmt.Errorf("cannot use the data directory %s: %w", dir, err)
 	case !fi.IsDir():
 		return fmt.Errorf("%s is not a directory; give the doorbell's data directory with -data DIR", dir)
 	}

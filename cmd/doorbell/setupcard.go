@@ -159,13 +159,13 @@ func readPassphrase(stdin io.Reader, stderr io.Writer, ssid string) (string, err
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {
-			return "", fmt.Errorf("cannot read the passphrase: %v", err)
+			return "", fmt.Errorf("cannot read the passphrase: %w", err)
 		}
 		return string(b), nil
 	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("cannot read the Wi-Fi passphrase from standard input: %v", err)
+		return "", fmt.Errorf("cannot read the Wi-Fi passphrase from standard input: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -219,7 +219,7 @@ func (v *verifier) feed(p []byte) error {
 		box := rest[:size]
 		cp, isCP, err := parseCheckpoint(box)
 		if err != nil && !v.noVerify {
-			return fmt.Errorf("%w: %v at byte %d", ErrCorrupted, err, v.total)
+			return fmt.Errorf("%w: %w at byte %d", ErrCorrupted, err, v.total)
 		}
 		if isCP && err == nil && !v.noVerify {
 			if err := v.check(cp); err != nil {

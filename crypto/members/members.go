@@ -147,7 +147,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %v; fix it, or remove it and add the members again with doorbell member add", name, err)
+		return nil, fmt.Errorf("%s is damaged: %w; fix it, or remove it and add the members again with doorbell member add", name, err)
 	}
 	r, err := New(f.Members)
 	if err != nil {
@@ -163,7 +163,7 @@ func Load(dataDir string) (*Registry, error) {
 		return &Registry{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the member list: %v; run as the user that owns %s", err, dataDir)
+		return nil, fmt.Errorf("cannot read the member list: %w; run as the user that owns %s", err, dataDir)
 	}
 	return Parse(Path(dataDir), data)
 }
@@ -184,7 +184,7 @@ func update(dataDir string, change func(ms []Member) ([]Member, error)) (*Regist
 	}
 	unlock, err := atomicfile.Lock(Path(dataDir) + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("cannot lock the member list: %v; run as the user that owns %s", err, dataDir)
+		return nil, fmt.Errorf("cannot lock the member list: %w; run as the user that owns %s", err, dataDir)
 	}
 	defer unlock()
 	cur, err := Load(dataDir)
@@ -200,7 +200,7 @@ func update(dataDir string, change func(ms []Member) ([]Member, error)) (*Regist
 		return nil, err
 	}
 	if err := atomicfile.WriteFile(Path(dataDir), next.encode(), 0o600); err != nil {
-		return nil, fmt.Errorf("cannot save the member list: %v; check that %s is writable", err, dataDir)
+		return nil, fmt.Errorf("cannot save the member list: %w; check that %s is writable", err, dataDir)
 	}
 	return next, nil
 }
@@ -309,7 +309,7 @@ func (w *Watcher) poll() (changed bool, err error) {
 	}
 	var r *Registry
 	if err != nil {
-		err = fmt.Errorf("cannot read the member list: %v", err)
+		err = fmt.Errorf("cannot read the member list: %w", err)
 		data = nil
 	}
 	w.mu.Lock()

@@ -38,7 +38,7 @@ func ForLinks(dataDir, explicit string) (string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			addr = ":" + wire.DefaultPort
 		default:
-			return "", fmt.Errorf("cannot read where the daemon listens: %v; give the address phones use with -addr HOST:PORT", err)
+			return "", fmt.Errorf("cannot read where the daemon listens: %w; give the address phones use with -addr HOST:PORT", err)
 		}
 	}
 	host, port, err := net.SplitHostPort(addr)
