@@ -61,7 +61,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Cache-Control", "no-store")
 	token, ok := bearer.Token(r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		w.Header().Set("WWW-Authenticate", bearer.Challenge)
 		fail(w, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this computer got from doorbell device add")
 		return false
 	}
@@ -74,7 +74,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if _, ok := a.Authorize(token); !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", bearer.ChallengeInvalid)
 		fail(w, http.StatusUnauthorized, "the token is unknown or was revoked; pair this computer again with doorbell device add URL CODE")
 		return false
 	}

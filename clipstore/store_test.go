@@ -225,10 +225,6 @@ func TestRealFullDisk(t *testing.T) {
 	}
 }
 
-type tokens map[string]string
-
-func (tk tokens) Authorize(token string) (string, bool) { id, ok := tk[token]; return id, ok }
-
 func TestHTTP(t *testing.T) {
 	s, _ := Open(t.TempDir())
 	at := time.Date(2026, 3, 4, 15, 47, 12, 0, time.UTC)
@@ -260,7 +256,7 @@ func TestHTTP(t *testing.T) {
 	if r := get("/api/clips", "good"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("no token store: %d", r.StatusCode)
 	}
-	h.Auth = tokens{"good": "dev1"}
+	h.Auth = testkit.NewTokens(map[string]string{"good": "dev1"})
 	for _, c := range []struct{ path, token string }{{"/api/clips", ""}, {"/api/clips", "bad"}, {"/api/clips/" + id + ".mp4.age", ""}, {"/api/clips/" + id + ".mp4.age", "bad"}} {
 		r := get(c.path, c.token)
 		if r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {

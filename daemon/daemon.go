@@ -279,7 +279,7 @@ func insider(auth bearer.Authorizer, r *http.Request) bool {
 func insidersOnly(auth bearer.Authorizer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !insider(auth, r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+			w.Header().Set("WWW-Authenticate", bearer.Challenge)
 			http.Error(w, "the metrics tell when someone is at the door: scrape them from the device itself, or with a paired device's token (Authorization: Bearer TOKEN; doorbell member pair makes one)", http.StatusUnauthorized)
 			return
 		}

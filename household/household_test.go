@@ -21,11 +21,8 @@ import (
 	"doorbell/crypto/clip"
 	"doorbell/crypto/keys"
 	"doorbell/devicekey"
+	"doorbell/internal/testkit"
 )
-
-type tokens map[string]string
-
-func (tk tokens) Authorize(token string) (string, bool) { id, ok := tk[token]; return id, ok }
 
 // fakeDoorbell serves clips and pairing over TLS on loopback.
 type fakeDoorbell struct {
@@ -65,7 +62,7 @@ func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
 	}
 	mux := http.NewServeMux()
 	(&clipstore.Handler{Store: f.store, DeviceKey: devicekey.PublicString(pub),
-		Auth: tokens{"tok": "dev1"}}).Register(mux)
+		Auth: testkit.NewTokens(map[string]string{"tok": "dev1"})}).Register(mux)
 	mux.HandleFunc("POST /api/pair", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Code, Device string }
 		json.NewDecoder(r.Body).Decode(&req)

@@ -48,7 +48,7 @@ type pipeline struct {
 	hub    *Hub
 	whep   *WHEP
 	srv    *httptest.Server
-	tokens *tokenStore
+	tokens *testkit.Tokens
 	aus    atomic.Uint64 // access units out of the encoder
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -62,25 +62,6 @@ type pipelineConfig struct {
 	noEncoder  bool
 	maxViewers int
 	queue      int
-}
-
-// tokenStore is a fake of the pairing code's token store.
-type tokenStore struct {
-	mu     sync.Mutex
-	tokens map[string]string // token → viewer id
-}
-
-func (s *tokenStore) Authorize(token string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.tokens[token]
-	return v, ok
-}
-
-func (s *tokenStore) revoke(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, token)
 }
 
 type countingSink struct {
@@ -98,7 +79,7 @@ func startPipeline(t testing.TB, c pipelineConfig) *pipeline {
 	if c.w == 0 {
 		c.w, c.h, c.fps, c.kbps = 320, 240, 30, 500
 	}
-	p := &pipeline{ring: NewRing(4 << 20), tokens: &tokenStore{tokens: map[string]string{"good-token": "anna", "other-token": "ben"}}}
+	p := &pipeline{ring: NewRing(4 << 20), tokens: testkit.NewTokens(map[string]string{"good-token": "anna", "other-token": "ben"})}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	var err error

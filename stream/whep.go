@@ -259,7 +259,7 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool) {
 	token, ok := bearer.Token(r)
 	if !ok {
-		rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		rw.Header().Set("WWW-Authenticate", bearer.Challenge)
 		fail(rw, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired")
 		return "", false
 	}
@@ -270,7 +270,7 @@ func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool)
 	} else if viewer, ok := w.Auth.Authorize(token); ok {
 		return viewer, true
 	}
-	rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+	rw.Header().Set("WWW-Authenticate", bearer.ChallengeInvalid)
 	fail(rw, http.StatusUnauthorized, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)")
 	return "", false
 }

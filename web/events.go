@@ -47,7 +47,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	token, ok := bearer.Token(r)
 	if !ok {
-		h.Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		h.Set("WWW-Authenticate", bearer.Challenge)
 		http.Error(w, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired", http.StatusUnauthorized)
 		return
 	}
@@ -56,7 +56,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, ok = e.Auth.Authorize(token)
 	}
 	if !ok {
-		h.Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		h.Set("WWW-Authenticate", bearer.ChallengeInvalid)
 		http.Error(w, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)", http.StatusUnauthorized)
 		return
 	}

@@ -8,11 +8,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"doorbell/events"
+	"doorbell/internal/testkit"
 )
 
 func TestPageIsSmallAndSelfContained(t *testing.T) {
@@ -87,28 +87,9 @@ func TestServesThePage(t *testing.T) {
 	}
 }
 
-// tokens is a fake Authorizer.
-type tokens struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (a *tokens) Authorize(token string) (string, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	id, ok := a.m[token]
-	return id, ok
-}
-
-func (a *tokens) revoke(token string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.m, token)
-}
-
-func eventsServer(t *testing.T) (*httptest.Server, *events.Bus, *tokens, *Events) {
+func eventsServer(t *testing.T) (*httptest.Server, *events.Bus, *testkit.Tokens, *Events) {
 	bus := events.NewBus()
-	auth := &tokens{m: map[string]string{"good": "dev1"}}
+	auth := testkit.NewTokens(map[string]string{"good": "dev1"})
 	e := &Events{Auth: auth, Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("event_stream", n) }, Recheck: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxStreams: 2}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
@@ -208,7 +189,7 @@ func TestEventsStreamRingsAndEndOnRevoke(t *testing.T) {
 		t.Errorf("second and third streams: %s, %s", r2.Status, r3.Status)
 	}
 	// Revoked: the stream ends.
-	auth.revoke("good")
+	auth.Revoke("good")
 	deadline := time.After(time.Second)
 	for {
 		select {

@@ -41,7 +41,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	country := fs.String("wifi-country", "", "the Wi-Fi `COUNTRY` code, e.g. GB (Raspberry Pi OS keeps Wi-Fi off until it is set)")
 	ssh := fs.Bool("ssh", false, "turn the SSH server on (it is off otherwise)")
 	expires := fs.Duration("expires", 30*24*time.Hour, "the pairing code expires this long after now; 0: never")
-	host := fs.String("host", "doorbell.local:8443", "the doorbell's address in the pairing link")
+	host := fs.String("host", "doorbell.local:"+wire.DefaultPort, "the doorbell's address in the pairing link")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, setupCardUsage)
 		fs.PrintDefaults()

@@ -18,6 +18,7 @@ import (
 	"doorbell/config"
 	"doorbell/daemon"
 	"doorbell/internal/version"
+	"doorbell/wire"
 )
 
 const defaultConfig = "/etc/doorbell/doorbell.toml"
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.HTTP.Listen = *listen
 	} else if *demo && *configPath == "" {
-		cfg.HTTP.Listen = "127.0.0.1:8443"
+		cfg.HTTP.Listen = "127.0.0.1:" + wire.DefaultPort
 	}
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat

@@ -34,3 +34,10 @@ type AuthorizerFunc func(token string) (string, bool)
 
 // Authorize calls f(token).
 func (f AuthorizerFunc) Authorize(token string) (string, bool) { return f(token) }
+
+// The WWW-Authenticate challenges of a 401 (RFC 6750): for a request
+// without a token, and for one whose token is unknown or revoked.
+const (
+	Challenge        = `Bearer realm="doorbell"`
+	ChallengeInvalid = `Bearer realm="doorbell", error="invalid_token"`
+)
