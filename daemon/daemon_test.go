@@ -18,6 +18,7 @@ import (
 	"doorbell/camera"
 	"doorbell/config"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 )
 
@@ -268,6 +269,7 @@ func BenchmarkShutdown(b *testing.B) {
 // itself and paired devices see everything.
 func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
 	d, _, _ := started(t, smallCamera())
+	testkit.AddMember(t, d.DataDir(), "anna")
 	code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"doorbell/config"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 )
 
@@ -266,6 +267,7 @@ type sseEvent struct {
 // the stream is open, with a channel of the events read from it.
 func openEvents(t testing.TB, d *Daemon, addr string) <-chan sseEvent {
 	t.Helper()
+	testkit.AddMember(t, d.DataDir(), "tester")
 	code, err := pairing.NewCode(d.DataDir(), "tester", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func (p *pairingPart) start(ctx context.Context, h *host) error {
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "doorbell_pairing_attempts_total", Help: "POST /api/pair requests, by result."}, []string{"result"})
 	for _, r := range []string{pairhttp.ResultPaired, pairhttp.ResultUnknown, pairhttp.ResultExpired, pairhttp.ResultUsed,
-		pairhttp.ResultLimited, pairhttp.ResultBadRequest, pairhttp.ResultError} {
+		pairhttp.ResultNotMember, pairhttp.ResultLimited, pairhttp.ResultBadRequest, pairhttp.ResultError} {
 		attempts.WithLabelValues(r)
 	}
 	evs := &web.Events{Auth: store, Subscribe: func(buf int) (<-chan events.Event, func()) {

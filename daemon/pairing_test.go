@@ -18,6 +18,7 @@ import (
 	"doorbell/config"
 	"doorbell/devicekey"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/pairing/linkaddr"
 	"doorbell/pairing/pairhttp"
@@ -98,6 +99,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	}
 
 	// Pairing, and its refusals.
+	testkit.AddMember(t, d.DataDir(), "anna")
 	code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)

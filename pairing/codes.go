@@ -43,6 +43,7 @@ var (
 	ErrCodeUnknown = errors.New("the pairing code is not valid; check that the whole link was opened, or make a new one with: doorbell member pair NAME")
 	ErrCodeExpired = errors.New("the pairing code has expired (codes work for 10 minutes); make a new one with: doorbell member pair NAME")
 	ErrCodeUsed    = errors.New("the pairing code was used already (a code works once); make a new one with: doorbell member pair NAME")
+	ErrNotMember   = errors.New("the pairing code was made for someone who is no longer a member of the household; add them again with doorbell member add, then make a new code")
 )
 
 // Code is a new one-time pairing code. Code is the secret: it belongs in
@@ -64,7 +65,7 @@ type codeRecord struct {
 // now, and saves its hash in the data directory, where the running daemon
 // finds it.
 func NewCode(dataDir, member string, now time.Time) (Code, error) {
-	if err := members.CheckName(member); err != nil {
+	if err := checkMember(dataDir, member); err != nil {
 		return Code{}, err
 	}
 	dir, err := codesDir(dataDir)
@@ -85,6 +86,25 @@ func NewCode(dataDir, member string, now time.Time) (Code, error) {
 	return Code{Code: code, Member: member, Expires: rec.Expires}, nil
 }
 
+// checkMember says why codes cannot be made for name: it is not a valid
+// name, or not a member of the household in dataDir.
+func checkMember(dataDir, name string) error {
+	if err := members.CheckName(name); err != nil {
+		return err
+	}
+	reg, err := members.Load(dataDir)
+	if err != nil {
+		return err
+	}
+	if _, ok := reg.Find(name); !ok {
+		if reg.Len() == 0 {
+			return fmt.Errorf("there is no member named %q: the household has no members yet; add them first with doorbell member add NAME PUBLIC-KEY", name)
+		}
+		return fmt.Errorf("there is no member named %q; add them first with doorbell member add NAME PUBLIC-KEY (the members are: %s)", name, strings.Join(reg.Names(), ", "))
+	}
+	return nil
+}
+
 // MinCodeChars is the shortest code accepted, in base32 characters (100
 // bits): the setup card's codes, made to be read out, have 20.
 const MinCodeChars = 20
@@ -94,7 +114,7 @@ const MinCodeChars = 20
 // limit). Only its hash is stored. Accepting a code again is harmless, and
 // does not revive a code that was used.
 func AcceptCode(dataDir, code, member string, expires time.Time) error {
-	if err := members.CheckName(member); err != nil {
+	if err := checkMember(dataDir, member); err != nil {
 		return err
 	}
 	if !validCode(code) {

@@ -39,6 +39,7 @@ func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 func TestMemberPairTokensRevoke(t *testing.T) {
 	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
 	if err := linkaddr.Save(dir, "127.0.0.1:8555"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,7 @@ func TestMemberPairTokensRevoke(t *testing.T) {
 
 func TestMemberPairText(t *testing.T) {
 	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
 	_, fp, err := tlscert.Load(dir, "", "", []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
@@ -186,5 +188,55 @@ func TestDeviceID(t *testing.T) {
 	}
 	if strings.Contains(out, "PRIVATE") {
 		t.Error("printed the private key")
+	}
+}
+
+// A removed member loses every device, by identity: a device of another
+// member named like them stays, and so does a device named like a member
+// who has none. Links are made only for members.
+func TestMemberRemoveRevokesByIdentity(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"anna", "ben", "carol", "dave"} {
+		testkit.AddMember(t, dir, name)
+	}
+	s := pairing.Open(dir, nil)
+	pair := func(member, device string) string {
+		t.Helper()
+		c, err := pairing.NewCode(dir, member, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := s.Pair(c.Code, device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	carols := pair("carol", "carol's phone")
+	annas := pair("anna", "Carol")
+	bens := pair("ben", "dave")
+
+	out, errOut, code := doorbell(t, "member", "remove", "-data", dir, "carol")
+	if code != 0 || !strings.Contains(out, "Revoked carol's phone of carol") || strings.Contains(out, "of anna") {
+		t.Fatalf("member remove carol: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok := s.Authorize(carols); ok {
+		t.Error("carol's token still works after member remove carol")
+	}
+	if _, ok := s.Authorize(annas); !ok {
+		t.Error("member remove carol revoked anna's device named Carol")
+	}
+	out, errOut, code = doorbell(t, "member", "remove", "-data", dir, "dave")
+	if code != 0 || strings.Contains(out, "Revoked") {
+		t.Fatalf("member remove dave: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok := s.Authorize(bens); !ok {
+		t.Error("member remove dave, who had no devices, revoked ben's device named dave")
+	}
+	for _, who := range []string{"nobody", "carol"} {
+		out, errOut, code = doorbell(t, "member", "pair", "-data", dir, who)
+		if code != 1 || !strings.Contains(errOut, `no member named "`+who+`"`) || strings.Contains(out, "/pair#") {
+			t.Errorf("member pair %s: exit %d, %q, printed %q", who, code, errOut, out)
+		}
 	}
 }

@@ -7,6 +7,8 @@ package members
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +71,35 @@ func (r *Registry) Names() []string {
 		out[i] = m.Name
 	}
 	return out
+}
+
+// ID names the member by identity rather than by name: the first 16 hex
+// digits of the SHA-256 of their public key. Paired devices belong to a
+// member's ID, so a device named like a member, or a new member given a
+// removed member's name, is never taken for them.
+func (m Member) ID() string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(m.Recipient))))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Find finds a member by name, ignoring case as names are unique so.
+func (r *Registry) Find(name string) (Member, bool) {
+	for _, m := range r.members {
+		if strings.EqualFold(m.Name, name) {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// ByID finds a member by ID.
+func (r *Registry) ByID(id string) (Member, bool) {
+	for _, m := range r.members {
+		if m.ID() == id {
+			return m, true
+		}
+	}
+	return Member{}, false
 }
 
 // Lookup finds a member by name.
@@ -218,10 +249,13 @@ func Add(dataDir, name, recipient string, now time.Time) (*Registry, error) {
 	})
 }
 
-// Remove takes a member out of the registry in dataDir. Clips sealed from
-// now on are not sealed to them.
-func Remove(dataDir, name string) (*Registry, error) {
-	return update(dataDir, func(ms []Member) ([]Member, error) {
+// Remove takes a member out of the registry in dataDir, in one atomic
+// replacement of the file, and returns the registry left and the member
+// removed. Clips sealed from now on are not sealed to them, and their paired
+// devices are refused from then on (pairing.Store checks membership).
+func Remove(dataDir, name string) (*Registry, Member, error) {
+	var gone Member
+	reg, err := update(dataDir, func(ms []Member) ([]Member, error) {
 		// Names are unique ignoring case, and matched so, as in pairing.
 		i := slices.IndexFunc(ms, func(m Member) bool { return strings.EqualFold(m.Name, name) })
 		if i < 0 {
@@ -234,8 +268,10 @@ func Remove(dataDir, name string) (*Registry, error) {
 			}
 			return nil, fmt.Errorf("there is no member named %q; the members are: %s", name, strings.Join(names, ", "))
 		}
+		gone = ms[i]
 		return slices.Delete(ms, i, i+1), nil
 	})
+	return reg, gone, err
 }
 
 // Watcher keeps the registry of a data directory current, reading the file

@@ -40,6 +40,7 @@ const (
 	ResultUnknown    = "unknown_code"
 	ResultExpired    = "expired_code"
 	ResultUsed       = "used_code"
+	ResultNotMember  = "not_member"
 	ResultLimited    = "rate_limited"
 	ResultBadRequest = "bad_request"
 	ResultError      = "error"
@@ -50,7 +51,8 @@ const (
 // Refusals, each with {"error": "what is wrong; what to do"}: 405 (not
 // POST), 429 (too many attempts from this address; Retry-After), 415 (not
 // application/json), 413 (body over MaxPairBody), 400 (not the expected
-// JSON), 401 (unknown code), 410 (expired or used code).
+// JSON), 401 (unknown code), 410 (expired or used code), 403 (the code's
+// member has left the household).
 type Handler struct {
 	Store     *pairing.Store
 	DeviceKey string // see wire.PairResponse.DeviceKey
@@ -121,6 +123,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, pairing.ErrCodeUsed):
 		h.fail(w, http.StatusGone, ResultUsed, "%v", err)
 		return
+	case errors.Is(err, pairing.ErrNotMember):
+		h.fail(w, http.StatusForbidden, ResultNotMember, "%v", err)
+		return
 	case err != nil:
 		h.log().Error("pairing failed", "err", err)
 		h.fail(w, http.StatusInternalServerError, ResultError, "the doorbell could not save the pairing: %v", err)
@@ -161,7 +166,7 @@ func (h *Handler) result(r string) {
 func (h *Handler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
 	h.result(result)
 	switch result {
-	case ResultUnknown, ResultExpired, ResultUsed:
+	case ResultUnknown, ResultExpired, ResultUsed, ResultNotMember:
 		h.log().Info("pairing refused", "status", code, "reason", result)
 	default: // malformed or rate-limited: not worth a line each at the default level
 		h.log().Debug("pairing refused", "status", code, "reason", result)

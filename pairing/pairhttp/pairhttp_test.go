@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/wire"
 )
@@ -53,6 +54,7 @@ func pairBody(code, device string) io.Reader {
 
 func TestPairHTTP(t *testing.T) {
 	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
 	s := pairing.Open(dir, nil)
 	now := time.Now()
 	var results []string
@@ -121,6 +123,7 @@ func TestPairHTTP(t *testing.T) {
 
 func TestPairRateLimitPerAddress(t *testing.T) {
 	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
 	h := &Handler{Store: pairing.Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
 	srv := pairServer(t, h)
 	for i := 0; i < 3; i++ {
