@@ -67,6 +67,9 @@ func (p *pairingPart) start(ctx context.Context, h *host) error {
 		Store: store, Log: p.log, DeviceKey: p.deviceKey,
 		OnResult: func(r string) { attempts.WithLabelValues(r).Inc() },
 	})
+	// A revoked device's event streams end at once; and each event is sent
+	// only after its token is checked again (web.Events).
+	store.OnRevoke(func(t pairing.Token) { evs.End(t.ID) })
 	h.mux.Handle("GET /api/events", evs)
 	web.Register(h.mux)
 	h.AddHealth("pairing", func() any { return store.Status() })

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"doorbell/config"
+	"doorbell/crypto/members"
 	"doorbell/devicekey"
 	"doorbell/events"
 	"doorbell/internal/testkit"
@@ -278,5 +279,58 @@ func TestDamagedTokenFileFailsClosed(t *testing.T) {
 		t.Errorf("events with a damaged token file: %s", resp.Status)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// Removing a member (doorbell member remove: one replacement of the member
+// list) ends the event streams of all of their devices within a second,
+// and refuses their tokens at once.
+func TestMemberRemovalEndsTheirStreams(t *testing.T) {
+	d, addr, _ := started(t, smallCamera())
+	testkit.AddMember(t, d.DataDir(), "anna")
+	var bodies []io.ReadCloser
+	var tokens []string
+	for _, phone := range []string{"Anna's phone", "Anna's tablet"} {
+		code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, m := pairRequest(t, insecure, addr, "application/json", `{"code":"`+code.Code+`","device":"`+phone+`"}`)
+		resp := authGet(t, "https://"+addr+"/api/events", m["token"])
+		if resp.StatusCode != 200 {
+			t.Fatalf("events for %s: %s", phone, resp.Status)
+		}
+		bodies, tokens = append(bodies, resp.Body), append(tokens, m["token"])
+	}
+	ended := make(chan time.Time, len(bodies))
+	for _, b := range bodies {
+		go func() {
+			io.Copy(io.Discard, b)
+			ended <- time.Now()
+		}()
+		defer b.Close()
+	}
+	start := time.Now()
+	if _, _, err := members.Remove(d.DataDir(), "anna"); err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	for range bodies {
+		select {
+		case at := <-ended:
+			last = at
+		case <-time.After(3 * time.Second):
+			t.Fatal("an event stream of the removed member is still open 3 s after the removal")
+		}
+	}
+	took := last.Sub(start)
+	t.Logf("FIGURE member remove to the last of the member's event streams closing: %v", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the removed member's last stream closed %v after the removal, want within 1 s", took)
+	}
+	for _, tok := range tokens {
+		if resp := authGet(t, "https://"+addr+"/api/events", tok); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("events with a removed member's token: %s", resp.Status)
+		}
 	}
 }

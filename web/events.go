@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,10 @@ import (
 //	data: {"kind":"ring","time":"2026-11-28T09:00:00.123Z"}
 //
 // A comment line is sent every Heartbeat so that idle connections stay
-// open. The stream ends when the token is revoked.
+// open. The stream ends when the token is revoked: each event is sent only
+// after the token is checked again, so a revoked phone gets no event after
+// its revocation; End closes a device's streams at once, and a recheck
+// every Recheck catches the rest.
 //
 // EventSource cannot send headers, so the phone page reads the stream with
 // fetch and a ReadableStream; the token never goes in a URL.
@@ -31,6 +35,44 @@ type Events struct {
 	MaxStreams int                                         // streams at once; 0: 32
 
 	open atomic.Int32
+
+	mu      sync.Mutex
+	streams map[string]map[*stream]struct{} // by device id, for End
+}
+
+type stream struct{ end chan struct{} }
+
+// End closes the open streams of the paired device id at once: the daemon
+// calls it when the device is revoked.
+func (e *Events) End(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.streams[id] {
+		close(s.end)
+	}
+	delete(e.streams, id)
+}
+
+// track registers a stream of device id; untrack forgets it.
+func (e *Events) track(id string) (s *stream, untrack func()) {
+	s = &stream{end: make(chan struct{})}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.streams == nil {
+		e.streams = map[string]map[*stream]struct{}{}
+	}
+	if e.streams[id] == nil {
+		e.streams[id] = map[*stream]struct{}{}
+	}
+	e.streams[id][s] = struct{}{}
+	return s, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.streams[id], s)
+		if len(e.streams[id]) == 0 {
+			delete(e.streams, id)
+		}
+	}
 }
 
 // Open returns the number of open event streams.
@@ -74,6 +116,16 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ch, cancel := e.Subscribe(16)
 	defer cancel()
+	st, untrack := e.track(id)
+	defer untrack()
+	// still reports whether the token is still this device's.
+	still := func() bool {
+		now, ok := e.Auth.Authorize(token)
+		return ok && now == id
+	}
+	if !still() { // revoked between the first check and now: End missed it
+		return
+	}
 	heartbeat, recheck := e.Heartbeat, e.Recheck
 	if heartbeat <= 0 {
 		heartbeat = 15 * time.Second
@@ -102,8 +154,10 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-st.end:
+			return // revoked: the page finds out when it reconnects
 		case ev, ok := <-ch:
-			if !ok {
+			if !ok || !still() {
 				return
 			}
 			data, _ := json.Marshal(wireEvent{Kind: ev.Kind, Time: ev.Time.UTC()})
@@ -115,8 +169,8 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-check.C:
-			if now, ok := e.Auth.Authorize(token); !ok || now != id {
-				return // revoked: the page finds out when it reconnects
+			if !still() {
+				return
 			}
 		}
 	}

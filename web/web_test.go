@@ -203,3 +203,67 @@ func TestEventsStreamRingsAndEndOnRevoke(t *testing.T) {
 		}
 	}
 }
+
+// A revoked phone gets no event published after its revocation, however
+// long until the stream's next periodic recheck; End closes the stream at once.
+func TestRevokedStreamGetsNoFurtherEvent(t *testing.T) {
+	bus := events.NewBus()
+	auth := testkit.NewTokens(map[string]string{"good": "dev1", "other": "dev2"})
+	e := &Events{Auth: auth, Recheck: time.Hour, Heartbeat: time.Hour,
+		Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("event_stream", n) }}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	read := func(token string) <-chan string {
+		resp := getEvents(t, srv.URL, token)
+		t.Cleanup(func() { resp.Body.Close() })
+		lines := make(chan string, 100)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		if l := <-lines; !strings.HasPrefix(l, ":") {
+			t.Fatalf("first line %q", l)
+		}
+		return lines
+	}
+	// drain reads until the stream ends (true) or a second passes.
+	drain := func(lines <-chan string) (got []string, ended bool) {
+		deadline := time.After(time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return got, true
+				}
+				if strings.HasPrefix(l, "event:") {
+					got = append(got, l)
+				}
+			case <-deadline:
+				return got, false
+			}
+		}
+	}
+
+	lines := read("good")
+	for e.Open() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	auth.Revoke("good")
+	bus.Publish(events.Event{Kind: events.MotionEnd, Time: time.Now()})
+	if got, ended := drain(lines); len(got) != 0 || !ended {
+		t.Errorf("after the revocation the stream sent %v and ended: %v; want nothing, and the end", got, ended)
+	}
+
+	// End, as the daemon calls it on a revocation, closes the stream at once.
+	lines = read("other")
+	for e.Open() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	e.End("dev2")
+	if got, ended := drain(lines); len(got) != 0 || !ended {
+		t.Errorf("after End the stream sent %v and ended: %v", got, ended)
+	}
+}
