@@ -11,8 +11,9 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
+	"container/list"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -64,12 +65,18 @@ type Handler struct {
 	OnResult func(result string)
 
 	mu       sync.Mutex
-	limiters map[string]*limiter
+	limiters map[netip.Prefix]*list.Element // of *limiter; the list is most recently seen first
+	recent   list.List
 }
+
+// MaxClients is how many client addresses (or IPv6 /64s) the rate limit
+// remembers. Past it, the one seen longest ago is forgotten: in constant
+// time, whatever the number of clients.
+const MaxClients = 1024
 
 type limiter struct {
 	*rate.Limiter
-	seen time.Time
+	key netip.Prefix
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -178,22 +185,23 @@ func (h *Handler) fail(w http.ResponseWriter, code int, result, format string, a
 }
 
 // allow takes one attempt from key's budget, or says how long to wait.
-func (h *Handler) allow(key string) (time.Duration, bool) {
+func (h *Handler) allow(key netip.Prefix) (time.Duration, bool) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.limiters == nil {
-		h.limiters = map[string]*limiter{}
+		h.limiters = map[netip.Prefix]*list.Element{}
 	}
-	if len(h.limiters) >= 1024 {
-		for k, l := range h.limiters {
-			if now.Sub(l.seen) > 10*time.Minute {
-				delete(h.limiters, k)
-			}
+	var l *limiter
+	if el, ok := h.limiters[key]; ok {
+		h.recent.MoveToFront(el)
+		l = el.Value.(*limiter)
+	} else {
+		if h.recent.Len() >= MaxClients {
+			oldest := h.recent.Back()
+			h.recent.Remove(oldest)
+			delete(h.limiters, oldest.Value.(*limiter).key)
 		}
-	}
-	l := h.limiters[key]
-	if l == nil {
 		lim, burst := h.Rate, h.Burst
 		if lim == 0 {
 			lim = DefaultPairRate
@@ -201,10 +209,9 @@ func (h *Handler) allow(key string) (time.Duration, bool) {
 		if burst == 0 {
 			burst = DefaultPairBurst
 		}
-		l = &limiter{Limiter: rate.NewLimiter(lim, burst)}
-		h.limiters[key] = l
+		l = &limiter{Limiter: rate.NewLimiter(lim, burst), key: key}
+		h.limiters[key] = h.recent.PushFront(l)
 	}
-	l.seen = now
 	res := l.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
@@ -214,19 +221,24 @@ func (h *Handler) allow(key string) (time.Duration, bool) {
 }
 
 // clientKey is whom a request is counted against: the client's IPv4
-// address, or the /64 of an IPv6 one (a phone may change addresses within
-// its prefix at will). No proxy headers: the doorbell is reached directly.
-func clientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
+// address, or the /64 of an IPv6 one (a host may take any address within
+// its prefix at will), zone left out: every link-local address of every
+// interface is one fe80::/64. No proxy headers: the doorbell is reached
+// directly. An address that does not parse (never from net/http) counts
+// as one unknown client.
+func clientKey(remoteAddr string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	addr := ap.Addr()
 	if err != nil {
-		host = remoteAddr
+		if addr, err = netip.ParseAddr(remoteAddr); err != nil {
+			return netip.Prefix{}
+		}
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
+	addr = addr.WithZone("").Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
 	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	p, _ := addr.Prefix(bits)
+	return p
 }

@@ -3,9 +3,11 @@ package pairhttp
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -149,14 +151,65 @@ func TestPairRateLimitPerAddress(t *testing.T) {
 
 func TestClientKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"192.168.1.7:5000":                   "192.168.1.7",
-		"[::ffff:192.168.1.7]:5000":          "192.168.1.7",
+		"192.168.1.7:5000":                   "192.168.1.7/32",
+		"[::ffff:192.168.1.7]:5000":          "192.168.1.7/32",
 		"[2001:db8:1:2:aaaa:bbbb:cccc:1]:80": "2001:db8:1:2::/64",
 		"[2001:db8:1:2:1111:2222:3333:4]:80": "2001:db8:1:2::/64",
-		"garbage":                            "garbage",
+		"[fe80::1%eth0]:80":                  "fe80::/64",
+		"[fe80::2:3:4:5%wlan0]:80":           "fe80::/64",
+		"[fe80::99%7]:443":                   "fe80::/64",
 	} {
-		if got := clientKey(in); got != want {
+		if got := clientKey(in).String(); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+	if got := clientKey("garbage"); got.IsValid() || got != clientKey("more garbage") {
+		t.Errorf("unparsable addresses are not one unknown client: %v", got)
+	}
+}
+
+// Link-local IPv6 clients share one budget however many addresses and
+// zones they use (reproduced: 40 addresses × 5 attempts all got 401).
+func TestPairRateLimitOverLinkLocalIPv6(t *testing.T) {
+	h := &Handler{Store: pairing.Open(t.TempDir(), nil)}
+	limited := 0
+	for i := range 40 {
+		for range 5 {
+			req := httptest.NewRequest("POST", "/api/pair", strings.NewReader(`{"code":"`+strings.Repeat("a", 32)+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.RemoteAddr = fmt.Sprintf("[fe80::%x:1%%eth%d]:5000", i+1, i%3)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+	}
+	if limited < 200-DefaultPairBurst-2 {
+		t.Errorf("%d of 200 attempts from 40 link-local addresses were limited, want all but the burst of %d", limited, DefaultPairBurst)
+	}
+}
+
+// The limiter remembers at most MaxClients clients, forgetting the one
+// seen longest ago.
+func TestPairRateLimitIsBounded(t *testing.T) {
+	h := &Handler{Rate: rate.Every(time.Hour), Burst: 1}
+	first := netip.MustParsePrefix("10.0.0.1/32")
+	if _, ok := h.allow(first); !ok {
+		t.Fatal("first attempt refused")
+	}
+	for i := range 3 * MaxClients {
+		h.allow(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32))
+		if i == 0 {
+			if _, ok := h.allow(first); ok { // seen again: now the most recent
+				t.Fatal("second attempt from the first client allowed")
+			}
+		}
+	}
+	if len(h.limiters) != MaxClients || h.recent.Len() != MaxClients {
+		t.Errorf("the limiter holds %d clients (list %d), want %d", len(h.limiters), h.recent.Len(), MaxClients)
+	}
+	if _, ok := h.allow(first); !ok {
+		t.Error("the client seen longest ago was not the one forgotten")
 	}
 }
