@@ -111,7 +111,7 @@ func pairBrowser(tb testing.TB, ctx context.Context, d *Daemon, addr, member str
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(wire.PairLink(addr, code.Code))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(wire.PairLink(addr, code.Code, deviceID(tb, d)))); err != nil {
 		tb.Fatal(err)
 	}
 	waitJS(tb, ctx, `location.pathname + (window.doorbell ? ' app' : '')`, 10*time.Second, func(s string) bool { return s == "/ app" })
@@ -216,7 +216,7 @@ func TestBrowserReusedLink(t *testing.T) {
 	if _, _, err := pairing.Open(d.DataDir(), nil).Pair(code.Code, "elsewhere"); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(wire.PairLink(addr, code.Code))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(wire.PairLink(addr, code.Code, deviceID(t, d)))); err != nil {
 		t.Fatal(err)
 	}
 	msg := waitJS(t, ctx, `document.body.dataset.state === 'error' && document.getElementById('msg').textContent`, 5*time.Second,

@@ -122,7 +122,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fail(err)
 	}
 	d.mask = mask
-	tlsConfig, err := d.tlsConfig()
+	tlsConfig, spki, err := d.tlsConfig()
 	if err != nil {
 		return fail(err)
 	}
@@ -133,7 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.camera = camera.NewSupervisor(d.cfg.Camera.Source, opener, camera.SinkFunc(d.onFrame), d.log)
 	d.camera.RegisterMetrics(d.metrics)
 
-	ps, err := d.build()
+	ps, err := d.build(spki)
 	if err != nil {
 		return fail(err)
 	}

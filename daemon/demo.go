@@ -155,9 +155,13 @@ func (p *demoPart) printLink(addr string) {
 	hostport, err := linkaddr.ForLinks(p.dataDir, addr)
 	if err == nil {
 		var c pairing.Code
+		var id string
+		if id, err = linkaddr.DeviceID(p.dataDir); err != nil {
+			p.log.Warn("the demo pairing link lacks the device ID", "err", err)
+		}
 		if c, err = pairing.NewCode(p.dataDir, "demo", time.Now()); err == nil {
 			fmt.Fprintf(p.Out, "Live view:   open this pairing link in a browser on this machine (works once, for %d minutes):\n             %s\n",
-				int(pairing.CodeTTL.Minutes()), wire.PairLink(hostport, c.Code))
+				int(pairing.CodeTTL.Minutes()), wire.PairLink(hostport, c.Code, id))
 			p.log.Info("demo pairing link printed on standard output", "member", "demo", "expires", c.Expires)
 			return
 		}

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +16,7 @@ import (
 	"doorbell/pairing/linkaddr"
 	"doorbell/pairing/pairhttp"
 	"doorbell/web"
+	"doorbell/wire"
 )
 
 // pairingPart is who may watch: the token store of the paired devices, and
@@ -26,17 +29,22 @@ import (
 type pairingPart struct {
 	dataDir   string
 	store     *pairing.Store // the Authorizer of live view, the clips API and the event stream
-	deviceKey string
+	deviceKey string         // the signing key, ed25519:BASE64
+	deviceID  string         // wire.DeviceID: what pairing links name
 	bus       *events.Bus
 	log       *slog.Logger
 }
 
-func newPairing(dataDir string, key ed25519.PrivateKey, bus *events.Bus, log *slog.Logger) *pairingPart {
+// newPairing opens the token store of dataDir. key is the signing key and
+// spki the HTTPS certificate's public key: the device ID is made of both.
+func newPairing(dataDir string, key ed25519.PrivateKey, spki []byte, bus *events.Bus, log *slog.Logger) *pairingPart {
 	log = log.With("part", "pairing")
+	pub := key.Public().(ed25519.PublicKey)
 	return &pairingPart{
 		dataDir:   dataDir,
 		store:     pairing.Open(dataDir, log), // a damaged token file is logged, and refuses everyone
-		deviceKey: devicekey.PublicString(key.Public().(ed25519.PublicKey)),
+		deviceKey: devicekey.PublicString(pub),
+		deviceID:  wire.DeviceID(spki, pub),
 		bus:       bus,
 		log:       log,
 	}
@@ -71,6 +79,14 @@ func (p *pairingPart) start(ctx context.Context, h *host) error {
 	// only after its token is checked again (web.Events).
 	store.OnRevoke(func(t pairing.Token) { evs.End(t.ID) })
 	h.mux.Handle("GET /api/events", evs)
+	// The signing key, to anyone: with the key of the TLS connection it
+	// makes the device ID, which a pairing link carries and a client checks
+	// before it sends the link's code.
+	h.mux.HandleFunc("GET /api/device", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(wire.Device{DeviceKey: p.deviceKey})
+	})
 	web.Register(h.mux)
 	h.AddHealth("pairing", func() any { return store.Status() })
 	return nil
@@ -79,6 +95,9 @@ func (p *pairingPart) start(ctx context.Context, h *host) error {
 func (p *pairingPart) listening(addr string) {
 	if err := linkaddr.Save(p.dataDir, addr); err != nil {
 		p.log.Warn("cannot record the listening address; doorbell member pair needs -addr", "err", err)
+	}
+	if err := linkaddr.SaveDeviceID(p.dataDir, p.deviceID); err != nil {
+		p.log.Warn("cannot record the device ID; links from doorbell member pair will lack it", "err", err)
 	}
 }
 

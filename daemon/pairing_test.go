@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"bufio"
+	"crypto/ed25519"
+	"crypto/x509"
 	"doorbell/internal/syncbuf"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +26,8 @@ import (
 	"doorbell/pairing"
 	"doorbell/pairing/linkaddr"
 	"doorbell/pairing/pairhttp"
+	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
 // once makes a daemon's stop function safe to call twice.
@@ -85,6 +90,9 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	// First start: the signing key, 0600; where it listens, for the CLI.
 	if fi, err := os.Stat(devicekey.Path(d.DataDir())); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("device key: %v", err)
+	}
+	if id, err := linkaddr.DeviceID(d.DataDir()); err != nil || id != deviceID(t, d) {
+		t.Errorf("the daemon recorded device ID %q (%v), want %q", id, err, deviceID(t, d))
 	}
 	if got, _ := linkaddr.ForLinks(d.DataDir(), ""); got != addr {
 		t.Errorf("links would go to %s, the daemon listens on %s", got, addr)
@@ -241,10 +249,10 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 func TestDemoPrintsAPairingLink(t *testing.T) {
 	out := &syncbuf.Buffer{}
 	log := &syncbuf.Buffer{}
-	_, addr, stop := started(t, smallCamera(), logTo(log), func(o *Options) { o.Demo = &Demo{Out: out, Input: strings.NewReader("")} })
+	d, addr, stop := started(t, smallCamera(), logTo(log), func(o *Options) { o.Demo = &Demo{Out: out, Input: strings.NewReader("")} })
 	stop = once(stop)
 	defer stop()
-	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#([a-z2-7]{32})`)
+	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#code=([a-z2-7]{32})&id=` + deviceID(t, d))
 	var m []string
 	for deadline := time.Now().Add(5 * time.Second); m == nil; time.Sleep(10 * time.Millisecond) {
 		// Printed just after the daemon's own demo banner.
@@ -333,4 +341,27 @@ func TestMemberRemovalEndsTheirStreams(t *testing.T) {
 			t.Errorf("events with a removed member's token: %s", resp.Status)
 		}
 	}
+}
+
+// deviceID computes the device ID of the running daemon from its keys in
+// the data directory, as a client would from the connection and the key.
+func deviceID(t testing.TB, d *Daemon) string {
+	t.Helper()
+	key, err := devicekey.Load(d.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(d.DataDir(), tlscert.CertFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s holds no PEM", tlscert.CertFileName)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.DeviceID(cert.RawSubjectPublicKeyInfo, key.Public().(ed25519.PublicKey))
 }

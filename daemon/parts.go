@@ -44,7 +44,8 @@ type parts struct {
 }
 
 // build makes every part from the config, or says what stops the start.
-func (d *Daemon) build() (parts, error) {
+// spki is the public key of the HTTPS certificate.
+func (d *Daemon) build(spki []byte) (parts, error) {
 	c := d.cfg
 	key, err := devicekey.LoadOrCreate(d.dataDir) // made on first start; signs clips, pinned at pairing
 	if err != nil {
@@ -56,7 +57,7 @@ func (d *Daemon) build() (parts, error) {
 			return parts{}, err
 		}
 	}
-	pair := newPairing(d.dataDir, key, d.bus, d.log)
+	pair := newPairing(d.dataDir, key, spki, d.bus, d.log)
 	bell, err := newGPIO(c.GPIO, demo.pins(), d.bus, d.log)
 	if err != nil {
 		return parts{}, err

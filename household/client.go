@@ -164,15 +164,23 @@ var errRestart = errors.New("the download must start over")
 
 // Pair pairs this computer with the doorbell at rawURL using a one-time
 // code (from doorbell member pair), pinning its TLS key and signing key. A
-// doorbell already paired must present the same keys as before.
-func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*Device, error) {
-	base, linkCode, err := wire.ParseDoorbellURL(rawURL)
+// doorbell already paired must present the same keys as before. Before the
+// code is sent, the doorbell's keys must make the device ID that the link
+// carries (or deviceID, if given): a doorbell paired for the first time is
+// known only by it, and anything between this computer and the doorbell,
+// such as a TLS proxy, has other keys.
+func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceID, deviceName string) (*Device, error) {
+	base, linkCode, linkID, err := wire.ParsePairLink(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	if code == "" {
 		code = linkCode
 	}
+	if deviceID == "" {
+		deviceID = linkID
+	}
+	deviceID = strings.ToLower(strings.TrimSpace(deviceID))
 	if code == "" {
 		return nil, errors.New("no pairing code: give the code from doorbell member pair NAME, or the whole pairing link")
 	}
@@ -182,10 +190,20 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 			old = &ds.Devices[i]
 		}
 	}
+	if old == nil && deviceID == "" {
+		return nil, errors.New("the pairing link carries no device ID, so this computer cannot tell the doorbell from something posing as it; give the whole link that doorbell member pair prints (…/pair#code=…&id=…), or the ID with -id (doorbell device id on the doorbell prints it)")
+	}
 	var leaf x509.Certificate
 	pin := ""
 	if old != nil {
 		pin = old.TLSKey // a doorbell paired before must still be itself
+	}
+	signingKey := ""
+	if deviceID != "" {
+		if signingKey, err = checkDeviceID(ctx, base, pin, deviceID, &leaf); err != nil {
+			return nil, err
+		}
+		pin = spki(&leaf) // the code goes only to the keys just checked
 	}
 	tr := &http.Transport{TLSClientConfig: pinnedTLS(pin, &leaf)}
 	defer tr.CloseIdleConnections()
@@ -218,6 +236,9 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 	if _, err := ParseSigningKey(pr.DeviceKey); err != nil {
 		return nil, fmt.Errorf("the doorbell did not send a usable signing key: %w; update the doorbell", err)
 	}
+	if signingKey != "" && pr.DeviceKey != signingKey {
+		return nil, fmt.Errorf("%w: it answered pairing with signing key %s, not the %s it showed before: someone may be impersonating it", ErrPinMismatch, pr.DeviceKey, signingKey)
+	}
 	if old != nil && old.SigningKey != pr.DeviceKey {
 		return nil, fmt.Errorf("%w: its signing key is %s, but this computer pinned %s: someone may be impersonating it; if the doorbell was reset on purpose, run doorbell device remove %s first", ErrPinMismatch, pr.DeviceKey, old.SigningKey, base)
 	}
@@ -235,4 +256,41 @@ func Pair(ctx context.Context, ds *Devices, rawURL, code, deviceName string) (*D
 		return nil, fmt.Errorf("paired, but cannot save the pairing: %w", err)
 	}
 	return &d, nil
+}
+
+// checkDeviceID asks the doorbell at base for its signing key (GET
+// /api/device, over TLS pinned to pin if set) and checks that with the
+// connection's TLS key it makes deviceID. It returns the signing key, and
+// the certificate seen in leaf.
+func checkDeviceID(ctx context.Context, base, pin, deviceID string, leaf *x509.Certificate) (string, error) {
+	tr := &http.Transport{TLSClientConfig: pinnedTLS(pin, leaf)}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/device", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrPinMismatch) {
+			return "", err
+		}
+		return "", fmt.Errorf("cannot reach the doorbell at %s: %w; check the address and that this computer is on its network", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("the doorbell at %s does not say its keys (%s); update the doorbell, then pair again", base, resp.Status)
+	}
+	var dev wire.Device
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&dev); err != nil {
+		return "", fmt.Errorf("the doorbell's answer about its keys is garbled (%w)", err)
+	}
+	key, err := ParseSigningKey(dev.DeviceKey)
+	if err != nil {
+		return "", fmt.Errorf("the doorbell did not send a usable signing key: %w; update the doorbell", err)
+	}
+	if got := wire.DeviceID(leaf.RawSubjectPublicKeyInfo, key); got != deviceID {
+		return "", fmt.Errorf("%w: the keys at %s make device ID %s, but the pairing link names %s: something between this computer and the doorbell may be posing as it, so the code was not sent; check the network, or make a new link on the doorbell", ErrPinMismatch, base, got, deviceID)
+	}
+	return dev.DeviceKey, nil
 }

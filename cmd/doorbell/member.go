@@ -151,7 +151,14 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	link := wire.PairLink(hostport, pc.Code)
+	deviceID, err := linkaddr.DeviceID(*data)
+	if err != nil {
+		return c.failf("%v", err)
+	}
+	if deviceID == "" {
+		fmt.Fprintln(stderr, "doorbell: warning: the link carries no device ID, because doorbelld has not started with this data directory yet; start it and make the link again, so that the phone or computer can check the doorbell before it sends the code")
+	}
+	link := wire.PairLink(hostport, pc.Code, deviceID)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -240,3 +240,28 @@ func TestMemberRemoveRevokesByIdentity(t *testing.T) {
 		}
 	}
 }
+
+// The link carries the device ID the daemon recorded, and the QR code
+// shows the same link.
+func TestMemberPairLinkCarriesTheDeviceID(t *testing.T) {
+	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
+	const id = "abcdefghijklmnopqrstuvwxyz"
+	if err := linkaddr.Save(dir, "127.0.0.1:8555"); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkaddr.SaveDeviceID(dir, id); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
+	var p struct{ Link, Code string }
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || p.Link != "https://127.0.0.1:8555/pair#code="+p.Code+"&id="+id {
+		t.Fatalf("pair -json: exit %d, %q, %s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "warning") {
+		t.Errorf("a warning with the device ID known: %s", errOut)
+	}
+	if out, _, _ := doorbell(t, "member", "pair", "-data", dir, "anna"); !strings.Contains(out, "&id="+id) {
+		t.Errorf("the printed link lacks the device ID:\n%s", out)
+	}
+}

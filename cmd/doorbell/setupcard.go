@@ -113,7 +113,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return fail("cannot write %s: %v", *out, err)
 	}
 
-	link := wire.PairLink(*host, card.Pairing.Code)
+	link := wire.PairLink(*host, card.Pairing.Code, "") // made before the doorbell has keys
 	fmt.Fprintf(stdout, "Wrote %s for owner %s.\n", *out, *owner)
 	fmt.Fprintf(stdout, "Copy it onto the SD card's boot partition (\"bootfs\") as %s, then boot the doorbell.\n\n", setupcard.FileName)
 	fmt.Fprint(stdout, "Pairing link (works once")

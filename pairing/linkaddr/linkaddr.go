@@ -1,5 +1,6 @@
-// Package linkaddr decides the HOST:PORT that pairing links name: the
-// address the daemon records when it listens, or this machine's LAN address.
+// Package linkaddr decides what pairing links name: the HOST:PORT (the
+// address the daemon records when it listens, or this machine's LAN
+// address) and the device ID the daemon records.
 package linkaddr
 
 import (
@@ -98,4 +99,31 @@ func LANAddress() string {
 		}
 	}
 	return "localhost"
+}
+
+// DeviceIDFile, in the data directory, records the daemon's device ID
+// (wire.DeviceID of the certificate it serves and its signing key), so that
+// the CLI's links carry it.
+const DeviceIDFile = "device-id"
+
+// SaveDeviceID records the daemon's device ID in the data directory.
+func SaveDeviceID(dataDir, id string) error {
+	return atomicfile.WriteFile(filepath.Join(dataDir, DeviceIDFile), []byte(id+"\n"), 0o600)
+}
+
+// DeviceID returns the device ID the daemon recorded, or "" if it has not
+// started yet.
+func DeviceID(dataDir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, DeviceIDFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read the doorbell's device ID: %w; run as the user that owns the data directory", err)
+	}
+	id := strings.TrimSpace(string(data))
+	if len(id) != wire.DeviceIDLen {
+		return "", fmt.Errorf("%s is damaged; remove it and restart doorbelld, which writes it again", filepath.Join(dataDir, DeviceIDFile))
+	}
+	return id, nil
 }

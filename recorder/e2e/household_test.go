@@ -100,9 +100,12 @@ func TestHybridHousehold(t *testing.T) {
 
 	// Pair this computer.
 	out, _ := run(t, nil, 0, "doorbell", "member", "pair", "-data", data, "-json", "alice")
-	var pc struct{ Code string }
+	var pc struct{ Code, Link string }
 	json.Unmarshal([]byte(out), &pc)
-	out, _ = run(t, env, 0, "doorbell", "device", "add", "https://"+d.addr, pc.Code)
+	if !strings.Contains(pc.Link, "&id=") {
+		t.Errorf("member pair made a link without the device ID: %s", pc.Link)
+	}
+	out, _ = run(t, env, 0, "doorbell", "device", "add", pc.Link) // checks the device ID before it sends the code
 	if !strings.Contains(out, "Pinned its TLS certificate") || !strings.Contains(out, "ed25519:") {
 		t.Errorf("device add said:\n%s", out)
 	}
