@@ -49,15 +49,15 @@ const tokenBytes = 32
 
 // Token is one paired device. It holds only the hash of the device's token.
 type Token struct {
-	ID     string    `json:"id"`     // 16 hex digits; names the device in lists, logs and live sessions
-	Member string    `json:"member"` // the household member it was paired for
+	ID     string `json:"id"`     // 16 hex digits; names the device in lists, logs and live sessions
+	Member string `json:"member"` // the household member it was paired for
 	// MemberID is that member's identity (members.Member.ID): the device
 	// works only while a member with this ID is in the household. Tokens
 	// made before it was recorded have none, and go by the name.
-	MemberID string `json:"member_id,omitempty"`
-	Device string    `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
-	SHA256 string    `json:"sha256"` // hex SHA-256 of the token
-	Paired time.Time `json:"paired"`
+	MemberID string    `json:"member_id,omitempty"`
+	Device   string    `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
+	SHA256   string    `json:"sha256"` // hex SHA-256 of the token
+	Paired   time.Time `json:"paired"`
 
 	LastUsed time.Time `json:"-"` // filled in by List; zero if never seen
 }

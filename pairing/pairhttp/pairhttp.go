@@ -4,6 +4,7 @@ package pairhttp
 
 import (
 	"bytes"
+	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"container/list"
 	"net/http"
 	"net/netip"
 	"strconv"
