@@ -45,10 +45,10 @@ test: setup lint
 # -fuzztime 4s, Go 1.26's fuzzer may fail with "context deadline exceeded"
 # at the deadline on a busy machine (golang/go#75804, fixed in Go 1.27).
 FUZZ_TARGETS := ./config:FuzzParse:6000 ./pairing:FuzzParseTokens:50000 \
-	./pairing:FuzzPairRequest:15000 ./crypto/members:FuzzParse:60000 \
+	./pairing/pairhttp:FuzzPairRequest:15000 ./crypto/members:FuzzParse:60000 \
 	./crypto/clip:FuzzOpenCiphertext:20000 ./crypto/clip:FuzzPlaintext:40000 \
 	./crypto/clip:FuzzParseSigned:60000 ./stream:FuzzOffer:40000 \
-	./household:FuzzNormalizeURL:50000 ./deploy/setupcard:FuzzParse:20000
+	./wire:FuzzParseDoorbellURL:50000 ./deploy/setupcard:FuzzParse:20000
 FUZZ_FACTOR ?= 100
 
 # make test runs each for a few seconds (about a minute in all); make fuzz

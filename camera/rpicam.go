@@ -53,7 +53,7 @@ func OpenRpicam(ctx context.Context, cfg RpicamConfig) (Source, error) {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, fmt.Errorf("cannot run %s: not found; install rpicam-apps (apt install rpicam-apps) or set camera.rpicam.command to its path", cfg.Command)
 		}
-		return nil, fmt.Errorf("cannot run %s: %v; check camera.rpicam.command", cfg.Command, err)
+		return nil, fmt.Errorf("cannot run %s: %w; check camera.rpicam.command", cfg.Command, err)
 	}
 	r := &rpicam{cmd: cmd, stdout: stdout, stderr: tail, waited: make(chan error, 1), w: cfg.Width, h: cfg.Height}
 	return r, nil

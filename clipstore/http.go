@@ -13,13 +13,8 @@ import (
 
 	"doorbell/crypto/clip"
 	"doorbell/internal/bearer"
+	"doorbell/wire"
 )
-
-// Authorizer says whether a bearer token belongs to a paired member device
-// (the pairing package's token store implements it).
-type Authorizer interface {
-	Authorize(token string) (id string, ok bool)
-}
 
 // Handler serves the sealed clips and records to paired members:
 //
@@ -31,29 +26,14 @@ type Authorizer interface {
 // to the hour: the list says no more than the files themselves would.
 type Handler struct {
 	Store *Store
-	// Auth is asked on every request; nil refuses everyone. A func lets it
-	// be wired after the handler.
-	Auth func() Authorizer
+	// Auth is asked on every request; nil refuses everyone.
+	Auth bearer.Authorizer
 	// DeviceKey is the device's signing key (devicekey.PublicString), so
 	// members can tell if it changed since they pinned it.
 	DeviceKey string
 	Log       *slog.Logger
 
 	warnedNoAuth atomic.Bool
-}
-
-// ListEntry is one clip in GET /api/clips.
-type ListEntry struct {
-	ID          string    `json:"id"`
-	Bytes       int64     `json:"bytes"`
-	RecordBytes int64     `json:"record_bytes"`
-	Hour        time.Time `json:"hour"`
-}
-
-// List is the body of GET /api/clips.
-type List struct {
-	DeviceKey string      `json:"device_key"`
-	Clips     []ListEntry `json:"clips"`
 }
 
 // Register adds the handler's routes to mux.
@@ -73,7 +53,7 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+	_ = json.NewEncoder(w).Encode(wire.Error{Error: fmt.Sprintf(format, args...)})
 }
 
 // authorize checks the bearer token. It never logs the token.
@@ -81,14 +61,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Cache-Control", "no-store")
 	token, ok := bearer.Token(r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		w.Header().Set("WWW-Authenticate", bearer.Challenge)
 		fail(w, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this computer got from doorbell device add")
 		return false
 	}
-	var a Authorizer
-	if h.Auth != nil {
-		a = h.Auth()
-	}
+	a := h.Auth
 	if a == nil {
 		if !h.warnedNoAuth.Swap(true) {
 			h.log().Warn("clips are refused to everyone: no token store is wired to them")
@@ -97,7 +74,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if _, ok := a.Authorize(token); !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", bearer.ChallengeInvalid)
 		fail(w, http.StatusUnauthorized, "the token is unknown or was revoked; pair this computer again with doorbell device add URL CODE")
 		return false
 	}
@@ -114,9 +91,9 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, "the doorbell cannot read its clips directory")
 		return
 	}
-	body := List{DeviceKey: h.DeviceKey, Clips: make([]ListEntry, 0, len(list))}
+	body := wire.ClipList{DeviceKey: h.DeviceKey, Clips: make([]wire.ClipEntry, 0, len(list))}
 	for _, e := range list {
-		body.Clips = append(body.Clips, ListEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)})
+		body.Clips = append(body.Clips, wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)

@@ -46,44 +46,16 @@ type Store struct {
 	evBytes uint64
 	onEvict func(id string, bytes int64)
 	protect map[string]bool // clips being recorded: never evicted
-
-	capacity int64 // see SetCapacity; 0: the disk's own
 }
-
-// SetCapacity makes the store behave as if its disk held only n bytes:
-// writes past that fail with ENOSPC and are handled as on a full disk
-// (old clips evicted). Tests use it; 0 restores the real disk.
-func (s *Store) SetCapacity(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.capacity = n
-}
-
-// room is how many of n bytes fit under the capacity.
-func (s *Store) room(n int) int {
-	s.mu.Lock()
-	c := s.capacity
-	s.mu.Unlock()
-	if c == 0 {
-		return n
-	}
-	used, err := s.Usage()
-	if err != nil {
-		return n
-	}
-	return int(max(0, min(int64(n), c-used)))
-}
-
-var errNoSpace error = syscall.ENOSPC
 
 // Open makes sure the clips directory in dataDir exists and is private.
 func Open(dataDir string) (*Store, error) {
 	dir := filepath.Join(dataDir, DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the clips directory %s: %v; check that the data directory is writable", dir, err)
+		return nil, fmt.Errorf("cannot create the clips directory %s: %w; check that the data directory is writable", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot make the clips directory %s private: %v", dir, err)
+		return nil, fmt.Errorf("cannot make the clips directory %s private: %w", dir, err)
 	}
 	return &Store{dir: dir, protect: map[string]bool{}}, nil
 }
@@ -119,7 +91,7 @@ func (s *Store) Recover() (Recovered, error) {
 	var rec Recovered
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return rec, fmt.Errorf("cannot read the clips directory: %v", err)
+		return rec, fmt.Errorf("cannot read the clips directory: %w", err)
 	}
 	clips := map[string]bool{}
 	for _, e := range entries {
@@ -139,7 +111,7 @@ func (s *Store) Recover() (Recovered, error) {
 				return rec, err
 			}
 			if err := os.Rename(path, s.ClipPath(id)); err != nil {
-				return rec, fmt.Errorf("cannot keep the interrupted clip %s: %v", id, err)
+				return rec, fmt.Errorf("cannot keep the interrupted clip %s: %w", id, err)
 			}
 			s.coarsen(id)
 			clips[id] = true
@@ -208,7 +180,7 @@ type Entry struct {
 func (s *Store) List() ([]Entry, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the clips directory: %v", err)
+		return nil, fmt.Errorf("cannot read the clips directory: %w", err)
 	}
 	byID := map[string]*Entry{}
 	var out []*Entry

@@ -9,13 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
 	"doorbell/crypto/clip"
+	"doorbell/internal/testkit"
+	"doorbell/wire"
 )
 
 // put makes a finished clip of n bytes with a record, dated at t.
@@ -164,11 +165,11 @@ func TestEnforceEvictsOldestFirst(t *testing.T) {
 }
 
 func TestFullDiskEvictsAndCarriesOn(t *testing.T) {
-	s, _ := Open(t.TempDir())
+	// Five 4 KiB pages: each clip below takes two (its file and its record).
+	s, _ := Open(testkit.SmallDisk(t, 5<<12))
 	now := time.Now()
 	a := put(t, s, 4000, now.Add(-2*time.Hour))
 	b := put(t, s, 4000, now.Add(-time.Hour))
-	s.SetCapacity(10_000)
 	cf, err := s.Create(clip.NewID())
 	if err != nil {
 		t.Fatal(err)
@@ -196,22 +197,12 @@ func TestFullDiskEvictsAndCarriesOn(t *testing.T) {
 	}
 }
 
-// TestRealFullDisk fills a real (tmpfs) file system when this process may
-// mount one, and otherwise the store's capacity, so it runs everywhere.
+// TestRealFullDisk fills a real (tmpfs) file system, many times over.
 func TestRealFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	real := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k") == nil
-	if real {
-		t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	}
-	s, err := Open(dir)
+	s, err := Open(testkit.SmallDisk(t, 256<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !real {
-		s.SetCapacity(256 << 10)
-	}
-	t.Logf("real tmpfs: %v", real)
 	for i := range 20 {
 		id := clip.NewID()
 		cf, err := s.Create(id)
@@ -219,7 +210,7 @@ func TestRealFullDisk(t *testing.T) {
 			t.Fatalf("clip %d: %v", i, err)
 		}
 		if _, err := cf.Write(bytes.Repeat([]byte{byte(i)}, 60<<10)); err != nil {
-			t.Fatalf("clip %d (real tmpfs %v): %v", i, real, err)
+			t.Fatalf("clip %d: %v", i, err)
 		}
 		if err := s.WriteRecord(id, bytes.Repeat([]byte{1}, 2000)); err != nil {
 			t.Fatalf("record %d: %v", i, err)
@@ -230,13 +221,9 @@ func TestRealFullDisk(t *testing.T) {
 	}
 	list, _ := s.List()
 	if c, _ := s.Evictions(); c < 15 || len(list) < 2 {
-		t.Errorf("after 20 clips of 60 KiB on 256 KiB (real tmpfs %v): %d evicted, %d kept", real, c, len(list))
+		t.Errorf("after 20 clips of 60 KiB on 256 KiB: %d evicted, %d kept", c, len(list))
 	}
 }
-
-type tokens map[string]string
-
-func (tk tokens) Authorize(token string) (string, bool) { id, ok := tk[token]; return id, ok }
 
 func TestHTTP(t *testing.T) {
 	s, _ := Open(t.TempDir())
@@ -247,8 +234,7 @@ func TestHTTP(t *testing.T) {
 	pcf.Write([]byte("x"))
 	defer pcf.Abort()
 	mux := http.NewServeMux()
-	var auth Authorizer
-	h := &Handler{Store: s, DeviceKey: "ed25519:KEY", Auth: func() Authorizer { return auth }}
+	h := &Handler{Store: s, DeviceKey: "ed25519:KEY"}
 	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -270,7 +256,7 @@ func TestHTTP(t *testing.T) {
 	if r := get("/api/clips", "good"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("no token store: %d", r.StatusCode)
 	}
-	auth = tokens{"good": "dev1"}
+	h.Auth = testkit.NewTokens(map[string]string{"good": "dev1"})
 	for _, c := range []struct{ path, token string }{{"/api/clips", ""}, {"/api/clips", "bad"}, {"/api/clips/" + id + ".mp4.age", ""}, {"/api/clips/" + id + ".mp4.age", "bad"}} {
 		r := get(c.path, c.token)
 		if r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {
@@ -278,7 +264,7 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 	r := get("/api/clips", "good")
-	var list List
+	var list wire.ClipList
 	json.NewDecoder(r.Body).Decode(&list)
 	if len(list.Clips) != 1 || list.Clips[0].ID != id || list.Clips[0].Bytes != 10_000 || !list.Clips[0].Hour.Equal(at.Truncate(time.Hour)) || list.DeviceKey != "ed25519:KEY" {
 		t.Fatalf("list %+v", list)

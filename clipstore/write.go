@@ -65,21 +65,12 @@ func (s *Store) retry(op func() error) error {
 func (c *ClipFile) Write(p []byte) (int, error) {
 	written := 0
 	err := c.s.retry(func() error {
-		n, err := c.s.write(c.f, p[written:])
+		n, err := c.f.Write(p[written:])
 		written += n
 		return err
 	})
 	c.n += int64(written)
 	return written, err
-}
-
-// write is f.Write, failing as a full disk would past the capacity.
-func (s *Store) write(f *os.File, p []byte) (int, error) {
-	if room := s.room(len(p)); room < len(p) {
-		n, _ := f.Write(p[:room])
-		return n, &os.PathError{Op: "write", Path: f.Name(), Err: errNoSpace}
-	}
-	return f.Write(p)
 }
 
 // Size is the bytes written so far.
@@ -140,9 +131,6 @@ func (c *ClipFile) Abort() {
 // disk is full.
 func (s *Store) WriteRecord(id string, sealed []byte) error {
 	return s.retry(func() error {
-		if s.room(len(sealed)) < len(sealed) {
-			return &os.PathError{Op: "write", Path: s.RecordPath(id), Err: errNoSpace}
-		}
 		if err := atomicfile.WriteFile(s.RecordPath(id), sealed, 0o600); err != nil {
 			return err
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"doorbell/wire"
 )
 
 // Config is the whole configuration. Defaults() gives every key its default;
@@ -80,7 +82,7 @@ func (r Region) Points() [][2]float64 {
 func Defaults() Config {
 	return Config{
 		Device:   Device{Name: "doorbell", DataDir: "/var/lib/doorbell"},
-		HTTP:     HTTP{Listen: "0.0.0.0:8443", ACME: defaultACME()},
+		HTTP:     HTTP{Listen: "0.0.0.0:" + wire.DefaultPort, ACME: defaultACME()},
 		Log:      Log{Format: "text", Level: "info"},
 		Camera:   defaultCamera(),
 		Motion:   defaultMotion(),

@@ -54,13 +54,43 @@ func parseErr(t *testing.T, src string) Errors {
 	return es
 }
 
+// errorCase is a config that must be refused: its first error is on line,
+// names the file, and says each of want.
+type errorCase struct {
+	name string
+	src  string
+	line int
+	want []string // substrings of the message: what is wrong and what to do
+}
+
+// checkErrorCases parses each case as test.toml and checks its errors, and
+// with also, anything more.
+func checkErrorCases(t *testing.T, cases []errorCase, also ...func(t *testing.T, es Errors)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			es := parseErr(t, c.src)
+			e := es[0]
+			if e.Line != c.line {
+				t.Errorf("error on line %d, want line %d: %v", e.Line, c.line, e)
+			}
+			if !strings.HasPrefix(e.Error(), "test.toml:") {
+				t.Errorf("error does not name the file: %v", e)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(e.Error(), w) {
+					t.Errorf("error %q does not say %q", e.Error(), w)
+				}
+			}
+			for _, f := range also {
+				f(t, es)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
-	cases := []struct {
-		name string
-		src  string
-		line int
-		want []string // substrings of the message: what is wrong and what to do
-	}{
+	cases := []errorCase{
 		{"malformed toml", "[camera]\nwidth = 1280\nfps = = 3\n", 3, []string{"fix the TOML syntax"}},
 		{"unknown key", "[camera]\nwidth = 640\nframerate = 30\n", 3, []string{`unknown key "camera.framerate"`, "check its spelling"}},
 		{"unknown table", "[camra]\nwidth = 640\n", 1, []string{"unknown key", "camra"}},
@@ -86,23 +116,7 @@ func TestErrors(t *testing.T) {
 		{"array of tables inside the zone list, later", "[motion]\n\n[[motion.zone.x]]\n", 3, []string{`unknown key "motion.zone.x"`}},
 		{"second mask is the bad one", "[[privacy_mask]]\npolygon = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]\n\n[[privacy_mask]]\npolygon = [[0.1, 0.1]]\n", 5, []string{"privacy_mask[1].polygon"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			es := parseErr(t, c.src)
-			e := es[0]
-			if e.Line != c.line {
-				t.Errorf("error on line %d, want line %d: %v", e.Line, c.line, e)
-			}
-			if !strings.HasPrefix(e.Error(), "test.toml:") {
-				t.Errorf("error does not name the file: %v", e)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(e.Error(), w) {
-					t.Errorf("error %q does not say %q", e.Error(), w)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, cases)
 }
 
 func TestEveryErrorIsReported(t *testing.T) {

@@ -1,17 +1,11 @@
 package config
 
 import (
-	"strings"
 	"testing"
 )
 
 func TestGPIOErrors(t *testing.T) {
-	cases := []struct {
-		name string
-		src  string
-		line int
-		want []string
-	}{
+	cases := []errorCase{
 		{"no button pin", "[gpio.button]\npin = \"\"\n", 2, []string{"gpio.button.pin is empty", "gpio.enabled = false"}},
 		{"pin with a space", "[gpio.chime]\npin = \"GPIO 27\"\n", 2, []string{`gpio.chime.pin is "GPIO 27"`, "gpioinfo"}},
 		{"two parts on one pin", "[gpio.button]\npin = \"GPIO17\"\n[gpio.led]\npin = \"GPIO17\"\n", 4, []string{"gpio.button.pin already uses", "its own pin"}},
@@ -23,19 +17,7 @@ func TestGPIOErrors(t *testing.T) {
 		{"debounce as milliseconds", "[gpio.button]\ndebounce = 30\n", 2, []string{"gpio.button.debounce is 30", "seconds"}},
 		{"unknown key", "[gpio.button]\ninverted = true\n", 2, []string{`unknown key "gpio.button.inverted"`}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e := parseErr(t, c.src)[0]
-			if e.Line != c.line {
-				t.Errorf("error on line %d, want line %d: %v", e.Line, c.line, e)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(e.Error(), w) {
-					t.Errorf("error %q does not say %q", e.Error(), w)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, cases)
 }
 
 func TestGPIODisabledNeedsNoPins(t *testing.T) {

@@ -7,12 +7,7 @@ import (
 
 func TestMotionZoneErrors(t *testing.T) {
 	const zoneHead = "[motion]\nthreshold = 20\n\n[[motion.zone]]\nname = \"path\"\n"
-	cases := []struct {
-		name string
-		src  string
-		line int
-		want []string
-	}{
+	cases := []errorCase{
 		{"self-intersecting zone", zoneHead + "polygon = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]\n", 6,
 			[]string{"motion.zone[0].polygon crosses itself", "in order around the shape"}},
 		{"zone with two corners", zoneHead + "polygon = [[0.1, 0.1], [0.9, 0.9]]\n", 6,
@@ -46,23 +41,7 @@ func TestMotionZoneErrors(t *testing.T) {
 		{"wrong type", "[motion]\nthreshold = \"high\"\n", 2, []string{"motion.threshold must be of type int"}},
 		{"unknown key", "[motion]\nsensitivity = 3\n", 2, []string{`unknown key "motion.sensitivity"`}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			es := parseErr(t, c.src)
-			e := es[0]
-			if e.Line != c.line {
-				t.Errorf("error on line %d, want line %d: %v", e.Line, c.line, e)
-			}
-			if !strings.HasPrefix(e.Error(), "test.toml:") {
-				t.Errorf("error does not name the file: %v", e)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(e.Error(), w) {
-					t.Errorf("error %q does not say %q", e.Error(), w)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, cases)
 }
 
 func TestMotionTooManyZones(t *testing.T) {

@@ -19,12 +19,7 @@ func TestMQTTIsOffByDefault(t *testing.T) {
 
 func TestMQTTErrors(t *testing.T) {
 	const on = "[mqtt]\nenabled = true\n"
-	cases := []struct {
-		name string
-		src  string
-		line int
-		want []string
-	}{
+	cases := []errorCase{
 		{"no broker", on, 1, []string{"mqtt.broker is empty", "mqtt://"}},
 		{"wrong scheme", on + "broker = \"http://hub:1883\"\n", 3, []string{`starts with "http://"`, "mqtts://"}},
 		{"password in the URL", on + "broker = \"mqtt://me:secret@hub:1883\"\n", 3, []string{"holds a user name or password", "mqtt.password"}},
@@ -44,22 +39,11 @@ func TestMQTTErrors(t *testing.T) {
 		{"keepalive", on + "broker = \"mqtt://hub\"\nkeepalive = 1\n", 4, []string{"mqtt.keepalive is 1"}},
 		{"reconnect max", on + "broker = \"mqtt://hub\"\nreconnect_max = 0.5\n", 4, []string{"mqtt.reconnect_max is 0.5"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e := parseErr(t, c.src)[0]
-			if e.Line != c.line {
-				t.Errorf("error on line %d, want line %d: %v", e.Line, c.line, e)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(e.Error(), w) {
-					t.Errorf("error %q does not say %q", e.Error(), w)
-				}
-			}
-			if strings.Contains(e.Error(), "secret") {
-				t.Errorf("error shows the password: %v", e)
-			}
-		})
-	}
+	checkErrorCases(t, cases, func(t *testing.T, es Errors) {
+		if strings.Contains(es[0].Error(), "secret") {
+			t.Errorf("error shows the password: %v", es[0])
+		}
+	})
 }
 
 func TestMQTTBrokerDefaultPorts(t *testing.T) {

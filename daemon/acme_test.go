@@ -27,7 +27,7 @@ func TestACMEInTheDaemon(t *testing.T) {
 	cfg.HTTP.ACME.Domain, cfg.HTTP.ACME.Provider, cfg.HTTP.ACME.CredentialsFile = "doorbell.example.org", "httpreq", creds
 	cfg.HTTP.ACME.Directory, cfg.HTTP.ACME.Resolvers = e.Directory, []string{e.Resolver}
 	var d *Daemon
-	addr, _ := started(t, cfg, func(dd *Daemon) { d = dd })
+	d, addr, _ := started(t, cfg)
 
 	deadline := time.Now().Add(60 * time.Second)
 	for getTrust(t, addr).Mode != tlscert.ModeACME {
@@ -45,7 +45,7 @@ func TestACMEInTheDaemon(t *testing.T) {
 	if err := leaf.VerifyHostname("doorbell.example.org"); err != nil {
 		t.Error(err)
 	}
-	if !d.trust.Key().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(leaf.PublicKey) {
+	if !d.parts.tls.Key().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(leaf.PublicKey) {
 		t.Error("the ACME certificate is not for the device's key: pins would break")
 	}
 }

@@ -23,139 +23,157 @@ import (
 	"doorbell/events"
 	"doorbell/gpio"
 	"doorbell/internal/bearer"
-	"doorbell/pairing"
-	"doorbell/stream"
-	"doorbell/tlscert"
 )
 
-// Daemon is one running doorbell. The start* hooks in this package's other
-// files add their parts to it through AddSink, AddHealth, Mux and Metrics.
-type Daemon struct {
-	Cfg     config.Config
-	Log     *slog.Logger
-	Bus     *events.Bus
-	Mux     *http.ServeMux
-	Metrics *prometheus.Registry
-	DataDir string
-	Demo    bool
+// Options say what a daemon runs on. Config and DataDir are required.
+type Options struct {
+	Config  config.Config
+	DataDir string       // keys, tokens, members and sealed clips
+	Log     *slog.Logger // nil: discard
 
-	// Opener opens the camera; nil means the one Cfg.Camera names.
+	// Opener opens the camera; nil means the one Config.Camera names.
 	Opener camera.Opener
+
+	// Listening, if set, is called with the HTTPS server's address once it listens.
+	Listening func(addr string)
+
+	// Demo, if set, runs the demo: fake GPIO pins, a demo member, and the
+	// pairing link and each clip's open command on the terminal. Production
+	// leaves it nil and never reaches the demo's code (demo.go).
+	Demo *Demo
+}
+
+// Daemon is one running doorbell. Run builds its parts (parts.go), each
+// from what it needs; they attach themselves to the daemon's host.
+type Daemon struct {
+	cfg       config.Config
+	dataDir   string
+	log       *slog.Logger
+	opener    camera.Opener
+	listening func(addr string)
+	demo      *Demo
+	bus       *events.Bus
+
+	host
 
 	started time.Time
 	mask    *camera.Mask
 	camera  *camera.Supervisor
 
-	mu     sync.Mutex
-	sinks  []camera.Sink
-	health []healthSection
+	ledMu sync.Mutex
+	led   *gpio.LED // the GPIO part's, once Run has built it
 
-	// Set by the start hooks, in the order Run calls them, before the
-	// server takes its first request.
-	tokenStore *pairing.Store  // paired devices' tokens (startPairing)
-	led        *gpio.LED       // the status LED, or only its state without GPIO (startGPIO)
-	ring       *stream.Ring    // recent encoded pictures: live view and pre-roll (startStream)
-	trust      *tlscert.Server // the certificate served and how browsers trust it (tlsConfig, trust.go)
-
-	// background is every goroutine that must finish before Run returns:
-	// the recorder sealing its clip, the encoder, the watchers.
-	background sync.WaitGroup
-
-	// Listening, if set, is called with the HTTPS server's address once it listens.
-	Listening func(addr string)
+	parts parts // what Run built, before it listens
 }
 
-type healthSection struct {
-	name string
-	f    func() any
-}
-
-// AddSink makes s receive every frame after the privacy masks are applied.
-func (d *Daemon) AddSink(s camera.Sink) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.sinks = append(d.sinks, s)
-}
-
-// AddHealth adds a section to /healthz, computed by f at each request.
-func (d *Daemon) AddHealth(name string, f func() any) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.health = append(d.health, healthSection{name, f})
-}
-
-// New prepares a daemon for cfg, storing its keys and clips in dataDir.
-func New(cfg config.Config, dataDir string, log *slog.Logger) *Daemon {
+// New prepares a daemon. Nothing runs until Run.
+func New(o Options) *Daemon {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bus := events.NewBus()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), busMetrics{bus})
 	return &Daemon{
-		Cfg: cfg, Log: log, Bus: events.NewBus(), Mux: http.NewServeMux(),
-		Metrics: reg, DataDir: dataDir,
-		led: gpio.NewLED(nil, false),
+		cfg: o.Config, dataDir: o.DataDir, log: log, opener: o.Opener,
+		listening: o.Listening, demo: o.Demo, bus: bus,
+		host: host{mux: http.NewServeMux(), metrics: reg},
+		led:  gpio.NewLED(nil, false),
 	}
 }
 
-// Run starts every part, serves HTTP on cfg.HTTP.Listen and returns when ctx
-// ends (nil) or when the server cannot start (the error says why).
+// DataDir is the directory of the daemon's keys, tokens, members and clips.
+func (d *Daemon) DataDir() string { return d.dataDir }
+
+// Bus is the daemon's event bus: rings, motion and sealed clips.
+func (d *Daemon) Bus() *events.Bus { return d.bus }
+
+// Handler serves the daemon's HTTP API, as its HTTPS server does.
+func (d *Daemon) Handler() http.Handler { return d.mux }
+
+// LED is the status LED. It is never nil: without GPIO it only keeps the state.
+func (d *Daemon) LED() *gpio.LED {
+	d.ledMu.Lock()
+	defer d.ledMu.Unlock()
+	return d.led
+}
+
+// Run starts every part, serves HTTP on the config's http.listen and
+// returns when ctx ends (nil) or when the server cannot start (the error
+// says why).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
-	ln, err := net.Listen("tcp", d.Cfg.HTTP.Listen)
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
 	if err != nil {
-		return listenError(d.Cfg.HTTP.Listen, err)
+		return listenError(d.cfg.HTTP.Listen, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	mask, err := camera.NewMask(d.Cfg.Camera.Width, d.Cfg.Camera.Height, regionPoints(d.Cfg.PrivacyMask))
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	d.mask = mask
-	tlsConfig, err := d.tlsConfig()
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	opener := d.Opener
-	if opener == nil {
-		opener = openerFor(d.Cfg.Camera, d.Log)
-	}
-	d.camera = camera.NewSupervisor(d.Cfg.Camera.Source, opener, camera.SinkFunc(d.onFrame), d.Log)
-	d.camera.RegisterMetrics(d.Metrics)
-
-	// Each part may use those started before it.
-	for _, start := range []func(context.Context) error{d.startPairing, d.startGPIO, d.startStream, d.startMotion, d.startMQTT, d.startRecorder, d.startPush, d.startACME} {
-		if err := start(ctx); err != nil {
-			ln.Close()
-			cancel()
-			d.background.Wait()
-			return err
-		}
-	}
-	d.Mux.HandleFunc("GET /healthz", d.serveHealth)
-	d.Mux.Handle("GET /metrics", d.insidersOnly(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
-
-	d.goBackground(func() { d.camera.Run(ctx) })
-
-	// Long-lived requests (event streams) end when the daemon stops.
-	srv, conns := newHTTPServer(ctx, d.Mux, tlsConfig, d.Log, defaultHTTPLimits) // httpserver.go
-	var redirect *http.Server
-	if d.Cfg.HTTP.RedirectListen != "" {
-		redirect, err = d.startRedirect(ln.Addr().String())
-	}
-	if err != nil {
+	fail := func(err error) error {
 		ln.Close()
 		cancel()
 		d.background.Wait()
 		return err
 	}
+
+	mask, err := camera.NewMask(d.cfg.Camera.Width, d.cfg.Camera.Height, regionPoints(d.cfg.PrivacyMask))
+	if err != nil {
+		return fail(err)
+	}
+	d.mask = mask
+	tls, spki, err := d.loadTLS()
+	if err != nil {
+		return fail(err)
+	}
+	opener := d.opener
+	if opener == nil {
+		opener = openerFor(d.cfg.Camera, d.log)
+	}
+	d.camera = camera.NewSupervisor(d.cfg.Camera.Source, opener, camera.SinkFunc(d.onFrame), d.log)
+	d.camera.RegisterMetrics(d.metrics)
+
+	ps, err := d.build(tls, spki)
+	if err != nil {
+		return fail(err)
+	}
+	d.parts = ps
+	d.ledMu.Lock()
+	d.led = ps.led
+	d.ledMu.Unlock()
+	for _, p := range ps.all {
+		if err := p.start(ctx, &d.host); err != nil {
+			return fail(err)
+		}
+	}
+	d.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { d.serveHealth(w, r, ps.tokens) })
+	d.mux.Handle("GET /metrics", insidersOnly(ps.tokens, promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{})))
+
+	d.goBackground(func() { d.camera.Run(ctx) })
+
+	// Long-lived requests (event streams) end when the daemon stops.
+	srv, conns := newHTTPServer(ctx, d.mux, tls.TLSConfig(), d.log, defaultHTTPLimits) // httpserver.go
+	var redirect *http.Server
+	if d.cfg.HTTP.RedirectListen != "" {
+		if redirect, err = startRedirect(d.cfg.HTTP.RedirectListen, ln.Addr().String()); err != nil {
+			return fail(err)
+		}
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(conns.Listener(ln), "", "") }()
-	d.Log.Info("listening", "url", "https://"+ln.Addr().String()+"/", "camera", d.Cfg.Camera.String())
-	defer d.up(ctx, ln.Addr().String())() // setup card, READY=1, watchdog pings (systemd.go)
-	if d.Listening != nil {
-		d.Listening(ln.Addr().String())
+	addr := ln.Addr().String()
+	d.log.Info("listening", "url", "https://"+addr+"/", "camera", d.cfg.Camera.String())
+	defer d.up(ctx, addr)() // setup card, READY=1, watchdog pings (systemd.go)
+	for _, p := range ps.all {
+		if l, ok := p.(listener); ok {
+			l.listening(addr)
+		}
+	}
+	if d.listening != nil {
+		d.listening(addr)
+	}
+	if ps.demo != nil {
+		ps.demo.printLink(addr) // after the caller's banner
 	}
 
 	select {
@@ -196,27 +214,15 @@ func (d *Daemon) waitBackground(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		d.Log.Warn("some parts did not stop in time; stopping without them")
+		d.log.Warn("some parts did not stop in time; stopping without them")
 	}
-}
-
-// goBackground runs f on a goroutine that Run waits for before it returns.
-func (d *Daemon) goBackground(f func()) {
-	d.background.Add(1)
-	go func() {
-		defer d.background.Done()
-		f()
-	}()
 }
 
 // onFrame runs on the camera goroutine for every frame: masks first, so that
 // no consumer ever sees a masked pixel.
 func (d *Daemon) onFrame(f *camera.Frame) {
 	d.mask.Apply(f)
-	d.mu.Lock()
-	sinks := d.sinks
-	d.mu.Unlock()
-	for _, s := range sinks {
+	for _, s := range d.frameSinks() {
 		s.WriteFrame(f)
 	}
 }
@@ -227,19 +233,16 @@ func (d *Daemon) Health() map[string]any {
 		"camera":   d.camera.Status(),
 		"uptime_s": time.Since(d.started).Seconds(),
 	}
-	d.mu.Lock()
-	sections := d.health
-	d.mu.Unlock()
-	for _, s := range sections {
+	for _, s := range d.healthSections() {
 		h[s.name] = s.f()
 	}
 	return h
 }
 
-func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request, auth bearer.Authorizer) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if !d.insider(r) {
+	if !insider(auth, r) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"camera":   d.camera.Status(),
 			"uptime_s": time.Since(d.started).Seconds(),
@@ -254,23 +257,23 @@ func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {
 // from the device itself, or one with a paired device's token. To anyone
 // else on the network, motion, recording, viewers and ring counts would
 // tell when someone is at the door, or when nobody is home.
-func (d *Daemon) insider(r *http.Request) bool {
+func insider(auth bearer.Authorizer, r *http.Request) bool {
 	if fromLoopback(r) {
 		return true
 	}
 	token, ok := bearer.Token(r)
-	if !ok || d.tokenStore == nil {
+	if !ok {
 		return false
 	}
-	_, ok = d.tokenStore.Authorize(token)
+	_, ok = auth.Authorize(token)
 	return ok
 }
 
 // insidersOnly answers 401 to anyone but insiders.
-func (d *Daemon) insidersOnly(h http.Handler) http.Handler {
+func insidersOnly(auth bearer.Authorizer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !d.insider(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		if !insider(auth, r) {
+			w.Header().Set("WWW-Authenticate", bearer.Challenge)
 			http.Error(w, "the metrics tell when someone is at the door: scrape them from the device itself, or with a paired device's token (Authorization: Bearer TOKEN; doorbell member pair makes one)", http.StatusUnauthorized)
 			return
 		}
@@ -288,11 +291,12 @@ func fromLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// startRedirect serves plain HTTP that only sends browsers to the HTTPS port.
-func (d *Daemon) startRedirect(httpsAddr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", d.Cfg.HTTP.RedirectListen)
+// startRedirect serves plain HTTP on listen that only sends browsers to the
+// HTTPS port of httpsAddr.
+func startRedirect(listen, httpsAddr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return nil, listenError(d.Cfg.HTTP.RedirectListen, err)
+		return nil, listenError(listen, err)
 	}
 	_, port, _ := net.SplitHostPort(httpsAddr)
 	srv := &http.Server{
@@ -314,7 +318,7 @@ func listenError(addr string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("cannot listen on %s: the port is already in use; stop the other program or choose another port with -listen", addr)
 	}
-	return fmt.Errorf("cannot listen on %s: %v; check http.listen or -listen", addr, err)
+	return fmt.Errorf("cannot listen on %s: %w; check http.listen or -listen", addr, err)
 }
 
 func regionPoints(rs []config.Region) [][][2]float64 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,21 +17,37 @@ import (
 
 	"doorbell/camera"
 	"doorbell/config"
+	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 )
 
-// started runs a daemon for cfg and returns its address and a stop function
-// that reports how Run ended. The daemon is stopped at the test's end if
-// the test has not stopped it.
-func started(t testing.TB, cfg config.Config, setup ...func(*Daemon)) (string, func() error) {
+// started runs a daemon for cfg and returns it, its address and a stop
+// function that reports how Run ended. Each setup is a func(*Options),
+// which changes the options before New (DataDir is a fresh directory
+// unless changed), or a func(*Daemon), called after New and before Run.
+// The daemon is stopped at the test's end if the test has not stopped it.
+func started(t testing.TB, cfg config.Config, setup ...any) (*Daemon, string, func() error) {
 	t.Helper()
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	d := New(cfg, t.TempDir(), slog.New(slog.DiscardHandler))
+	addr := make(chan string, 1)
+	o := Options{Config: cfg, DataDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)}
+	var before []func(*Daemon)
 	for _, f := range setup {
+		switch f := f.(type) {
+		case func(*Options):
+			f(&o)
+		case func(*Daemon):
+			before = append(before, f)
+		default:
+			t.Fatalf("started: setup %T is neither func(*Options) nor func(*Daemon)", f)
+		}
+	}
+	o.Listening = func(a string) { addr <- a }
+	d := New(o)
+	for _, f := range before {
 		f(d)
 	}
-	addr := make(chan string, 1)
-	d.Listening = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -50,7 +67,7 @@ func started(t testing.TB, cfg config.Config, setup ...func(*Daemon)) (string, f
 			return err
 		}
 		t.Cleanup(func() { _ = stop() })
-		return a, stop
+		return d, a, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("daemon did not start: %v", err)
@@ -58,7 +75,19 @@ func started(t testing.TB, cfg config.Config, setup ...func(*Daemon)) (string, f
 		cancel()
 		t.Fatal("daemon did not listen within 30 s")
 	}
-	return "", nil
+	return nil, "", nil
+}
+
+// logTo sends the daemon's log, at debug level, to w.
+func logTo(w io.Writer) func(*Options) {
+	return func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+}
+
+// inDir keeps the daemon's data in dir.
+func inDir(dir string) func(*Options) {
+	return func(o *Options) { o.DataDir = dir }
 }
 
 var insecure = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -105,7 +134,7 @@ func waitHealth(t *testing.T, addr, what string, ok func(health) bool) health {
 func TestDaemonServesHealthAndMetricsAndStops(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 20
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	h := waitHealth(t, addr, "the camera running at 20 fps", func(h health) bool {
 		return h.Camera.State == "running" && h.Camera.FPS > 18 && h.Camera.FPS < 22
 	})
@@ -135,7 +164,7 @@ func TestDaemonRunsWithoutItsCamera(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Camera.Source = "v4l2"
 	cfg.Camera.V4L2.Device = "/dev/video-missing"
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	h := waitHealth(t, addr, "the camera retrying", func(h health) bool { return h.Camera.State == "retrying" })
 	if !strings.Contains(h.Camera.Reason, "/dev/video-missing does not exist") {
@@ -151,7 +180,7 @@ func TestDaemonRefusesAPortInUse(t *testing.T) {
 	defer ln.Close()
 	cfg := config.Defaults()
 	cfg.HTTP.Listen = ln.Addr().String()
-	d := New(cfg, t.TempDir(), slog.New(slog.DiscardHandler))
+	d := New(Options{Config: cfg, DataDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	err = d.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("got %v", err)
@@ -163,7 +192,7 @@ func TestPrivacyMaskAppliesBeforeSinks(t *testing.T) {
 	cfg.Camera.Width, cfg.Camera.Height = 64, 48
 	cfg.PrivacyMask = []config.Region{{Name: "left half", Polygon: [][]float64{{0, 0}, {0.5, 0}, {0.5, 1}, {0, 1}}}}
 	frames := make(chan []byte, 100)
-	_, stop := started(t, cfg, func(d *Daemon) {
+	_, _, stop := started(t, cfg, func(d *Daemon) {
 		d.AddSink(camera.SinkFunc(func(f *camera.Frame) {
 			select {
 			case frames <- append([]byte(nil), f.Y()...):
@@ -194,7 +223,7 @@ func TestPlainHTTPOnlyRedirects(t *testing.T) {
 	}
 	cfg.HTTP.RedirectListen = ln.Addr().String()
 	ln.Close()
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get("http://" + cfg.HTTP.RedirectListen + "/healthz?x=1")
@@ -217,9 +246,9 @@ func BenchmarkShutdown(b *testing.B) {
 	cfg.Camera.Width, cfg.Camera.Height = 320, 240
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		d := New(cfg, b.TempDir(), slog.New(slog.DiscardHandler))
 		up := make(chan struct{})
-		d.Listening = func(string) { close(up) }
+		d := New(Options{Config: cfg, DataDir: b.TempDir(), Log: slog.New(slog.DiscardHandler),
+			Listening: func(string) { close(up) }})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
@@ -239,13 +268,13 @@ func BenchmarkShutdown(b *testing.B) {
 // camera is, nothing that tells when someone is at the door; the device
 // itself and paired devices see everything.
 func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
-	var d *Daemon
-	started(t, smallCamera(), func(dd *Daemon) { d = dd })
-	code, err := pairing.NewCode(d.DataDir, "anna", time.Now())
+	d, _, _ := started(t, smallCamera())
+	testkit.AddMember(t, d.DataDir(), "anna")
+	code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := pairing.Open(d.DataDir, nil).Pair(code.Code, "Anna's phone")
+	token, _, err := pairing.Open(d.DataDir(), nil).Pair(code.Code, "Anna's phone")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +285,7 @@ func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
 		w := httptest.NewRecorder()
-		d.Mux.ServeHTTP(w, r)
+		d.Handler().ServeHTTP(w, r)
 		return w.Code, w.Body.String()
 	}
 	const stranger, lan, self = "192.0.2.7:40000", "[fd00::7]:40000", "127.0.0.1:40000"
@@ -283,5 +312,21 @@ func TestStrangersSeeOnlyThatTheDoorbellRuns(t *testing.T) {
 		if code, body := get("/metrics", c.from, c.token); code != 200 || !strings.Contains(body, "doorbell_camera_frames_captured_total") {
 			t.Errorf("/metrics from %s (token %v): %d", c.from, c.token != "", code)
 		}
+	}
+}
+
+// Events lost to a subscriber's full buffer are counted, by subscriber.
+func TestDroppedEventsAreCounted(t *testing.T) {
+	d, addr, _ := started(t, smallCamera())
+	if n := scrapeMetric(t, addr, `doorbell_events_dropped_total{subscriber="recorder"}`); n != 0 {
+		t.Errorf("the recorder dropped %v events on an idle doorbell", n)
+	}
+	_, unsubscribe := d.Bus().Subscribe("stuck", 1) // never read
+	defer unsubscribe()
+	for i := range 5 {
+		d.Bus().Publish(events.Event{Kind: events.ClipSealed, Time: time.Now(), Clip: fmt.Sprint(i)})
+	}
+	if n := scrapeMetric(t, addr, `doorbell_events_dropped_total{subscriber="stuck"}`); n != 4 {
+		t.Errorf(`doorbell_events_dropped_total{subscriber="stuck"} = %v, want 4`, n)
 	}
 }

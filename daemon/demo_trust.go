@@ -2,24 +2,25 @@ package daemon
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
-// PrintTrustSteps tells the demo user how a browser can trust the doorbell
-// at addr without a warning: through a household root (made here with the
+// printTrustSteps tells the demo user how a browser can trust the doorbell
+// at hostport without a warning: through a household root (made here with the
 // CLI), or through the owner's own domain (ACME). Service workers, the
 // installable app and notifications need one of the two.
-func (d *Daemon) PrintTrustSteps(w io.Writer, addr string) {
-	st := d.trust.Status()
-	cli := householdCLI()
-	hostport, err := pairing.LinkAddress(d.DataDir, addr)
-	if err != nil {
-		hostport = addr
+func (p *demoPart) printTrustSteps(hostport string) {
+	if p.trust == nil {
+		return
 	}
+	w := p.Out
+	st := p.trust.Status()
+	cli := householdCLI()
 	base := "https://" + hostport
 	switch st.Mode {
 	case tlscert.ModeHousehold:
@@ -34,10 +35,11 @@ func (d *Daemon) PrintTrustSteps(w io.Writer, addr string) {
 		fmt.Fprintf(w, "Trust:       the certificate is %s's; browsers trust it by its domain.\n", st.Mode)
 		return
 	}
-	code, err := pairing.NewCode(d.DataDir, "demo", time.Now())
-	link := "LINK (make one with " + cli + " member pair -data " + d.DataDir + " demo)"
+	code, err := pairing.NewCode(p.dataDir, "demo", time.Now())
+	link := "LINK (make one with " + cli + " member pair -data " + p.dataDir + " demo)"
 	if err == nil {
-		link = pairing.Link(hostport, code.Code)
+		id, _ := linkaddr.DeviceID(p.dataDir)
+		link = wire.PairLink(hostport, code.Code, id)
 	}
 	fmt.Fprintf(w, `Trust:       the certificate is self-signed, so browsers warn, and the app cannot be
              installed or send notifications. Two ways to trust it, neither through anyone's server:

@@ -14,6 +14,7 @@ import (
 	"doorbell/config"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 )
 
@@ -101,19 +102,20 @@ func nextRing(t testing.TB, ch <-chan events.Event) events.Event {
 	}
 }
 
-func demoMode(in io.Reader, bus *<-chan events.Event) func(*Daemon) {
-	return func(d *Daemon) {
-		d.Demo = true
-		demoInput = in
-		if bus != nil {
-			*bus, _ = d.Bus.Subscribe(100)
-		}
-	}
+// demoMode runs the demo with in as its terminal.
+
+func demoMode(in io.Reader) func(*Options) {
+	return func(o *Options) { o.Demo = &Demo{Out: io.Discard, Input: in} }
+}
+
+// subscribed subscribes bus to the daemon's events before it runs.
+func subscribed(bus *<-chan events.Event) func(*Daemon) {
+	return func(d *Daemon) { *bus, _ = d.Bus().Subscribe("test", 100) }
 }
 
 func TestDemoPressRingsChimesAndCounts(t *testing.T) {
 	var bus <-chan events.Event
-	addr, stop := started(t, bellConfig(), demoMode(strings.NewReader(""), &bus))
+	_, addr, stop := started(t, bellConfig(), demoMode(strings.NewReader("")), subscribed(&bus))
 	defer stop()
 
 	// Standard input at its end (as under systemd or CI): no ring, and the
@@ -154,7 +156,7 @@ func TestDemoPressRingsChimesAndCounts(t *testing.T) {
 func TestDemoEnterRings(t *testing.T) {
 	r, w := io.Pipe()
 	var bus <-chan events.Event
-	addr, stop := started(t, bellConfig(), demoMode(r, &bus))
+	_, addr, stop := started(t, bellConfig(), demoMode(r), subscribed(&bus))
 	defer stop()
 	if _, err := io.WriteString(w, "\n"); err != nil {
 		t.Fatal(err)
@@ -178,8 +180,7 @@ func TestDemoEnterRings(t *testing.T) {
 }
 
 func TestDemoPressAnswersOnlyThisMachine(t *testing.T) {
-	var d *Daemon
-	_, stop := started(t, bellConfig(), demoMode(strings.NewReader(""), nil), func(dd *Daemon) { d = dd })
+	d, _, stop := started(t, bellConfig(), demoMode(strings.NewReader("")))
 	defer stop()
 	for _, c := range []struct {
 		remote, site string
@@ -197,7 +198,7 @@ func TestDemoPressAnswersOnlyThisMachine(t *testing.T) {
 			req.Header.Set("Sec-Fetch-Site", c.site)
 		}
 		rec := httptest.NewRecorder()
-		d.Mux.ServeHTTP(rec, req)
+		d.Handler().ServeHTTP(rec, req)
 		if rec.Code != c.want {
 			t.Errorf("from %s (Sec-Fetch-Site %q): %d, want %d", c.remote, c.site, rec.Code, c.want)
 		}
@@ -207,7 +208,7 @@ func TestDemoPressAnswersOnlyThisMachine(t *testing.T) {
 func TestNoDemoButtonOutsideDemo(t *testing.T) {
 	cfg := bellConfig()
 	cfg.GPIO.Enabled = false
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	resp, err := insecure.Post("https://"+addr+"/api/demo/press", "", nil)
 	if err != nil {
@@ -226,7 +227,7 @@ func TestDaemonRunsWithoutGPIO(t *testing.T) {
 	cfg := bellConfig()
 	// No chip on a test machine; on a Pi, no such line: unavailable either way.
 	cfg.GPIO.Button.Pin = "NO_SUCH_LINE_99"
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	h := getGPIOHealth(t, addr)
 	if h.GPIO.State != "unavailable" || h.GPIO.Reason == "" {
@@ -243,8 +244,7 @@ func TestDaemonRunsWithoutGPIO(t *testing.T) {
 }
 
 func TestLEDIsReachable(t *testing.T) {
-	var d *Daemon
-	addr, stop := started(t, bellConfig(), demoMode(strings.NewReader(""), nil), func(dd *Daemon) { d = dd })
+	d, addr, stop := started(t, bellConfig(), demoMode(strings.NewReader("")))
 	defer stop()
 	d.LED().Set(gpio.Recording, true)
 	if h := getGPIOHealth(t, addr); h.GPIO.Shows != "recording" {
@@ -267,7 +267,8 @@ type sseEvent struct {
 // the stream is open, with a channel of the events read from it.
 func openEvents(t testing.TB, d *Daemon, addr string) <-chan sseEvent {
 	t.Helper()
-	code, err := pairing.NewCode(d.DataDir, "tester", time.Now())
+	testkit.AddMember(t, d.DataDir(), "tester")
+	code, err := pairing.NewCode(d.DataDir(), "tester", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,9 +357,8 @@ func nextSSERing(t testing.TB, evs <-chan sseEvent) sseEvent {
 // A press reaches every open phone page: a paired client on /api/events
 // gets the ring, with its kind and time only.
 func TestRingReachesOpenPages(t *testing.T) {
-	var d *Daemon
 	var bus <-chan events.Event
-	addr, stop := started(t, bellConfig(), demoMode(strings.NewReader(""), &bus), func(dd *Daemon) { d = dd })
+	d, addr, stop := started(t, bellConfig(), demoMode(strings.NewReader("")), subscribed(&bus))
 	defer stop()
 	phones := []<-chan sseEvent{openEvents(t, d, addr), openEvents(t, d, addr)}
 	pressDemo(t, addr)
@@ -382,8 +382,7 @@ func TestRingReachesOpenPages(t *testing.T) {
 // (POST /api/demo/press; fake line, 30 ms debounce, bus) to the ring at a
 // paired client of /api/events, all on loopback.
 func BenchmarkPressToSSE(b *testing.B) {
-	var d *Daemon
-	addr, stop := started(b, bellConfig(), demoMode(strings.NewReader(""), nil), func(dd *Daemon) { d = dd })
+	d, addr, stop := started(b, bellConfig(), demoMode(strings.NewReader("")))
 	defer stop()
 	phone := openEvents(b, d, addr)
 	var lat []time.Duration

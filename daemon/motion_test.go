@@ -47,7 +47,7 @@ func TestMotionEventsFromTheCamera(t *testing.T) {
 	cfg.Camera.Synthetic.VisitorPeriod, cfg.Camera.Synthetic.VisitorStay = 60, 1
 	cfg.Motion.Quiet = 1
 	var sub <-chan events.Event
-	addr, stop := started(t, cfg, func(d *Daemon) { sub, _ = d.Bus.Subscribe(16) })
+	_, addr, stop := started(t, cfg, func(d *Daemon) { sub, _ = d.Bus().Subscribe("test", 16) })
 	defer stop()
 	next := func(kind events.Kind) events.Event {
 		t.Helper()
@@ -94,7 +94,7 @@ func TestMotionZoneUnderAMaskStopsTheStart(t *testing.T) {
 	cfg.File = "doorbell.toml"
 	cfg.PrivacyMask = []config.Region{{Name: "street", Polygon: [][]float64{{0, 0}, {1, 0}, {1, 0.5}, {0, 0.5}}}}
 	cfg.Motion.Zone = []config.Region{{Name: "hedge", Polygon: [][]float64{{0.1, 0.1}, {0.4, 0.1}, {0.4, 0.3}}}}
-	d := New(cfg, t.TempDir(), slog.New(slog.DiscardHandler))
+	d := New(Options{Config: cfg, DataDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := d.Run(ctx)
@@ -107,7 +107,7 @@ func TestMotionOff(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height = 64, 48
 	cfg.Motion.Enabled = false
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	if h := motionHealth(t, addr); h["state"] != "off" {
 		t.Errorf("motion health with motion off: %v", h)

@@ -3,40 +3,57 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
+	"doorbell/config"
 	"doorbell/events"
 	"doorbell/internal/version"
 	"doorbell/mqtt"
 )
 
-// startMQTT forwards rings and motion from the bus to the owner's MQTT
+// mqttPart forwards rings and motion from the bus to the owner's MQTT
 // broker. Off unless [mqtt] enabled = true: nothing connects anywhere
 // unless the owner asks.
-func (d *Daemon) startMQTT(ctx context.Context) error {
-	if !d.Cfg.MQTT.Enabled {
-		d.AddHealth("mqtt", func() any { return mqtt.Status{State: "off"} })
+type mqttPart struct {
+	client *mqtt.Client // nil when off
+	bus    *events.Bus
+}
+
+// newMQTT checks the [mqtt] section (file names the config in errors) and
+// makes the client; it connects only once started.
+func newMQTT(c config.MQTT, device, file string, bus *events.Bus, log *slog.Logger) (*mqttPart, error) {
+	p := &mqttPart{bus: bus}
+	if !c.Enabled {
+		return p, nil
+	}
+	cfg, err := mqtt.FromConfig(c, device, version.Version, log.With("part", "mqtt"))
+	if err != nil {
+		return nil, err
+	}
+	if p.client, err = mqtt.New(cfg); err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, file)
+	}
+	return p, nil
+}
+
+func (p *mqttPart) start(ctx context.Context, h *host) error {
+	c := p.client
+	if c == nil {
+		h.AddHealth("mqtt", func() any { return mqtt.Status{State: "off"} })
 		return nil
 	}
-	cfg, err := mqtt.FromConfig(d.Cfg.MQTT, d.Cfg.Device.Name, version.Version, d.Log.With("part", "mqtt"))
-	if err != nil {
+	if err := c.RegisterMetrics(h.metrics); err != nil {
 		return err
 	}
-	c, err := mqtt.New(cfg)
-	if err != nil {
-		return fmt.Errorf("%v (in %s)", err, d.Cfg.File)
-	}
-	if err := c.RegisterMetrics(d.Metrics); err != nil {
-		return err
-	}
-	d.AddHealth("mqtt", func() any { return c.Status() })
+	h.AddHealth("mqtt", func() any { return c.Status() })
 	// The client's own queue is the bounded one; this buffer only has to
 	// cover the moment between a publish and the forwarder's next turn.
-	ch, unsubscribe := d.Bus.Subscribe(256)
-	d.goBackground(func() {
+	ch, unsubscribe := p.bus.Subscribe("mqtt", 256)
+	h.goBackground(func() {
 		<-ctx.Done()
 		unsubscribe()
 	})
-	d.goBackground(func() {
+	h.goBackground(func() {
 		for e := range ch {
 			switch e.Kind {
 			case events.Ring, events.MotionStart, events.MotionEnd:
@@ -45,6 +62,6 @@ func (d *Daemon) startMQTT(ctx context.Context) error {
 		}
 	})
 	// Waited for at shutdown: it tells the broker the doorbell is offline.
-	d.goBackground(func() { c.Run(ctx) })
+	h.goBackground(func() { c.Run(ctx) })
 	return nil
 }

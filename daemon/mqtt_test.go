@@ -37,7 +37,7 @@ func mqttDemo(t testing.TB, b *mqtttest.Broker) (addr string, stop func() error)
 	cfg.MQTT.Enabled = true
 	cfg.MQTT.Broker = b.URL()
 	cfg.MQTT.Topic = "doorbell/front"
-	addr, stop = started(t, cfg, demoMode(strings.NewReader(""), nil))
+	_, addr, stop = started(t, cfg, demoMode(strings.NewReader("")))
 	deadline := time.Now().Add(15 * time.Second)
 	for getMQTTHealth(t, addr).State != "connected" {
 		if time.Now().After(deadline) {
@@ -49,7 +49,7 @@ func mqttDemo(t testing.TB, b *mqtttest.Broker) (addr string, stop func() error)
 }
 
 func TestMQTTIsOffUnlessConfigured(t *testing.T) {
-	addr, stop := started(t, bellConfig())
+	_, addr, stop := started(t, bellConfig())
 	defer stop()
 	if s := getMQTTHealth(t, addr); s.State != "off" || s.Broker != "" {
 		t.Errorf("mqtt health with the default config: %+v", s)

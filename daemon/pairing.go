@@ -3,101 +3,111 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"time"
+	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"doorbell/devicekey"
+	"doorbell/events"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
+	"doorbell/pairing/pairhttp"
 	"doorbell/web"
+	"doorbell/wire"
 )
 
-// tokens returns the token store once startPairing has opened it, else nil.
-// It is the Authorizer of live view (stream.WHEP), the clips API and the
-// event stream: Authorize(token) returns the paired device's id.
-func (d *Daemon) tokens() *pairing.Store { return d.tokenStore }
-
-// onRevoke registers f to be called with the id of every paired device that
-// is revoked while the daemon runs. Live view uses it to end the device's
-// sessions at once. startPairing must have run.
-func (d *Daemon) onRevoke(f func(id string)) {
-	d.tokenStore.OnRevoke(func(t pairing.Token) { f(t.ID) })
-}
-
-// demoOut is where -demo prints its pairing link: the demo user's
-// terminal. The code is a secret, so it never goes to the log.
-var demoOut io.Writer = os.Stdout
-
-// startPairing wires pairing, tokens, /api/events and the phone page into
-// the daemon:
+// pairingPart is who may watch: the token store of the paired devices, and
 //
-//	POST /api/pair    one-time code → token (pairing.PairHandler)
+//	POST /api/pair    one-time code → token (pairhttp.Handler)
 //	GET  /api/events  Server-Sent Events for paired phones (web.Events)
 //	GET  /, /pair, /assets/…  the phone page (web)
 //
-// It makes the device signing key on first start, records the listening
-// address for the CLI's links, and in demo mode prints a pairing link.
-func (d *Daemon) startPairing(ctx context.Context) error {
-	log := d.Log.With("part", "pairing")
-	key, err := devicekey.LoadOrCreate(d.DataDir)
-	if err != nil {
-		return err
+// It records the listening address for the CLI's links.
+type pairingPart struct {
+	dataDir   string
+	store     *pairing.Store // the Authorizer of live view, the clips API and the event stream
+	deviceKey string         // the signing key, ed25519:BASE64
+	deviceID  string         // wire.DeviceID: what pairing links name
+	bus       *events.Bus
+	log       *slog.Logger
+}
+
+// newPairing opens the token store of dataDir. key is the signing key and
+// spki the HTTPS certificate's public key: the device ID is made of both.
+func newPairing(dataDir string, key ed25519.PrivateKey, spki []byte, bus *events.Bus, log *slog.Logger) *pairingPart {
+	log = log.With("part", "pairing")
+	pub := key.Public().(ed25519.PublicKey)
+	return &pairingPart{
+		dataDir:   dataDir,
+		store:     pairing.Open(dataDir, log), // a damaged token file is logged, and refuses everyone
+		deviceKey: devicekey.PublicString(pub),
+		deviceID:  wire.DeviceID(spki, pub),
+		bus:       bus,
+		log:       log,
 	}
-	store := pairing.Open(d.DataDir, log) // a damaged token file is logged, and refuses everyone
-	d.tokenStore = store
-	d.goBackground(func() { store.Watch(ctx) })
+}
+
+func (p *pairingPart) start(ctx context.Context, h *host) error {
+	store := p.store
+	h.goBackground(func() { store.Watch(ctx) })
 
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "doorbell_pairing_attempts_total", Help: "POST /api/pair requests, by result."}, []string{"result"})
-	for _, r := range []string{pairing.ResultPaired, pairing.ResultUnknown, pairing.ResultExpired, pairing.ResultUsed,
-		pairing.ResultLimited, pairing.ResultBadRequest, pairing.ResultError} {
+	for _, r := range []string{pairhttp.ResultPaired, pairhttp.ResultUnknown, pairhttp.ResultExpired, pairhttp.ResultUsed,
+		pairhttp.ResultNotMember, pairhttp.ResultLimited, pairhttp.ResultBadRequest, pairhttp.ResultError} {
 		attempts.WithLabelValues(r)
 	}
-	evs := &web.Events{Auth: store, Subscribe: d.Bus.Subscribe}
-	d.Metrics.MustRegister(attempts,
+	evs := &web.Events{Auth: store, Subscribe: func(buf int) (<-chan events.Event, func()) {
+		return p.bus.Subscribe("event_stream", buf)
+	}}
+	if err := registerAll(h.metrics, "pairing", attempts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "doorbell_paired_devices", Help: "Devices paired with a valid token."},
 			func() float64 { return float64(len(store.Tokens())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "doorbell_event_streams", Help: "Open /api/events streams."},
-			func() float64 { return float64(evs.Open()) }))
-
-	d.Mux.Handle("POST /api/pair", &pairing.PairHandler{
-		Store: store, Log: log,
-		DeviceKey: devicekey.PublicString(key.Public().(ed25519.PublicKey)),
-		OnResult:  func(r string) { attempts.WithLabelValues(r).Inc() },
-	})
-	d.Mux.Handle("GET /api/events", evs)
-	web.Register(d.Mux)
-	d.AddHealth("pairing", func() any { return store.Status() })
-
-	prev := d.Listening
-	d.Listening = func(addr string) {
-		if err := pairing.SaveListenAddress(d.DataDir, addr); err != nil {
-			log.Warn("cannot record the listening address; doorbell member pair needs -addr", "err", err)
-		}
-		if prev != nil {
-			prev(addr)
-		}
-		if d.Demo {
-			d.printDemoLink(addr)
-		}
+			func() float64 { return float64(evs.Open()) })); err != nil {
+		return err
 	}
+
+	h.mux.Handle("POST /api/pair", &pairhttp.Handler{
+		Store: store, Log: p.log, DeviceKey: p.deviceKey,
+		OnResult: func(r string) { attempts.WithLabelValues(r).Inc() },
+	})
+	// A revoked device's event streams end at once; and each event is sent
+	// only after its token is checked again (web.Events).
+	store.OnRevoke(func(t pairing.Token) { evs.End(t.ID) })
+	h.mux.Handle("GET /api/events", evs)
+	// The signing key, to anyone: with the key of the TLS connection it
+	// makes the device ID, which a pairing link carries and a client checks
+	// before it sends the link's code.
+	h.mux.HandleFunc("GET /api/device", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(wire.Device{DeviceKey: p.deviceKey})
+	})
+	web.Register(h.mux)
+	h.AddHealth("pairing", func() any { return store.Status() })
 	return nil
 }
 
-// printDemoLink makes a pairing code for the demo member and prints its link.
-func (d *Daemon) printDemoLink(addr string) {
-	hostport, err := pairing.LinkAddress(d.DataDir, addr)
-	if err == nil {
-		var c pairing.Code
-		if c, err = pairing.NewCode(d.DataDir, "demo", time.Now()); err == nil {
-			fmt.Fprintf(demoOut, "Live view:   open this pairing link in a browser on this machine (works once, for %d minutes):\n             %s\n",
-				int(pairing.CodeTTL.Minutes()), pairing.Link(hostport, c.Code))
-			d.Log.Info("demo pairing link printed on standard output", "member", "demo", "expires", c.Expires)
-			return
+func (p *pairingPart) listening(addr string) {
+	if err := linkaddr.Save(p.dataDir, addr); err != nil {
+		p.log.Warn("cannot record the listening address; doorbell member pair needs -addr", "err", err)
+	}
+	if err := linkaddr.SaveDeviceID(p.dataDir, p.deviceID); err != nil {
+		p.log.Warn("cannot record the device ID; links from doorbell member pair will lack it", "err", err)
+	}
+}
+
+// registerAll registers each collector of the part named what, or says
+// which part's metrics clash.
+func registerAll(reg prometheus.Registerer, what string, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("%s metrics: %w", what, err)
 		}
 	}
-	d.Log.Warn("cannot make the demo pairing link", "err", err)
+	return nil
 }

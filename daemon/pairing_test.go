@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"bufio"
+	"crypto/ed25519"
+	"crypto/x509"
 	"doorbell/internal/syncbuf"
 	"encoding/json"
+	"encoding/pem"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,9 +19,15 @@ import (
 	"time"
 
 	"doorbell/config"
+	"doorbell/crypto/members"
 	"doorbell/devicekey"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
+	"doorbell/pairing/pairhttp"
+	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
 // once makes a daemon's stop function safe to call twice.
@@ -74,20 +82,19 @@ func authGet(t *testing.T, url, token string) *http.Response {
 // The daemon pairs phones, serves events only to them, and forgets a
 // revoked phone at once.
 func TestPairingAndEventsInTheDaemon(t *testing.T) {
-	var d *Daemon
 	log := &syncbuf.Buffer{}
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	d, addr, stop := started(t, smallCamera(), logTo(log))
 	stop = once(stop)
 	defer stop()
 
 	// First start: the signing key, 0600; where it listens, for the CLI.
-	if fi, err := os.Stat(devicekey.Path(d.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(devicekey.Path(d.DataDir())); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("device key: %v", err)
 	}
-	if got, _ := pairing.LinkAddress(d.DataDir, ""); got != addr {
+	if id, err := linkaddr.DeviceID(d.DataDir()); err != nil || id != deviceID(t, d) {
+		t.Errorf("the daemon recorded device ID %q (%v), want %q", id, err, deviceID(t, d))
+	}
+	if got, _ := linkaddr.ForLinks(d.DataDir(), ""); got != addr {
 		t.Errorf("links would go to %s, the daemon listens on %s", got, addr)
 	}
 
@@ -101,7 +108,8 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	}
 
 	// Pairing, and its refusals.
-	code, err := pairing.NewCode(d.DataDir, "anna", time.Now())
+	testkit.AddMember(t, d.DataDir(), "anna")
+	code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +118,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	if resp.StatusCode != 200 || token == "" || !strings.HasPrefix(m["device_key"], "ed25519:") {
 		t.Fatalf("pairing: %s %v", resp.Status, m)
 	}
-	expired, _ := pairing.NewCode(d.DataDir, "anna", time.Now().Add(-pairing.CodeTTL-time.Second))
+	expired, _ := pairing.NewCode(d.DataDir(), "anna", time.Now().Add(-pairing.CodeTTL-time.Second))
 	for _, tc := range []struct {
 		name, ctype, body string
 		want              int
@@ -127,7 +135,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 		}
 	}
 	// Another address has its own budget.
-	if resp, m := pairRequest(t, from("127.0.0.2"), addr, "application/json", `{"code":"`+strings.Repeat("b", pairing.MaxPairBody)+`"}`); resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp, m := pairRequest(t, from("127.0.0.2"), addr, "application/json", `{"code":"`+strings.Repeat("b", pairhttp.MaxPairBody)+`"}`); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("too big, from another address: %s %v, want 413", resp.Status, m)
 	}
 
@@ -152,7 +160,7 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 		}
 	}()
 	<-lines // the opening comment: subscribed
-	d.Bus.Publish(events.Event{Kind: events.Ring, Time: time.Now()})
+	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now()})
 	got := ""
 	for got != "event: ring" {
 		select {
@@ -184,9 +192,9 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 	// Revoked (as doorbell member revoke does it): refused at once, and
 	// the open event stream ends within a second.
 	revokedIDs := make(chan string, 1)
-	d.onRevoke(func(id string) { revokedIDs <- id })
+	d.parts.tokens.OnRevoke(func(t pairing.Token) { revokedIDs <- t.ID })
 	start := time.Now()
-	gone, _, err := pairing.Revoke(d.DataDir, "Anna's phone")
+	gone, _, err := pairing.Revoke(d.DataDir(), "Anna's phone")
 	if err != nil || len(gone) != 1 {
 		t.Fatal(err)
 	}
@@ -240,19 +248,11 @@ func TestPairingAndEventsInTheDaemon(t *testing.T) {
 
 func TestDemoPrintsAPairingLink(t *testing.T) {
 	out := &syncbuf.Buffer{}
-	old := demoOut
-	demoOut = out
-	defer func() { demoOut = old }()
 	log := &syncbuf.Buffer{}
-	var d *Daemon
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		d.Demo = true
-		d.Log = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	d, addr, stop := started(t, smallCamera(), logTo(log), func(o *Options) { o.Demo = &Demo{Out: out, Input: strings.NewReader("")} })
 	stop = once(stop)
 	defer stop()
-	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#([a-z2-7]{32})`)
+	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#code=([a-z2-7]{32})&id=` + deviceID(t, d))
 	var m []string
 	for deadline := time.Now().Add(5 * time.Second); m == nil; time.Sleep(10 * time.Millisecond) {
 		// Printed just after the daemon's own demo banner.
@@ -273,10 +273,8 @@ func TestDemoPrintsAPairingLink(t *testing.T) {
 // A token file damaged by hand does not stop the doorbell: live view and
 // events refuse everyone, and /healthz says why.
 func TestDamagedTokenFileFailsClosed(t *testing.T) {
-	var d *Daemon
-	addr, stop := started(t, smallCamera(), func(dd *Daemon) {
-		d = dd
-		os.WriteFile(filepath.Join(d.DataDir, pairing.TokensFile), []byte("{"), 0o600)
+	_, addr, stop := started(t, smallCamera(), func(o *Options) {
+		os.WriteFile(filepath.Join(o.DataDir, pairing.TokensFile), []byte("{"), 0o600)
 	})
 	defer stop()
 	resp := authGet(t, "https://"+addr+"/healthz", "")
@@ -285,7 +283,85 @@ func TestDamagedTokenFileFailsClosed(t *testing.T) {
 	if !strings.Contains(string(body), `"error":"`) || !strings.Contains(string(body), pairing.TokensFile) {
 		t.Errorf("/healthz: %s", body)
 	}
-	if d.tokens().Err() == nil {
-		t.Error("store has no error")
+	if resp := authGet(t, "https://"+addr+"/api/events", strings.Repeat("a", 43)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("events with a damaged token file: %s", resp.Status)
+	} else {
+		resp.Body.Close()
 	}
+}
+
+// Removing a member (doorbell member remove: one replacement of the member
+// list) ends the event streams of all of their devices within a second,
+// and refuses their tokens at once.
+func TestMemberRemovalEndsTheirStreams(t *testing.T) {
+	d, addr, _ := started(t, smallCamera())
+	testkit.AddMember(t, d.DataDir(), "anna")
+	var bodies []io.ReadCloser
+	var tokens []string
+	for _, phone := range []string{"Anna's phone", "Anna's tablet"} {
+		code, err := pairing.NewCode(d.DataDir(), "anna", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, m := pairRequest(t, insecure, addr, "application/json", `{"code":"`+code.Code+`","device":"`+phone+`"}`)
+		resp := authGet(t, "https://"+addr+"/api/events", m["token"])
+		if resp.StatusCode != 200 {
+			t.Fatalf("events for %s: %s", phone, resp.Status)
+		}
+		bodies, tokens = append(bodies, resp.Body), append(tokens, m["token"])
+	}
+	ended := make(chan time.Time, len(bodies))
+	for _, b := range bodies {
+		go func() {
+			io.Copy(io.Discard, b)
+			ended <- time.Now()
+		}()
+		defer b.Close()
+	}
+	start := time.Now()
+	if _, _, err := members.Remove(d.DataDir(), "anna"); err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	for range bodies {
+		select {
+		case at := <-ended:
+			last = at
+		case <-time.After(3 * time.Second):
+			t.Fatal("an event stream of the removed member is still open 3 s after the removal")
+		}
+	}
+	took := last.Sub(start)
+	t.Logf("FIGURE member remove to the last of the member's event streams closing: %v", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the removed member's last stream closed %v after the removal, want within 1 s", took)
+	}
+	for _, tok := range tokens {
+		if resp := authGet(t, "https://"+addr+"/api/events", tok); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("events with a removed member's token: %s", resp.Status)
+		}
+	}
+}
+
+// deviceID computes the device ID of the running daemon from its keys in
+// the data directory, as a client would from the connection and the key.
+func deviceID(t testing.TB, d *Daemon) string {
+	t.Helper()
+	key, err := devicekey.Load(d.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(d.DataDir(), tlscert.CertFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s holds no PEM", tlscert.CertFileName)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.DeviceID(cert.RawSubjectPublicKeyInfo, key.Public().(ed25519.PublicKey))
 }

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"image"
 	"image/jpeg"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"doorbell/camera"
+	"doorbell/config"
 	"doorbell/events"
 	"doorbell/pairing"
 	"doorbell/push"
@@ -20,22 +22,33 @@ import (
 // Tests point it at their push-service emulator.
 var pushRoots *x509.CertPool
 
-// startPush serves /api/push and, when [push] enabled = true, sends rings
+// pushPart serves /api/push and, when [push] enabled = true, sends rings
 // (and, to phones that asked, motion) to the subscribed phones. Revoking a
-// device deletes its subscription at once. startPairing must have run.
-func (d *Daemon) startPush(ctx context.Context) error {
-	store := d.tokens()
-	if !d.Cfg.Push.Enabled {
-		d.AddHealth("push", func() any { return push.Status{State: "off"} })
-		d.Mux.Handle("/api/push", &push.Handler{Auth: store})
+// device deletes its subscription at once.
+type pushPart struct {
+	cfg     config.Push
+	dataDir string
+	tokens  *pairing.Store
+	bus     *events.Bus
+	log     *slog.Logger
+}
+
+func newPush(c config.Push, dataDir string, tokens *pairing.Store, bus *events.Bus, log *slog.Logger) *pushPart {
+	return &pushPart{cfg: c, dataDir: dataDir, tokens: tokens, bus: bus, log: log.With("part", "push")}
+}
+
+func (p *pushPart) start(ctx context.Context, h *host) error {
+	store, log := p.tokens, p.log
+	if !p.cfg.Enabled {
+		h.AddHealth("push", func() any { return push.Status{State: "off"} })
+		h.mux.Handle("/api/push", &push.Handler{Auth: store})
 		return nil
 	}
-	log := d.Log.With("part", "push")
-	key, err := push.LoadOrCreateKey(d.DataDir)
+	key, err := push.LoadOrCreateKey(p.dataDir)
 	if err != nil {
 		return err
 	}
-	subs, err := push.OpenStore(d.DataDir)
+	subs, err := push.OpenStore(p.dataDir)
 	if err != nil {
 		return err
 	}
@@ -59,21 +72,21 @@ func (d *Daemon) startPush(ctx context.Context) error {
 		}
 	})
 	sender := push.NewSender(key, subs, push.Options{
-		Contact: d.Cfg.Push.Contact, AllowHosts: d.Cfg.Push.AllowHosts, RootCAs: pushRoots, Log: log, Paired: paired})
-	d.Mux.Handle("/api/push", &push.Handler{Auth: store, Store: subs, Sender: sender, Log: log})
-	d.AddHealth("push", func() any { return sender.Status() })
+		Contact: p.cfg.Contact, AllowHosts: p.cfg.AllowHosts, RootCAs: pushRoots, Log: log, Paired: paired})
+	h.mux.Handle("/api/push", &push.Handler{Auth: store, Store: subs, Sender: sender, Log: log})
+	h.AddHealth("push", func() any { return sender.Status() })
 
 	snap := &snapshotter{wanted: func() bool {
 		return slices.ContainsFunc(subs.All(), func(s push.Subscription) bool { return s.Snapshot })
 	}}
-	d.AddSink(snap)
+	h.AddSink(snap)
 
-	ch, unsubscribe := d.Bus.Subscribe(64)
-	d.goBackground(func() {
+	ch, unsubscribe := p.bus.Subscribe("push", 64)
+	h.goBackground(func() {
 		<-ctx.Done()
 		unsubscribe()
 	})
-	d.goBackground(func() {
+	h.goBackground(func() {
 		for e := range ch {
 			if e.Kind == events.Ring || e.Kind == events.MotionStart {
 				sender.Notify(ctx, e, snap.jpeg)

@@ -14,6 +14,7 @@ import (
 
 	"doorbell/config"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/push"
 	"doorbell/push/pushtest"
@@ -32,7 +33,8 @@ func pushConfig(t testing.TB, svc *pushtest.Service) config.Config {
 // pairPhone pairs a device for member and returns its token.
 func pairPhone(t testing.TB, d *Daemon, addr, member string) string {
 	t.Helper()
-	code, err := pairing.NewCode(d.DataDir, member, time.Now())
+	testkit.AddMember(t, d.DataDir(), member)
+	code, err := pairing.NewCode(d.DataDir(), member, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func nextPush(t testing.TB, svc *pushtest.Service) pushtest.Message {
 
 func TestPushOffByDefault(t *testing.T) {
 	var d *Daemon
-	addr, _ := started(t, bellConfig(), func(dd *Daemon) { d = dd })
+	d, addr, _ := started(t, bellConfig())
 	token := pairPhone(t, d, addr, "anna")
 	if code, m := pushRequest(t, addr, "GET", token, ""); code != 404 || m["error"] != "push_off" {
 		t.Errorf("GET /api/push with push off: %d %v", code, m)
@@ -88,7 +90,7 @@ func TestPushOffByDefault(t *testing.T) {
 	if code, _ := pushRequest(t, addr, "GET", "nope", ""); code != 401 {
 		t.Errorf("unpaired: %d", code)
 	}
-	if _, err := os.Stat(filepath.Join(d.DataDir, push.KeyFileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(d.DataDir(), push.KeyFileName)); err == nil {
 		t.Error("a VAPID key was made with push off")
 	}
 }
@@ -99,7 +101,7 @@ func TestPushInTheDaemon(t *testing.T) {
 	svc := pushtest.New(t)
 	var d *Daemon
 	var bus <-chan events.Event
-	addr, _ := started(t, pushConfig(t, svc), demoMode(strings.NewReader(""), &bus), func(dd *Daemon) { d = dd })
+	d, addr, _ := started(t, pushConfig(t, svc), demoMode(strings.NewReader("")), subscribed(&bus))
 	anna, ben := pairPhone(t, d, addr, "anna"), pairPhone(t, d, addr, "ben")
 	annaSub, benSub := svc.Subscribe(), svc.Subscribe()
 
@@ -113,7 +115,7 @@ func TestPushInTheDaemon(t *testing.T) {
 			t.Fatalf("POST /api/push: %d %v", code, m)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(d.DataDir, push.StoreFileName)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(filepath.Join(d.DataDir(), push.StoreFileName)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("subscriptions file: %v", err)
 	}
 
@@ -129,11 +131,11 @@ func TestPushInTheDaemon(t *testing.T) {
 	waitReleased(t, addr)
 
 	// Revoked: the subscription goes at once, and nothing more is sent to it.
-	if _, _, err := pairing.Revoke(d.DataDir, "ben"); err != nil {
+	if _, _, err := pairing.Revoke(d.DataDir(), "ben"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "ben's subscription deleted", func() bool {
-		s, _ := push.OpenStore(d.DataDir)
+		s, _ := push.OpenStore(d.DataDir())
 		return s != nil && len(s.All()) == 1 && s.All()[0].Endpoint == annaSub.Endpoint
 	})
 
@@ -166,7 +168,7 @@ func TestPushForgetsDevicesRevokedWhileStopped(t *testing.T) {
 	dir := t.TempDir()
 	cfg := pushConfig(t, svc)
 	var d *Daemon
-	addr, stop := started(t, cfg, func(dd *Daemon) { d = dd; d.DataDir = dir })
+	d, addr, stop := started(t, cfg, inDir(dir))
 	token := pairPhone(t, d, addr, "anna")
 	if code, _ := pushRequest(t, addr, "POST", token, svc.Subscribe().JSON()); code != 201 {
 		t.Fatal(code)
@@ -177,7 +179,7 @@ func TestPushForgetsDevicesRevokedWhileStopped(t *testing.T) {
 	if _, _, err := pairing.Revoke(dir, "anna"); err != nil {
 		t.Fatal(err)
 	}
-	started(t, cfg, func(dd *Daemon) { dd.DataDir = dir })
+	started(t, cfg, inDir(dir))
 	if s, err := push.OpenStore(dir); err != nil || len(s.All()) != 0 {
 		t.Errorf("after restart: %v %+v", err, s.All())
 	}
@@ -201,14 +203,14 @@ func waitFor(t testing.TB, what string, ok func() bool) {
 func BenchmarkPressToPush(b *testing.B) {
 	svc := pushtest.New(b)
 	var d *Daemon
-	addr, stop := started(b, pushConfig(b, svc), demoMode(strings.NewReader(""), nil), func(dd *Daemon) { d = dd })
+	d, addr, stop := started(b, pushConfig(b, svc), demoMode(strings.NewReader("")))
 	defer stop()
 	for _, who := range []string{"anna", "ben"} {
 		if code, _ := pushRequest(b, addr, "POST", pairPhone(b, d, addr, who), svc.Subscribe().JSON()); code != 201 {
 			b.Fatal(code)
 		}
 	}
-	ch, unsubscribe := d.Bus.Subscribe(16)
+	ch, unsubscribe := d.Bus().Subscribe("test", 16)
 	defer unsubscribe()
 	var lat []time.Duration
 	for b.Loop() {
@@ -232,7 +234,7 @@ func TestPushSnapshot(t *testing.T) {
 	var bus <-chan events.Event
 	cfg := pushConfig(t, svc)
 	cfg.Camera.Width, cfg.Camera.Height = 320, 240
-	addr, _ := started(t, cfg, demoMode(strings.NewReader(""), &bus), func(dd *Daemon) { d = dd })
+	d, addr, _ := started(t, cfg, demoMode(strings.NewReader("")), subscribed(&bus))
 	sub := svc.Subscribe()
 	body := strings.Replace(sub.JSON(), "{", `{"snapshot":true,`, 1)
 	if code, m := pushRequest(t, addr, "POST", pairPhone(t, d, addr, "anna"), body); code != 201 || m["snapshot"] != true {

@@ -35,13 +35,12 @@ func TestStopSealsTheClipBeingRecorded(t *testing.T) {
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
 	cfg.Motion.Enabled = false // only the ring records
 	cfg.Recorder.PostRoll = 60 // still recording when the daemon stops
-	var d *Daemon
-	_, stop := started(t, cfg, func(dd *Daemon) { d = dd; d.DataDir = data })
+	d, _, stop := started(t, cfg, inDir(data))
 
-	sealed, unsubscribe := d.Bus.Subscribe(8)
+	sealed, unsubscribe := d.Bus().Subscribe("test", 8)
 	defer unsubscribe()
 	time.Sleep(time.Second) // a keyframe in the ring
-	d.Bus.Publish(events.Event{Kind: events.Ring, Time: time.Now(), ID: 1})
+	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now(), ID: 1})
 	deadline := time.Now().Add(10 * time.Second)
 	for d.LED().State() != gpio.Recording {
 		if time.Now().After(deadline) {

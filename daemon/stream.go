@@ -2,26 +2,37 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/pion/webrtc/v4"
 
+	"doorbell/config"
 	"doorbell/gpio"
+	"doorbell/pairing"
 	"doorbell/stream"
 )
 
-// startStream wires the encoder, GOP ring, viewer hub and WHEP into the
-// daemon: camera frames (masked) → one H.264 encoder → ring → every viewer.
-func (d *Daemon) startStream(ctx context.Context) error {
-	c, cam := d.Cfg.Stream, d.Cfg.Camera
+// streamPart is live view: camera frames (masked) → one H.264 encoder →
+// ring → every viewer over WHEP.
+type streamPart struct {
+	ring *stream.Ring // recent encoded pictures: live view, and the recorder's pre-roll
+	enc  *stream.FFmpeg
+	hub  *stream.Hub
+	whep *stream.WHEP
+}
+
+// newStream builds the encoder, ring, hub and WHEP handlers. Viewers need a
+// token of tokens; a revoked device stops watching at once. The LED shows
+// when someone watches.
+func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *gpio.LED, log *slog.Logger) (*streamPart, error) {
 	ring := stream.NewRing(c.RingBytes)
-	d.ring = ring // the recorder's pre-roll (recorder.go)
 	enc, err := stream.NewFFmpeg(stream.FFmpegConfig{
 		Command: c.FFmpeg, Backend: c.Encoder,
 		Width: cam.Width, Height: cam.Height, FPS: cam.FPS,
 		BitrateKbps: c.BitrateKbps, KeyframeInterval: seconds(c.KeyframeInterval),
-	}, ring, d.Log.With("part", "encoder"))
+	}, ring, log.With("part", "encoder"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ice := make([]webrtc.ICEServer, len(c.ICEServers))
 	for i, s := range c.ICEServers {
@@ -31,30 +42,34 @@ func (d *Daemon) startStream(ctx context.Context) error {
 		MaxViewers: c.MaxViewers, Queue: c.ViewerQueue, ICEServers: ice,
 		LoopbackCandidates: c.LoopbackCandidates,
 		UDPPortMin:         uint16(c.UDPPortMin), UDPPortMax: uint16(c.UDPPortMax),
-		Log:       d.Log.With("part", "stream"),
-		OnViewers: func(n int) { d.led.Set(gpio.Watching, n > 0) },
+		Log:       log.With("part", "stream"),
+		OnViewers: func(n int) { led.Set(gpio.Watching, n > 0) },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	whep := &stream.WHEP{
-		Viewers: hub, ICEServers: ice, Log: d.Log.With("part", "whep"),
-		Auth: d.tokens(),
+		Viewers: hub, ICEServers: ice, Log: log.With("part", "whep"),
+		Auth: tokens,
 	}
 	// A revoked phone stops watching at once, not at the next recheck.
-	d.onRevoke(func(id string) { hub.CloseWhere(func(viewer string) bool { return viewer == id }) })
-	whep.Handle(d.Mux)
-	enc.RegisterMetrics(d.Metrics)
-	hub.RegisterMetrics(d.Metrics)
-	whep.RegisterMetrics(d.Metrics)
-	d.AddHealth("stream", func() any {
-		return streamHealth{Encoder: enc.Status(), Viewers: hub.Status(), Ring: ring.Status()}
+	tokens.OnRevoke(func(t pairing.Token) { hub.CloseWhere(func(viewer string) bool { return viewer == t.ID }) })
+	return &streamPart{ring: ring, enc: enc, hub: hub, whep: whep}, nil
+}
+
+func (p *streamPart) start(ctx context.Context, h *host) error {
+	p.whep.Handle(h.mux)
+	p.enc.RegisterMetrics(h.metrics)
+	p.hub.RegisterMetrics(h.metrics)
+	p.whep.RegisterMetrics(h.metrics)
+	h.AddHealth("stream", func() any {
+		return streamHealth{Encoder: p.enc.Status(), Viewers: p.hub.Status(), Ring: p.ring.Status()}
 	})
-	d.AddSink(enc)
-	d.goBackground(func() { enc.Run(ctx) })
-	d.goBackground(func() {
+	h.AddSink(p.enc)
+	h.goBackground(func() { p.enc.Run(ctx) })
+	h.goBackground(func() {
 		<-ctx.Done()
-		hub.Close()
+		p.hub.Close()
 	})
 	return nil
 }

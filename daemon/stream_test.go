@@ -17,7 +17,7 @@ import (
 func TestDaemonStreams(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 20
-	addr, stop := started(t, cfg)
+	_, addr, stop := started(t, cfg)
 	defer stop()
 	var h struct {
 		Stream struct {

@@ -31,13 +31,13 @@ import (
 func (d *Daemon) up(ctx context.Context, addr string) (stop func()) {
 	d.importSetupCard()
 	if sent, err := sd.SdNotify(false, sd.SdNotifyReady+"\nSTATUS=listening on "+addr); err != nil {
-		d.Log.Warn("systemd: cannot send READY=1; is NOTIFY_SOCKET right?", "err", err)
+		d.log.Warn("systemd: cannot send READY=1; is NOTIFY_SOCKET right?", "err", err)
 	} else if !sent {
 		return func() {}
 	}
 	interval, err := sd.SdWatchdogEnabled(false)
 	if err != nil {
-		d.Log.Warn("systemd: ignoring the watchdog settings", "err", err)
+		d.log.Warn("systemd: ignoring the watchdog settings", "err", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -72,8 +72,8 @@ func (d *Daemon) importSetupCard() {
 	if path == "" {
 		return
 	}
-	log := d.Log.With("part", "setup")
-	out, err := setupcard.Import(path, setupcard.DataDir(d.DataDir), time.Now())
+	log := d.log.With("part", "setup")
+	out, err := setupcard.Import(path, setupcard.DataDir(d.dataDir), time.Now())
 	switch out {
 	case setupcard.Imported:
 		log.Info("first-time setup done: the owner is the first member, and the card's pairing code works once", "owner", d.setupOwner())
@@ -93,7 +93,7 @@ func (d *Daemon) importSetupCard() {
 
 // setupOwner names the first member, for the log.
 func (d *Daemon) setupOwner() string {
-	ms, err := setupcard.DataDir(d.DataDir).Members()
+	ms, err := setupcard.DataDir(d.dataDir).Members()
 	if err != nil || len(ms) == 0 {
 		return ""
 	}
@@ -106,7 +106,7 @@ func (d *Daemon) watchdog(ctx context.Context, addr string, interval time.Durati
 	period := interval / 3
 	probe := newLivenessProbe(addr, period)
 	defer probe.close()
-	d.Log.Info("systemd watchdog on", "interval", interval)
+	d.log.Info("systemd watchdog on", "interval", interval)
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	healthy := true
@@ -116,16 +116,16 @@ func (d *Daemon) watchdog(ctx context.Context, addr string, interval time.Durati
 				return
 			}
 			if healthy {
-				d.Log.Error("watchdog: the daemon is not answering; systemd restarts it if this lasts", "err", err, "watchdog", interval)
+				d.log.Error("watchdog: the daemon is not answering; systemd restarts it if this lasts", "err", err, "watchdog", interval)
 			}
 			healthy = false
 		} else {
 			if !healthy {
-				d.Log.Info("watchdog: the daemon answers again")
+				d.log.Info("watchdog: the daemon answers again")
 			}
 			healthy = true
 			if _, err := sd.SdNotify(false, sd.SdNotifyWatchdog); err != nil {
-				d.Log.Warn("systemd: cannot send WATCHDOG=1", "err", err)
+				d.log.Warn("systemd: cannot send WATCHDOG=1", "err", err)
 			}
 		}
 		select {

@@ -73,7 +73,7 @@ func TestSystemdReadyWatchdogAndHang(t *testing.T) {
 	release := make(chan struct{})
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 160, 120, 10
-	addr, stop := started(t, cfg, func(d *Daemon) {
+	_, addr, stop := started(t, cfg, func(d *Daemon) {
 		d.AddHealth("test", func() any {
 			if hang.Load() {
 				<-release
@@ -129,7 +129,7 @@ func TestSystemdReadyWithoutWatchdog(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "")
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 160, 120, 10
-	_, stop := started(t, cfg)
+	_, _, stop := started(t, cfg)
 	if m := next(t, msgs, 5*time.Second); !strings.HasPrefix(m, "READY=1") {
 		t.Fatalf("got %q, want READY=1", m)
 	}
@@ -185,16 +185,12 @@ func startWithCard(t *testing.T, card []byte) (dataDir, addr string, led func() 
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 160, 120, 10
 	cfg.GPIO.Enabled = false
-	var d *Daemon
 	log = &syncbuf.Buffer{}
-	addr, stop = started(t, cfg, func(x *Daemon) {
-		d = x
-		x.Log = slog.New(slog.NewTextHandler(log, nil))
-	})
+	d, addr, stop := started(t, cfg, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(log, nil)) })
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("the setup card is still there after the daemon started: %v", err)
 	}
-	return d.DataDir, addr, func() gpio.State { return d.LED().State() }, log, stop
+	return d.DataDir(), addr, func() gpio.State { return d.LED().State() }, log, stop
 }
 
 func TestSetupCardMakesTheOwnerAndItsCodeWorksOnce(t *testing.T) {

@@ -33,14 +33,14 @@ func TestSelfSignedCertificateIsKeptAcrossRestarts(t *testing.T) {
 	data := t.TempDir()
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height = 320, 240
-	useData := func(d *Daemon) { d.DataDir = data }
+	useData := inDir(data)
 
-	addr, stop := started(t, cfg, useData)
+	_, addr, stop := started(t, cfg, useData)
 	first := servedFingerprint(t, addr)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	addr, stop = started(t, cfg, useData)
+	_, addr, stop = started(t, cfg, useData)
 	defer stop()
 	if again := servedFingerprint(t, addr); again != first {
 		t.Errorf("the certificate changed across a restart: %s, then %s", first, again)
@@ -69,7 +69,7 @@ func TestOwnersCertificateProblemsStopTheStart(t *testing.T) {
 			cfg := config.Defaults()
 			cfg.HTTP.Listen = "127.0.0.1:0"
 			cfg.HTTP.CertFile, cfg.HTTP.KeyFile = tc.cert, tc.key
-			d := New(cfg, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d := New(Options{Config: cfg, DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			err := d.Run(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run: %v, want an error mentioning %q", err, tc.want)

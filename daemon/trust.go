@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"doorbell/household"
 	"doorbell/internal/bearer"
+	"doorbell/pairing"
 	"doorbell/tlscert"
 	"doorbell/tlscert/ca"
 )
@@ -29,7 +32,21 @@ type TrustInfo struct {
 	RootMobileConfig string `json:"root_mobileconfig,omitempty"`
 }
 
-// registerTrust serves:
+// trustPart is how browsers trust the doorbell: the certificate served,
+// the household root offered for installation, and the household
+// certificate's installation by the owner's CLI.
+type trustPart struct {
+	srv    *tlscert.Server
+	tokens *pairing.Store
+	name   string // device.name, for the iOS profile
+	log    *slog.Logger
+}
+
+func newTrust(srv *tlscert.Server, tokens *pairing.Store, deviceName string, log *slog.Logger) *trustPart {
+	return &trustPart{srv: srv, tokens: tokens, name: deviceName, log: log.With("part", "tls")}
+}
+
+// start serves:
 //
 //	GET /api/tls                      TrustInfo (public)
 //	GET /household-root.crt           the household root, DER (public)
@@ -38,17 +55,17 @@ type TrustInfo struct {
 //	PUT /api/tls/household            {"cert","root"}: install the signed certificate (paired devices)
 //
 // and the "tls" section of /healthz.
-func (d *Daemon) registerTrust() {
-	t := d.trust
-	d.AddHealth("tls", func() any { return t.Status() })
-	d.Mux.HandleFunc("GET /api/tls", func(w http.ResponseWriter, r *http.Request) {
+func (p *trustPart) start(_ context.Context, h *host) error {
+	t := p.srv
+	h.AddHealth("tls", func() any { return t.Status() })
+	h.mux.HandleFunc("GET /api/tls", func(w http.ResponseWriter, r *http.Request) {
 		info := TrustInfo{Status: t.Status()}
 		if t.Root() != nil {
 			info.RootCRT, info.RootMobileConfig = RootCRTPath, RootMobileConfigPath
 		}
 		writeJSON(w, http.StatusOK, info)
 	})
-	d.Mux.HandleFunc("GET "+RootCRTPath, func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("GET "+RootCRTPath, func(w http.ResponseWriter, r *http.Request) {
 		root := t.Root()
 		if root == nil {
 			noRoot(w)
@@ -58,7 +75,7 @@ func (d *Daemon) registerTrust() {
 		w.Header().Set("Content-Disposition", `attachment; filename="doorbell-household-root.crt"`)
 		_, _ = w.Write(root.Raw)
 	})
-	d.Mux.HandleFunc("GET "+RootMobileConfigPath, func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("GET "+RootMobileConfigPath, func(w http.ResponseWriter, r *http.Request) {
 		root := t.Root()
 		if root == nil {
 			noRoot(w)
@@ -66,9 +83,9 @@ func (d *Daemon) registerTrust() {
 		}
 		w.Header().Set("Content-Type", "application/x-apple-aspen-config")
 		w.Header().Set("Content-Disposition", `attachment; filename="doorbell-household-root.mobileconfig"`)
-		_, _ = w.Write(ca.MobileConfig(root, d.Cfg.Device.Name))
+		_, _ = w.Write(ca.MobileConfig(root, p.name))
 	})
-	d.Mux.HandleFunc("GET /api/tls/request", d.pairedOnly(func(w http.ResponseWriter, r *http.Request, device string) {
+	h.mux.HandleFunc("GET /api/tls/request", pairedOnly(p.tokens, func(w http.ResponseWriter, r *http.Request, device string) {
 		csr, err := t.Request()
 		if err != nil {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
@@ -76,7 +93,7 @@ func (d *Daemon) registerTrust() {
 		}
 		writeJSON(w, http.StatusOK, household.TLSRequest{CSR: string(csr)})
 	}))
-	d.Mux.HandleFunc("PUT /api/tls/household", d.pairedOnly(func(w http.ResponseWriter, r *http.Request, device string) {
+	h.mux.HandleFunc("PUT /api/tls/household", pairedOnly(p.tokens, func(w http.ResponseWriter, r *http.Request, device string) {
 		var body household.HouseholdCert
 		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 		if err != nil || json.Unmarshal(data, &body) != nil {
@@ -84,14 +101,15 @@ func (d *Daemon) registerTrust() {
 			return
 		}
 		if err := t.InstallHousehold([]byte(body.Cert), []byte(body.Root)); err != nil {
-			d.Log.Warn("household certificate refused", "device", device, "err", err)
+			p.log.Warn("household certificate refused", "device", device, "err", err)
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		st := t.Status()
-		d.Log.Info("household certificate installed", "device", device, "root_sha256", st.RootSHA256, "not_after", st.NotAfter)
+		p.log.Info("household certificate installed", "device", device, "root_sha256", st.RootSHA256, "not_after", st.NotAfter)
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	return nil
 }
 
 func noRoot(w http.ResponseWriter) {
@@ -99,15 +117,15 @@ func noRoot(w http.ResponseWriter) {
 }
 
 // pairedOnly answers 401 to requests without a paired device's token.
-func (d *Daemon) pairedOnly(h func(w http.ResponseWriter, r *http.Request, device string)) http.HandlerFunc {
+func pairedOnly(tokens bearer.Authorizer, h func(w http.ResponseWriter, r *http.Request, device string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer.Token(r)
 		var device string
-		if ok && d.tokens() != nil {
-			device, ok = d.tokens().Authorize(token)
+		if ok {
+			device, ok = tokens.Authorize(token)
 		}
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+			w.Header().Set("WWW-Authenticate", bearer.Challenge)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": errors.New("this needs a paired device's token (Authorization: Bearer TOKEN); pair with doorbell device add").Error()})
 			return
 		}

@@ -25,9 +25,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"doorbell/crypto/keys"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/tlscert"
 	"doorbell/tlscert/ca"
+	"doorbell/wire"
 )
 
 // buildCLI builds the household CLI, pure Go as members get it.
@@ -153,11 +155,12 @@ func TestHouseholdTrust(t *testing.T) {
 	}
 	idFile := filepath.Join(home, "me.txt")
 	c.must("keygen", "-o", idFile)
-	code, err := pairing.NewCode(d.DataDir, "owner", time.Now())
+	testkit.AddMember(t, d.DataDir(), "owner")
+	code, err := pairing.NewCode(d.DataDir(), "owner", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.must("device", "add", pairing.Link(addr, code.Code))
+	c.must("device", "add", wire.PairLink(addr, code.Code, deviceID(t, d)))
 
 	if out, err := c.run("ca", "sign"); err == nil || !strings.Contains(out, "-i") {
 		t.Errorf("ca sign without an identity: %v\n%s", err, out)
@@ -226,7 +229,7 @@ func TestHouseholdTrust(t *testing.T) {
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(root.Key)
 	scalar, _ := root.Key.Bytes()
-	_ = filepath.Walk(d.DataDir, func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(d.DataDir(), func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return nil
 		}

@@ -47,7 +47,7 @@ func LoadOrCreate(dataDir string) (ed25519.PrivateKey, error) {
 		return Load(dataDir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot save the device signing key in %s: %v; check that the data directory is writable", Path(dataDir), err)
+		return nil, fmt.Errorf("cannot save the device signing key in %s: %w; check that the data directory is writable", Path(dataDir), err)
 	}
 	return key, nil
 }
@@ -61,7 +61,7 @@ func Load(dataDir string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("no device signing key in %s yet (%w): the daemon makes it on first start; start doorbelld with this data directory", dataDir, fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the device signing key: %v; run as the user that owns %s", err, dataDir)
+		return nil, fmt.Errorf("cannot read the device signing key: %w; run as the user that owns %s", err, dataDir)
 	}
 	return parse(path, data)
 }
@@ -73,7 +73,7 @@ func parse(path string, data []byte) (ed25519.PrivateKey, error) {
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: the device signing key is damaged; restore it from a backup, or remove it to make a new one that members must pin again", path, err)
+		return nil, fmt.Errorf("%s: %w: the device signing key is damaged; restore it from a backup, or remove it to make a new one that members must pin again", path, err)
 	}
 	key, ok := k.(ed25519.PrivateKey)
 	if !ok {

@@ -37,27 +37,37 @@ type Event struct {
 }
 
 // Bus fans events out to subscribers. Publish never blocks: a subscriber
-// whose buffer is full loses the event, and Dropped counts it.
+// whose buffer is full loses the event, and Dropped counts it under the
+// subscriber's name.
 type Bus struct {
 	mu      sync.Mutex
 	subs    map[*subscription]struct{}
-	dropped atomic.Uint64
+	dropped map[string]*atomic.Uint64 // by subscriber name; kept after they leave
 }
 
 type subscription struct {
-	ch     chan Event
-	closed bool
+	ch      chan Event
+	closed  bool
+	dropped *atomic.Uint64
 }
 
 // NewBus returns an empty bus.
-func NewBus() *Bus { return &Bus{subs: map[*subscription]struct{}{}} }
+func NewBus() *Bus {
+	return &Bus{subs: map[*subscription]struct{}{}, dropped: map[string]*atomic.Uint64{}}
+}
 
 // Subscribe returns a channel that receives every event published from now
 // on, buffered to buf events, and a function that ends the subscription and
-// closes the channel.
-func (b *Bus) Subscribe(buf int) (<-chan Event, func()) {
-	s := &subscription{ch: make(chan Event, buf)}
+// closes the channel. name says who subscribes ("recorder", "mqtt", …), for
+// the count of what it lost; subscribers may share a name.
+func (b *Bus) Subscribe(name string, buf int) (<-chan Event, func()) {
 	b.mu.Lock()
+	n := b.dropped[name]
+	if n == nil {
+		n = new(atomic.Uint64)
+		b.dropped[name] = n
+	}
+	s := &subscription{ch: make(chan Event, buf), dropped: n}
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
 	return s.ch, func() {
@@ -79,10 +89,30 @@ func (b *Bus) Publish(e Event) {
 		select {
 		case s.ch <- e:
 		default:
-			b.dropped.Add(1)
+			s.dropped.Add(1)
 		}
 	}
 }
 
-// Dropped counts events lost to full subscriber buffers.
-func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
+// Dropped counts the events that subscribers named name lost to full
+// buffers, since the bus was made.
+func (b *Bus) Dropped(name string) uint64 {
+	b.mu.Lock()
+	n := b.dropped[name]
+	b.mu.Unlock()
+	if n == nil {
+		return 0
+	}
+	return n.Load()
+}
+
+// DroppedBySubscriber is Dropped for every name that ever subscribed.
+func (b *Bus) DroppedBySubscriber() map[string]uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]uint64, len(b.dropped))
+	for name, n := range b.dropped {
+		out[name] = n.Load()
+	}
+	return out
+}

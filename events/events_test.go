@@ -8,8 +8,8 @@ import (
 
 func TestEverySubscriberGetsEveryEventInOrder(t *testing.T) {
 	b := NewBus()
-	a, cancelA := b.Subscribe(10)
-	c, cancelC := b.Subscribe(10)
+	a, cancelA := b.Subscribe("test", 10)
+	c, cancelC := b.Subscribe("test", 10)
 	defer cancelA()
 	defer cancelC()
 	for i := uint64(1); i <= 3; i++ {
@@ -26,15 +26,19 @@ func TestEverySubscriberGetsEveryEventInOrder(t *testing.T) {
 
 func TestSlowSubscriberLosesEventsButNeverBlocks(t *testing.T) {
 	b := NewBus()
-	slow, cancel := b.Subscribe(1)
+	slow, cancel := b.Subscribe("slow", 1)
 	defer cancel()
-	fast, cancelFast := b.Subscribe(100)
+	fast, cancelFast := b.Subscribe("fast", 100)
 	defer cancelFast()
 	for i := 0; i < 10; i++ {
 		b.Publish(Event{Kind: Ring, ID: uint64(i)})
 	}
-	if b.Dropped() != 9 {
-		t.Errorf("dropped %d, want 9", b.Dropped())
+	if b.Dropped("slow") != 9 || b.Dropped("fast") != 0 {
+		t.Errorf("dropped %d by the slow subscriber and %d by the fast one, want 9 and 0", b.Dropped("slow"), b.Dropped("fast"))
+	}
+	cancel()
+	if got := b.DroppedBySubscriber(); got["slow"] != 9 || got["fast"] != 0 || len(got) != 2 {
+		t.Errorf("DroppedBySubscriber after the slow one left = %v, want slow 9 and fast 0", got)
 	}
 	if e := <-slow; e.ID != 0 {
 		t.Errorf("slow subscriber got %d first", e.ID)
@@ -51,7 +55,7 @@ func TestCancelClosesOnceAndConcurrentUseIsSafe(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ch, cancel := b.Subscribe(4)
+			ch, cancel := b.Subscribe("test", 4)
 			b.Publish(Event{Kind: MotionEnd})
 			<-ch
 			cancel()

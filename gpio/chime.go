@@ -32,7 +32,7 @@ func NewChime(pin pgpio.PinOut, activeLow bool, pulse time.Duration) (*Chime, er
 		c.on, c.off = pgpio.Low, pgpio.High
 	}
 	if err := pin.Out(c.off); err != nil {
-		return nil, fmt.Errorf("cannot use %s as the chime output: %v; check that no other program holds the line (gpioinfo shows its user)", pin.Name(), err)
+		return nil, fmt.Errorf("cannot use %s as the chime output: %w; check that no other program holds the line (gpioinfo shows its user)", pin.Name(), err)
 	}
 	return c, nil
 }

@@ -95,7 +95,7 @@ func New(c Config) (*Doorbell, error) {
 	}
 	if c.LED != nil {
 		if err := c.LED.Out(d.led.off); err != nil {
-			return nil, fmt.Errorf("cannot use %s as the LED output: %v; check that no other program holds the line (gpioinfo shows its user)", c.LED.Name(), err)
+			return nil, fmt.Errorf("cannot use %s as the LED output: %w; check that no other program holds the line (gpioinfo shows its user)", c.LED.Name(), err)
 		}
 	}
 	if c.PIR != nil {

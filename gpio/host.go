@@ -40,11 +40,11 @@ var loadDriver = sync.OnceValue(func() error {
 	}
 	st, err := driverreg.Init()
 	if err != nil {
-		return fmt.Errorf("cannot load the GPIO driver: %v; check the GPIO chips with gpiodetect, or set gpio.enabled = false", err)
+		return fmt.Errorf("cannot load the GPIO driver: %w; check the GPIO chips with gpiodetect, or set gpio.enabled = false", err)
 	}
 	for _, f := range append(st.Failed, st.Skipped...) {
 		if f.D.String() == "ioctl-gpio" {
-			return fmt.Errorf("the GPIO driver did not load: %v; check the GPIO chips with gpiodetect, or set gpio.enabled = false", f.Err)
+			return fmt.Errorf("the GPIO driver did not load: %w; check the GPIO chips with gpiodetect, or set gpio.enabled = false", f.Err)
 		}
 	}
 	if len(gpioioctl.Chips) == 0 {
@@ -72,7 +72,7 @@ func checkChips(glob string) error {
 		}
 	}
 	if errors.Is(first, fs.ErrPermission) {
-		return fmt.Errorf("no permission to open the GPIO chips (%v); run the daemon as a member of the gpio group (deploy/doorbell.service does), or set gpio.enabled = false", first)
+		return fmt.Errorf("no permission to open the GPIO chips (%w); run the daemon as a member of the gpio group (deploy/doorbell.service does), or set gpio.enabled = false", first)
 	}
-	return fmt.Errorf("cannot open the GPIO chips (%v); check them with gpiodetect, or set gpio.enabled = false", first)
+	return fmt.Errorf("cannot open the GPIO chips (%w); check them with gpiodetect, or set gpio.enabled = false", first)
 }

@@ -47,7 +47,7 @@ func NewInput(pin pgpio.PinIn, c InputConfig) (*Input, error) {
 		return nil, fmt.Errorf("input %s: debounce is %v; use a positive time, e.g. 30ms", pin.Name(), c.Debounce)
 	}
 	if err := pin.In(c.Pull, pgpio.BothEdges); err != nil {
-		return nil, fmt.Errorf("cannot use %s as an input: %v; check that no other program holds the line (gpioinfo shows its user)", pin.Name(), err)
+		return nil, fmt.Errorf("cannot use %s as an input: %w; check that no other program holds the line (gpioinfo shows its user)", pin.Name(), err)
 	}
 	in := &Input{pin: pin, cfg: c}
 	in.active.Store(in.read())

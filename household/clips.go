@@ -82,7 +82,7 @@ func sortListed(ls []Listed) {
 func ListDir(dir string, ids []age.Identity, trusted []ed25519.PublicKey) ([]Listed, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", dir, err)
+		return nil, fmt.Errorf("cannot read %s: %w", dir, err)
 	}
 	seen := map[string]bool{}
 	var out []Listed
@@ -188,7 +188,7 @@ type PullStats struct {
 func Pull(ctx context.Context, c *Client, dir string, progress Progress) (PullStats, error) {
 	var st PullStats
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return st, fmt.Errorf("cannot create %s: %v", dir, err)
+		return st, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	entries, err := c.List(ctx)
 	if err != nil {
@@ -257,7 +257,7 @@ func pullFile(ctx context.Context, c *Client, dir, name string, size int64, prog
 	part := partPath(dir, name)
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("cannot write in %s: %v", dir, err)
+		return 0, fmt.Errorf("cannot write in %s: %w", dir, err)
 	}
 	defer f.Close()
 	have, err := f.Seek(0, io.SeekEnd)
@@ -344,12 +344,12 @@ func OpenFile(clipPath, outPath string, opt clip.Options) (*clip.Result, error) 
 		defer rf.Close()
 		record = rf
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cannot read the event record: %v", err)
+		return nil, fmt.Errorf("cannot read the event record: %w", err)
 	}
 	outDir := filepath.Dir(outPath)
 	tmp, err := os.CreateTemp(outDir, "."+filepath.Base(outPath)+".part-")
 	if err != nil {
-		return nil, fmt.Errorf("cannot write in %s: %v", outDir, err)
+		return nil, fmt.Errorf("cannot write in %s: %w", outDir, err)
 	}
 	keep := false
 	defer func() {
@@ -370,7 +370,7 @@ func OpenFile(clipPath, outPath string, opt clip.Options) (*clip.Result, error) 
 	}
 	// Link, not rename: never replace a file that appeared meanwhile.
 	if err := os.Link(tmp.Name(), outPath); err != nil {
-		return res, fmt.Errorf("cannot write %s: %v", outPath, err)
+		return res, fmt.Errorf("cannot write %s: %w", outPath, err)
 	}
 	keep = true
 	os.Remove(tmp.Name())

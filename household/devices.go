@@ -11,17 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"doorbell/devicekey"
 	"doorbell/internal/atomicfile"
+	"doorbell/wire"
 )
 
 // ConfigDirEnv overrides where this computer keeps its pairings.
@@ -39,7 +37,7 @@ func ConfigDir() (string, error) {
 	}
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("cannot find your configuration directory: %v; set %s", err, ConfigDirEnv)
+		return "", fmt.Errorf("cannot find your configuration directory: %w; set %s", err, ConfigDirEnv)
 	}
 	return filepath.Join(d, "doorbell"), nil
 }
@@ -90,12 +88,12 @@ func LoadDevices(dir string) (*Devices, error) {
 		return ds, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read your pairings: %v", err)
+		return nil, fmt.Errorf("cannot read your pairings: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(ds); err != nil {
-		return nil, fmt.Errorf("%s is damaged (%v); remove it and pair again with doorbell device add", filepath.Join(dir, DevicesFile), err)
+		return nil, fmt.Errorf("%s is damaged (%w); remove it and pair again with doorbell device add", filepath.Join(dir, DevicesFile), err)
 	}
 	return ds, nil
 }
@@ -103,7 +101,7 @@ func LoadDevices(dir string) (*Devices, error) {
 // Save writes the pairings atomically, mode 0600.
 func (ds *Devices) Save() error {
 	if err := os.MkdirAll(ds.Dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %v", ds.Dir, err)
+		return fmt.Errorf("cannot create %s: %w", ds.Dir, err)
 	}
 	data, err := json.MarshalIndent(ds, "", "  ")
 	if err != nil {
@@ -123,7 +121,7 @@ func (ds *Devices) Find(rawURL string) (*Device, error) {
 		}
 		return nil, fmt.Errorf("this computer is paired with %d doorbells; choose one with -from URL (%s)", len(ds.Devices), strings.Join(ds.urls(), ", "))
 	}
-	u, _, err := NormalizeURL(rawURL)
+	u, _, err := wire.ParseDoorbellURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -166,30 +164,3 @@ func (ds *Devices) TrustedKeys() []ed25519.PublicKey {
 
 // DeviceFingerprint names a signing key as records do.
 func DeviceFingerprint(k ed25519.PublicKey) string { return devicekey.Fingerprint(k) }
-
-// NormalizeURL turns what a member typed into "https://HOST:PORT", and
-// returns the pairing code if it came in the link ("…/pair#CODE").
-func NormalizeURL(raw string) (base, code string, err error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", "", errors.New("the doorbell's address is empty; give it as https://HOST:PORT, or the whole pairing link")
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", "", fmt.Errorf("%q is not the doorbell's address; give it as https://HOST:PORT, or the whole pairing link", raw)
-	}
-	if u.Scheme != "https" {
-		return "", "", fmt.Errorf("%q does not use https; the doorbell talks only HTTPS: give https://HOST:PORT", raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "8443"
-	}
-	if n, err := strconv.Atoi(port); u.Hostname() == "" || err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("%q is not the doorbell's address: it needs a host name or address and a port from 1 to 65535; give it as https://HOST:PORT, or the whole pairing link", raw)
-	}
-	return "https://" + net.JoinHostPort(u.Hostname(), port), u.Fragment, nil
-}

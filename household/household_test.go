@@ -3,11 +3,20 @@ package household
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,11 +30,9 @@ import (
 	"doorbell/crypto/clip"
 	"doorbell/crypto/keys"
 	"doorbell/devicekey"
+	"doorbell/internal/testkit"
+	"doorbell/wire"
 )
-
-type tokens map[string]string
-
-func (tk tokens) Authorize(token string) (string, bool) { id, ok := tk[token]; return id, ok }
 
 // fakeDoorbell serves clips and pairing over TLS on loopback.
 type fakeDoorbell struct {
@@ -65,7 +72,10 @@ func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
 	}
 	mux := http.NewServeMux()
 	(&clipstore.Handler{Store: f.store, DeviceKey: devicekey.PublicString(pub),
-		Auth: func() clipstore.Authorizer { return tokens{"tok": "dev1"} }}).Register(mux)
+		Auth: testkit.NewTokens(map[string]string{"tok": "dev1"})}).Register(mux)
+	mux.HandleFunc("GET /api/device", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(wire.Device{DeviceKey: devicekey.PublicString(pub)})
+	})
 	mux.HandleFunc("POST /api/pair", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Code, Device string }
 		json.NewDecoder(r.Body).Decode(&req)
@@ -84,14 +94,19 @@ func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
 	return f
 }
 
+// id is the fake doorbell's device ID.
+func (f *fakeDoorbell) id() string {
+	return wire.DeviceID(f.srv.Certificate().RawSubjectPublicKeyInfo, f.key.Public().(ed25519.PublicKey))
+}
+
 func TestPairListPullAndPins(t *testing.T) {
 	f := newFakeDoorbell(t, 3)
 	ds, _ := LoadDevices(t.TempDir())
 	ctx := context.Background()
-	if _, err := Pair(ctx, ds, f.srv.URL, "badcode", ""); err == nil || !strings.Contains(err.Error(), "pairing code is unknown") {
+	if _, err := Pair(ctx, ds, f.srv.URL, "badcode", f.id(), ""); err == nil || !strings.Contains(err.Error(), "pairing code is unknown") {
 		t.Fatalf("bad code: %v", err)
 	}
-	d, err := Pair(ctx, ds, f.srv.URL+"/pair#goodcode", "", "laptop")
+	d, err := Pair(ctx, ds, f.srv.URL+"/pair#code=goodcode&id="+f.id(), "", "", "laptop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,35 +157,12 @@ func TestPairListPullAndPins(t *testing.T) {
 	}
 	// Pairing again with the same doorbell keeps working; with another
 	// doorbell claiming the same address it is refused.
-	if _, err := Pair(ctx, ds, f.srv.URL, "goodcode", ""); err != nil {
+	if _, err := Pair(ctx, ds, f.srv.URL, "goodcode", "", ""); err != nil {
 		t.Errorf("pairing again: %v", err)
 	}
 	ds.Devices[0].URL = other.srv.URL
-	if _, err := Pair(ctx, ds, other.srv.URL, "goodcode", ""); !errors.Is(err, ErrPinMismatch) {
+	if _, err := Pair(ctx, ds, other.srv.URL, "goodcode", "", ""); !errors.Is(err, ErrPinMismatch) {
 		t.Errorf("re-pairing with a changed TLS key: %v", err)
-	}
-}
-
-func TestNormalizeURL(t *testing.T) {
-	for in, want := range map[string][2]string{
-		"doorbell.local":                       {"https://doorbell.local:8443", ""},
-		"https://10.0.0.5:9443":                {"https://10.0.0.5:9443", ""},
-		"https://10.0.0.5:8443/pair#abcdef123": {"https://10.0.0.5:8443", "abcdef123"},
-		"[::1]:8443":                           {"https://[::1]:8443", ""},
-	} {
-		base, code, err := NormalizeURL(in)
-		if err != nil || base != want[0] || code != want[1] {
-			t.Errorf("%q: %q %q %v", in, base, code, err)
-		}
-	}
-	for _, bad := range []string{"", "http://doorbell.local", "https://"} {
-		if _, _, err := NormalizeURL(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-	ds := &Devices{}
-	if _, err := ds.Find(""); err == nil || !strings.Contains(err.Error(), "doorbell device add") {
-		t.Errorf("no pairings: %v", err)
 	}
 }
 
@@ -180,7 +172,7 @@ func TestNormalizeURL(t *testing.T) {
 func BenchmarkClipsList1000(b *testing.B) {
 	f := newFakeDoorbell(b, 1000)
 	ds, _ := LoadDevices(b.TempDir())
-	d, err := Pair(context.Background(), ds, f.srv.URL, "goodcode", "")
+	d, err := Pair(context.Background(), ds, f.srv.URL, "goodcode", f.id(), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -206,7 +198,7 @@ func TestPullClipWithoutRecord(t *testing.T) {
 	os.Remove(f.store.RecordPath(list[0].ID))
 	ds, _ := LoadDevices(t.TempDir())
 	ctx := context.Background()
-	d, err := Pair(ctx, ds, f.srv.URL, "goodcode", "")
+	d, err := Pair(ctx, ds, f.srv.URL, "goodcode", f.id(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,4 +221,63 @@ func TestPullClipWithoutRecord(t *testing.T) {
 	if st, err := Pull(ctx, c, dir, nil); err != nil || st.New != 0 || st.Present != 2 {
 		t.Fatalf("second pull: %+v %v", st, err)
 	}
+}
+
+func TestFindWithoutPairings(t *testing.T) {
+	ds := &Devices{}
+	if _, err := ds.Find(""); err == nil || !strings.Contains(err.Error(), "doorbell device add") {
+		t.Errorf("no pairings: %v", err)
+	}
+}
+
+// First-use pairing cannot be intercepted: through a TLS proxy (its own
+// certificate, passing everything to the real doorbell) the device ID does
+// not match, and the code is never sent. A link without an ID is refused.
+func TestPairThroughAProxyIsRefusedBeforeTheCode(t *testing.T) {
+	f := newFakeDoorbell(t, 0)
+	target, _ := url.Parse(f.srv.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	var sawPair atomic.Int32
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/pair" {
+			sawPair.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	proxy.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}} // the proxy's own key
+	proxy.StartTLS()
+	defer proxy.Close()
+	ds, _ := LoadDevices(t.TempDir())
+	ctx := context.Background()
+	_, err := Pair(ctx, ds, proxy.URL+"/pair#code=goodcode&id="+f.id(), "", "", "")
+	if !errors.Is(err, ErrPinMismatch) || !strings.Contains(err.Error(), "the code was not sent") {
+		t.Errorf("pairing through a proxy: %v", err)
+	}
+	if _, err := Pair(ctx, ds, proxy.URL+"/pair#goodcode", "", "", ""); err == nil || !strings.Contains(err.Error(), "no device ID") {
+		t.Errorf("a link without a device ID: %v", err)
+	}
+	if n, m := sawPair.Load(), f.paired.Load(); n != 0 || m != 0 || len(ds.Devices) != 0 {
+		t.Errorf("the code reached the proxy %d times and the doorbell %d times; %d pairings kept", n, m, len(ds.Devices))
+	}
+	// Directly, the same link pairs.
+	if _, err := Pair(ctx, ds, f.srv.URL+"/pair#code=goodcode&id="+f.id(), "", "", ""); err != nil {
+		t.Errorf("pairing directly: %v", err)
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 with a new key.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"doorbell/clipstore"
 	"doorbell/internal/atomicfile"
+	"doorbell/wire"
 )
 
 // SeenFile, in a directory of pulled clips, records every clip clips pull
@@ -42,7 +42,7 @@ type Flagged struct {
 // checkSeen compares entries with dir's record of clips seen before, adds
 // the new ones to it, and returns those that claim an earlier hour than
 // clips already seen.
-func checkSeen(dir string, entries []clipstore.ListEntry, now time.Time) ([]Flagged, error) {
+func checkSeen(dir string, entries []wire.ClipEntry, now time.Time) ([]Flagged, error) {
 	path := filepath.Join(dir, SeenFile)
 	f := seenFile{Version: 1, Clips: map[string]seenEntry{}}
 	data, err := os.ReadFile(path)

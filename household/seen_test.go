@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"doorbell/clipstore"
+	"doorbell/wire"
 )
 
 // A clip that appears after newer ones, claiming an earlier time, is
@@ -16,18 +16,18 @@ func TestPullFlagsAClipThatClaimsAnEarlierTime(t *testing.T) {
 	dir := t.TempDir()
 	h := func(hour int) time.Time { return time.Date(2026, 12, 1, hour, 0, 0, 0, time.UTC) }
 	now := h(20)
-	first := []clipstore.ListEntry{{ID: "a", Hour: h(9)}, {ID: "b", Hour: h(11)}}
+	first := []wire.ClipEntry{{ID: "a", Hour: h(9)}, {ID: "b", Hour: h(11)}}
 	if fl, err := checkSeen(dir, first, now); err != nil || len(fl) != 0 {
 		t.Fatalf("first pull: %v %v", fl, err)
 	}
 	// Later, the same clips, one newer (fine) and one that claims 10:00.
-	second := append(first, clipstore.ListEntry{ID: "c", Hour: h(12)}, clipstore.ListEntry{ID: "forged", Hour: h(10)})
+	second := append(first, wire.ClipEntry{ID: "c", Hour: h(12)}, wire.ClipEntry{ID: "forged", Hour: h(10)})
 	fl, err := checkSeen(dir, second, now)
 	if err != nil || len(fl) != 1 || fl[0].ID != "forged" || !fl[0].LatestSeen.Equal(h(11)) {
 		t.Fatalf("second pull: %+v %v", fl, err)
 	}
 	// Same hour as the newest seen: not flagged.
-	if fl, _ := checkSeen(dir, append(second, clipstore.ListEntry{ID: "d", Hour: h(12)}), now); len(fl) != 0 {
+	if fl, _ := checkSeen(dir, append(second, wire.ClipEntry{ID: "d", Hour: h(12)}), now); len(fl) != 0 {
 		t.Errorf("a clip of the newest hour flagged: %+v", fl)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, SeenFile))

@@ -24,7 +24,7 @@ type harness struct {
 
 func startRunner(t *testing.T, cfg Config) *harness {
 	bus := events.NewBus()
-	sub, unsub := bus.Subscribe(64)
+	sub, unsub := bus.Subscribe("test", 64)
 	t.Cleanup(unsub)
 	h := &harness{t: t, sub: sub, done: make(chan struct{})}
 	h.r = NewRunner(cfg, RunnerOptions{Publish: bus.Publish})

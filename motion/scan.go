@@ -140,7 +140,7 @@ func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 	m.Flush(epoch.Add(sum.Length))
 	sum.Wall = time.Since(began)
 	if writeErr != nil {
-		return sum, fmt.Errorf("cannot write debug frames: %v; check the space and permissions of %s", writeErr, opt.DebugDir)
+		return sum, fmt.Errorf("cannot write debug frames: %w; check the space and permissions of %s", writeErr, opt.DebugDir)
 	}
 	return sum, nil
 }

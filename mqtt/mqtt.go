@@ -60,7 +60,7 @@ func FromConfig(c config.MQTT, deviceName, version string, log *slog.Logger) (Co
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return Config{}, fmt.Errorf("mqtt.broker is not a URL (%v); write it as mqtt://HOST:PORT", err)
+		return Config{}, fmt.Errorf("mqtt.broker is not a URL (%w); write it as mqtt://HOST:PORT", err)
 	}
 	return Config{
 		Broker: u, CAFile: c.CAFile, Username: c.Username, Password: string(c.Password),
@@ -133,7 +133,7 @@ func New(cfg Config) (*Client, error) {
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("cannot read mqtt.ca_file: %v; check the path, or leave it empty to trust the system's CAs", err)
+				return nil, fmt.Errorf("cannot read mqtt.ca_file: %w; check the path, or leave it empty to trust the system's CAs", err)
 			}
 			c.tls.RootCAs = x509.NewCertPool()
 			if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
@@ -506,7 +506,7 @@ func (c *Client) RegisterMetrics(reg prometheus.Registerer) error {
 			func() float64 { return float64(c.failures.Load()) }),
 	} {
 		if err := reg.Register(m); err != nil {
-			return fmt.Errorf("mqtt metrics: %v", err)
+			return fmt.Errorf("mqtt metrics: %w", err)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"doorbell/crypto/members"
 	"doorbell/internal/atomicfile"
 )
 
@@ -42,6 +43,7 @@ var (
 	ErrCodeUnknown = errors.New("the pairing code is not valid; check that the whole link was opened, or make a new one with: doorbell member pair NAME")
 	ErrCodeExpired = errors.New("the pairing code has expired (codes work for 10 minutes); make a new one with: doorbell member pair NAME")
 	ErrCodeUsed    = errors.New("the pairing code was used already (a code works once); make a new one with: doorbell member pair NAME")
+	ErrNotMember   = errors.New("the pairing code was made for someone who is no longer a member of the household; add them again with doorbell member add, then make a new code")
 )
 
 // Code is a new one-time pairing code. Code is the secret: it belongs in
@@ -63,7 +65,7 @@ type codeRecord struct {
 // now, and saves its hash in the data directory, where the running daemon
 // finds it.
 func NewCode(dataDir, member string, now time.Time) (Code, error) {
-	if err := CheckMember(member); err != nil {
+	if err := checkMember(dataDir, member); err != nil {
 		return Code{}, err
 	}
 	dir, err := codesDir(dataDir)
@@ -79,9 +81,28 @@ func NewCode(dataDir, member string, now time.Time) (Code, error) {
 	rec := codeRecord{Member: member, Created: now.UTC(), Expires: now.Add(CodeTTL).UTC().Truncate(time.Second)}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.CreateExclusive(filepath.Join(dir, codeHash(code)+".json"), data, 0o600); err != nil {
-		return Code{}, fmt.Errorf("cannot save the pairing code in %s: %v; run as the user that owns the data directory", dir, err)
+		return Code{}, fmt.Errorf("cannot save the pairing code in %s: %w; run as the user that owns the data directory", dir, err)
 	}
 	return Code{Code: code, Member: member, Expires: rec.Expires}, nil
+}
+
+// checkMember says why codes cannot be made for name: it is not a valid
+// name, or not a member of the household in dataDir.
+func checkMember(dataDir, name string) error {
+	if err := members.CheckName(name); err != nil {
+		return err
+	}
+	reg, err := members.Load(dataDir)
+	if err != nil {
+		return err
+	}
+	if _, ok := reg.Find(name); !ok {
+		if reg.Len() == 0 {
+			return fmt.Errorf("there is no member named %q: the household has no members yet; add them first with doorbell member add NAME PUBLIC-KEY", name)
+		}
+		return fmt.Errorf("there is no member named %q; add them first with doorbell member add NAME PUBLIC-KEY (the members are: %s)", name, strings.Join(reg.Names(), ", "))
+	}
+	return nil
 }
 
 // MinCodeChars is the shortest code accepted, in base32 characters (100
@@ -93,7 +114,7 @@ const MinCodeChars = 20
 // limit). Only its hash is stored. Accepting a code again is harmless, and
 // does not revive a code that was used.
 func AcceptCode(dataDir, code, member string, expires time.Time) error {
-	if err := CheckMember(member); err != nil {
+	if err := checkMember(dataDir, member); err != nil {
 		return err
 	}
 	if !validCode(code) {
@@ -117,7 +138,7 @@ func AcceptCode(dataDir, code, member string, expires time.Time) error {
 		return fmt.Errorf("that pairing code is already pending for another member; make a new one")
 	}
 	if err != nil {
-		return fmt.Errorf("cannot save the pairing code in %s: %v; check that the data directory is writable", dir, err)
+		return fmt.Errorf("cannot save the pairing code in %s: %w; check that the data directory is writable", dir, err)
 	}
 	return nil
 }
@@ -153,7 +174,7 @@ func validCode(code string) bool {
 func codesDir(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, CodesDir)
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("cannot make %s: %v; check that the data directory %s exists and is writable (doorbell member ... -data DIR)", dir, err, dataDir)
+		return "", fmt.Errorf("cannot make %s: %w; check that the data directory %s exists and is writable (doorbell member ... -data DIR)", dir, err, dataDir)
 	} else if err == nil {
 		if err := atomicfile.MatchOwner(dir, dataDir); err != nil {
 			return "", err
@@ -188,7 +209,7 @@ func redeemCode(dataDir, code string, now time.Time) (member string, err error) 
 	if err := os.Rename(base+".json", base+".used"); errors.Is(err, fs.ErrNotExist) {
 		return "", ErrCodeUsed // redeemed meanwhile by someone else
 	} else if err != nil {
-		return "", fmt.Errorf("cannot mark the pairing code used: %v; check that the data directory is writable", err)
+		return "", fmt.Errorf("cannot mark the pairing code used: %w; check that the data directory is writable", err)
 	}
 	_ = os.Chtimes(base+".used", now, now) // when it was used, for the sweep
 	_ = atomicfile.SyncDir(dir)

@@ -8,7 +8,7 @@ import (
 
 // The first-time setup card carries a code made on the owner's computer.
 func TestAcceptCodeFromASetupCard(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	s := Open(dir, nil)
 	card := "K7QD-M2XA-PL3Z-WQ5N-HB6T" // 100 bits, as doorbell setup-card makes them
 	if err := AcceptCode(dir, card, "alice", time.Time{}); err != nil {

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"doorbell/crypto/members"
 	"doorbell/internal/atomicfile"
 )
 
@@ -48,11 +49,15 @@ const tokenBytes = 32
 
 // Token is one paired device. It holds only the hash of the device's token.
 type Token struct {
-	ID     string    `json:"id"`     // 16 hex digits; names the device in lists, logs and live sessions
-	Member string    `json:"member"` // the household member it was paired for
-	Device string    `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
-	SHA256 string    `json:"sha256"` // hex SHA-256 of the token
-	Paired time.Time `json:"paired"`
+	ID     string `json:"id"`     // 16 hex digits; names the device in lists, logs and live sessions
+	Member string `json:"member"` // the household member it was paired for
+	// MemberID is that member's identity (members.Member.ID): the device
+	// works only while a member with this ID is in the household. Tokens
+	// made before it was recorded have none, and go by the name.
+	MemberID string    `json:"member_id,omitempty"`
+	Device   string    `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
+	SHA256   string    `json:"sha256"` // hex SHA-256 of the token
+	Paired   time.Time `json:"paired"`
 
 	LastUsed time.Time `json:"-"` // filled in by List; zero if never seen
 }
@@ -71,7 +76,7 @@ func ParseTokens(path string, data []byte) ([]Token, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s%s: %v; fix the file, or remove it (every phone must then pair again)", path, lineOf(data, err), err)
+		return nil, fmt.Errorf("%s%s: %w; fix the file, or remove it (every phone must then pair again)", path, lineOf(data, err), err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%s: text after the JSON object; fix the file, or remove it (every phone must then pair again)", path)
@@ -97,8 +102,10 @@ func ParseTokens(path string, data []byte) ([]Token, error) {
 			problem = "sha256 appears twice"
 		case t.Paired.IsZero():
 			problem = "paired time is missing"
+		case t.MemberID != "" && (len(t.MemberID) != 16 || !isHex(t.MemberID)):
+			problem = "member_id is not 16 hex digits"
 		default:
-			if err := CheckMember(t.Member); err != nil {
+			if err := members.CheckName(t.Member); err != nil {
 				problem = err.Error()
 			} else if CleanDevice(t.Device) != t.Device {
 				problem = fmt.Sprintf("the device name %q is not clean", t.Device)
@@ -145,7 +152,7 @@ func readTokens(dataDir string) ([]Token, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v; run as the user that owns the data directory", path, err)
+		return nil, fmt.Errorf("cannot read %s: %w; run as the user that owns the data directory", path, err)
 	}
 	return ParseTokens(path, data)
 }
@@ -153,11 +160,11 @@ func readTokens(dataDir string) ([]Token, error) {
 // update changes the token file under its lock.
 func update(dataDir string, change func([]Token) ([]Token, error)) error {
 	if _, err := os.Stat(dataDir); err != nil {
-		return fmt.Errorf("cannot use the data directory: %v; give the daemon's data directory with -data DIR", err)
+		return fmt.Errorf("cannot use the data directory: %w; give the daemon's data directory with -data DIR", err)
 	}
 	unlock, err := atomicfile.Lock(filepath.Join(dataDir, LockFile))
 	if err != nil {
-		return fmt.Errorf("cannot lock the token file: %v; run as the user that owns %s", err, dataDir)
+		return fmt.Errorf("cannot lock the token file: %w; run as the user that owns %s", err, dataDir)
 	}
 	defer unlock()
 	tokens, err := readTokens(dataDir)
@@ -176,7 +183,7 @@ func update(dataDir string, change func([]Token) ([]Token, error)) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dataDir, TokensFile), append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("cannot save the token file in %s: %v; check that the data directory is writable", dataDir, err)
+		return fmt.Errorf("cannot save the token file in %s: %w; check that the data directory is writable", dataDir, err)
 	}
 	return nil
 }
@@ -212,19 +219,32 @@ func (e *AmbiguousError) Error() string {
 
 // Revoke removes the tokens of the member named who (all of the member's
 // devices), of the device named who, or with id who; names match without
-// regard to case. A revoked member's pending pairing codes are removed too.
-// A running daemon refuses the tokens at once. It returns the tokens
-// removed and the number of codes removed; ErrNoMatch if there was
-// nothing to remove, or an *AmbiguousError.
+// regard to case. The name of a current member means that member, by
+// identity: a device that happens to be named like them is not touched. A
+// revoked member's pending pairing codes are removed too. A running daemon
+// refuses the tokens at once. It returns the tokens removed and the number
+// of codes removed; ErrNoMatch if there was nothing to remove, or an
+// *AmbiguousError.
 func Revoke(dataDir, who string) ([]Token, int, error) {
+	reg, err := members.Load(dataDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	if m, ok := reg.Find(who); ok {
+		gone, codes, err := RevokeMember(dataDir, m)
+		if err == nil && len(gone) == 0 && codes == 0 {
+			err = ErrNoMatch
+		}
+		return gone, codes, err
+	}
 	var gone []Token
-	err := update(dataDir, func(tokens []Token) ([]Token, error) {
+	err = update(dataDir, func(tokens []Token) ([]Token, error) {
 		var byID, byMember, byDevice []Token
 		for _, t := range tokens {
 			switch {
 			case t.ID == who:
 				byID = append(byID, t)
-			case strings.EqualFold(t.Member, who):
+			case strings.EqualFold(t.Member, who): // a former member's leftovers
 				byMember = append(byMember, t)
 			case strings.EqualFold(t.Device, who):
 				byDevice = append(byDevice, t)
@@ -235,7 +255,7 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 			gone = byID
 		case len(byDevice) == 0:
 			gone = byMember
-		case len(byMember) > 0 || len(members(byDevice)) > 1:
+		case len(byMember) > 0 || len(memberSet(byDevice)) > 1:
 			return nil, &AmbiguousError{Who: who, Matches: append(byMember, byDevice...)}
 		default:
 			gone = byDevice
@@ -243,9 +263,7 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 		if len(gone) == 0 {
 			return nil, ErrNoMatch
 		}
-		return slices.DeleteFunc(tokens, func(t Token) bool {
-			return slices.ContainsFunc(gone, func(g Token) bool { return g.ID == t.ID })
-		}), nil
+		return removeTokens(tokens, gone), nil
 	})
 	codes := 0
 	var amb *AmbiguousError
@@ -258,7 +276,48 @@ func Revoke(dataDir, who string) ([]Token, int, error) {
 	return gone, codes, err
 }
 
-func members(tokens []Token) map[string]bool {
+// RevokeMember removes every token of member m, by identity (and those
+// made before identities were recorded, by name), and m's pending pairing
+// codes. It returns the tokens and the number of codes removed.
+func RevokeMember(dataDir string, m members.Member) ([]Token, int, error) {
+	var gone []Token
+	err := update(dataDir, func(tokens []Token) ([]Token, error) {
+		for _, t := range tokens {
+			if belongsTo(t, m) {
+				gone = append(gone, t)
+			}
+		}
+		return removeTokens(tokens, gone), nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return gone, dropCodes(dataDir, m.Name), nil
+}
+
+// belongsTo reports whether t is a device of member m.
+func belongsTo(t Token, m members.Member) bool {
+	if t.MemberID != "" {
+		return t.MemberID == m.ID()
+	}
+	return strings.EqualFold(t.Member, m.Name)
+}
+
+// memberOf finds the current member a token belongs to.
+func memberOf(reg *members.Registry, t Token) (members.Member, bool) {
+	if t.MemberID != "" {
+		return reg.ByID(t.MemberID)
+	}
+	return reg.Find(t.Member)
+}
+
+func removeTokens(tokens, gone []Token) []Token {
+	return slices.DeleteFunc(tokens, func(t Token) bool {
+		return slices.ContainsFunc(gone, func(g Token) bool { return g.ID == t.ID })
+	})
+}
+
+func memberSet(tokens []Token) map[string]bool {
 	m := map[string]bool{}
 	for _, t := range tokens {
 		m[strings.ToLower(t.Member)] = true
@@ -267,7 +326,7 @@ func members(tokens []Token) map[string]bool {
 }
 
 // add makes a token for a device of member and saves its hash.
-func add(dataDir, member, device string, now time.Time) (string, Token, error) {
+func add(dataDir string, member members.Member, device string, now time.Time) (string, Token, error) {
 	raw := make([]byte, tokenBytes)
 	id := make([]byte, 8)
 	if _, err := rand.Read(raw); err != nil {
@@ -278,12 +337,12 @@ func add(dataDir, member, device string, now time.Time) (string, Token, error) {
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(secret))
-	t := Token{ID: hex.EncodeToString(id), Member: member, SHA256: hex.EncodeToString(sum[:]), Paired: now.UTC().Truncate(time.Second)}
+	t := Token{ID: hex.EncodeToString(id), Member: member.Name, MemberID: member.ID(), SHA256: hex.EncodeToString(sum[:]), Paired: now.UTC().Truncate(time.Second)}
 	err := update(dataDir, func(tokens []Token) ([]Token, error) {
 		if len(tokens) >= MaxTokens {
 			return nil, fmt.Errorf("the doorbell has %d paired devices, the most it keeps; revoke unused ones (doorbell member tokens, doorbell member revoke)", len(tokens))
 		}
-		t.Device = uniqueDevice(tokens, member, CleanDevice(device))
+		t.Device = uniqueDevice(tokens, member.Name, CleanDevice(device))
 		return append(tokens, t), nil
 	})
 	if err != nil {
@@ -304,8 +363,8 @@ func uniqueDevice(tokens []Token, member, device string) string {
 	for n := 2; taken(name); n++ {
 		suffix := fmt.Sprintf(" %d", n)
 		r := []rune(device)
-		if len(r)+len(suffix) > MaxNameLen {
-			r = r[:MaxNameLen-len(suffix)]
+		if len(r)+len(suffix) > members.MaxNameLen {
+			r = r[:members.MaxNameLen-len(suffix)]
 		}
 		name = string(r) + suffix
 	}
@@ -341,6 +400,12 @@ type Store struct {
 	used      map[string]time.Time
 	usedDirty bool
 	onRevoke  []func(Token)
+
+	// The household, as last loaded: a token works only while its member
+	// is in it. A member list that cannot be read refuses every token.
+	members     *members.Registry
+	membersStat os.FileInfo
+	membersErr  error
 }
 
 type entry struct {
@@ -356,14 +421,19 @@ func Open(dataDir string, log *slog.Logger) *Store {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{dir: dataDir, path: filepath.Join(dataDir, TokensFile), log: log, now: time.Now, used: readUsed(dataDir)}
+	s.reloadMembers()
 	s.reload(true)
 	return s
 }
 
-// Err says why the token file could not be loaded, or is nil.
+// Err says why the token file or the member list could not be loaded, or
+// is nil.
 func (s *Store) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.err == nil {
+		return s.membersErr
+	}
 	return s.err
 }
 
@@ -385,7 +455,7 @@ func (s *Store) Authorize(token string) (string, bool) {
 			found = i
 		}
 	}
-	if found < 0 {
+	if found < 0 || !s.isMember(s.entries[found].Token) {
 		return "", false
 	}
 	id := s.entries[found].ID
@@ -396,6 +466,15 @@ func (s *Store) Authorize(token string) (string, bool) {
 		s.usedDirty = true
 	}
 	return id, true
+}
+
+// isMember reports whether t's member is in the household. s.mu is held.
+func (s *Store) isMember(t Token) bool {
+	if s.members == nil {
+		return false
+	}
+	_, ok := memberOf(s.members, t)
+	return ok
 }
 
 // Tokens returns the paired devices as last loaded.
@@ -421,11 +500,23 @@ func (s *Store) OnRevoke(f func(Token)) {
 
 // Pair redeems a pairing code for device and returns the new token: the
 // secret the phone keeps. The code cannot be used again.
+//
+// The code's member must still be in the household: a code made for a
+// member who was removed since is refused (ErrNotMember), and used up.
 func (s *Store) Pair(code, device string) (string, Token, error) {
 	now := s.now()
-	member, err := redeemCode(s.dir, code, now)
+	name, err := redeemCode(s.dir, code, now)
 	if err != nil {
 		return "", Token{}, err
+	}
+	reg, err := members.Load(s.dir)
+	if err != nil {
+		unredeemCode(s.dir, code)
+		return "", Token{}, err
+	}
+	member, ok := reg.Find(name)
+	if !ok {
+		return "", Token{}, ErrNotMember
 	}
 	secret, t, err := add(s.dir, member, device, now)
 	if err != nil {
@@ -471,6 +562,9 @@ func (s *Store) Watch(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		if mfi, err := os.Stat(members.Path(s.dir)); !sameFile(s.loadedMembers(), mfi, err) {
+			s.reloadMembers()
+		}
 		s.reload(false)
 		if time.Since(lastSave) >= time.Minute && ctx.Err() == nil {
 			s.SaveUsed()
@@ -479,16 +573,84 @@ func (s *Store) Watch(ctx context.Context) {
 	}
 }
 
-// refresh reloads the file if it is not the one last loaded.
+// refresh reloads the token file and the member list if either is not the
+// one last loaded.
 func (s *Store) refresh() {
+	if mfi, err := os.Stat(members.Path(s.dir)); !sameFile(s.loadedMembers(), mfi, err) {
+		s.reloadMembers()
+	}
 	fi, err := os.Stat(s.path)
 	s.mu.Lock()
-	same := s.stat == nil && errors.Is(err, fs.ErrNotExist) ||
-		s.stat != nil && err == nil && os.SameFile(s.stat, fi) && s.stat.Size() == fi.Size() && s.stat.ModTime().Equal(fi.ModTime())
+	same := sameFile(s.stat, fi, err)
 	s.mu.Unlock()
 	if !same {
 		s.reload(false)
 	}
+}
+
+// sameFile reports whether a stat (fi, err) finds the file loaded as
+// loaded (nil: there was none).
+func sameFile(loaded, fi os.FileInfo, err error) bool {
+	return loaded == nil && errors.Is(err, fs.ErrNotExist) ||
+		loaded != nil && err == nil && os.SameFile(loaded, fi) && loaded.Size() == fi.Size() && loaded.ModTime().Equal(fi.ModTime())
+}
+
+func (s *Store) loadedMembers() os.FileInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.membersStat
+}
+
+// reloadMembers reads the member list and ends the access of the devices
+// of members no longer in it: OnRevoke is told of each.
+func (s *Store) reloadMembers() {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	fi, statErr := os.Stat(members.Path(s.dir))
+	if statErr != nil {
+		fi = nil
+	}
+	reg, err := members.Load(s.dir)
+	s.mu.Lock()
+	var gone []Token
+	prevErr := s.membersErr
+	for _, e := range s.entries {
+		if s.isMember(e.Token) && (err != nil || !func() bool { _, ok := memberOf(reg, e.Token); return ok }()) {
+			gone = append(gone, e.Token)
+		}
+	}
+	if err != nil {
+		s.members = nil // fail closed: the file may be hiding a removal
+	} else {
+		s.members = reg
+	}
+	s.membersStat, s.membersErr = fi, err
+	fns := slices.Clone(s.onRevoke)
+	s.mu.Unlock()
+	switch {
+	case err != nil && (prevErr == nil || prevErr.Error() != err.Error()):
+		s.log.Error("live view and events refuse every phone until the member list is fixed", "err", err)
+	case err == nil && prevErr != nil:
+		s.log.Info("member list readable again")
+	}
+	for _, t := range gone {
+		s.log.Info("paired device refused: its member left the household", "id", t.ID, "device", t.Device)
+	}
+	notify(fns, gone)
+}
+
+// notify tells each of fns, on a goroutine, of the tokens revoked.
+func notify(fns []func(Token), revoked []Token) {
+	if len(revoked) == 0 || len(fns) == 0 {
+		return
+	}
+	go func() {
+		for _, t := range revoked {
+			for _, f := range fns {
+				f(t)
+			}
+		}
+	}()
 }
 
 // reload reads the file and, if its contents changed, takes them in.
@@ -504,7 +666,7 @@ func (s *Store) reload(first bool) {
 		fi, err = nil, nil
 		sum = sha256.Sum256(nil)
 	case err != nil:
-		err = fmt.Errorf("cannot read %s: %v; run the daemon as the user that owns the data directory", s.path, err)
+		err = fmt.Errorf("cannot read %s: %w; run the daemon as the user that owns the data directory", s.path, err)
 	default:
 		if statErr != nil {
 			fi = nil
@@ -559,15 +721,7 @@ func (s *Store) reload(first bool) {
 	for _, t := range revoked {
 		s.log.Info("paired device revoked", "id", t.ID, "device", t.Device)
 	}
-	if len(revoked) > 0 && len(fns) > 0 {
-		go func() {
-			for _, t := range revoked {
-				for _, f := range fns {
-					f(t)
-				}
-			}
-		}()
-	}
+	notify(fns, revoked)
 }
 
 // SaveUsed writes when tokens were last used, if that changed.

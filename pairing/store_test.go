@@ -6,12 +6,27 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"doorbell/crypto/members"
+	"doorbell/internal/testkit"
 )
+
+// household is a data directory whose household has the members the
+// tests pair devices for.
+func household(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"anna", "ben", "alice", "mallory"} {
+		testkit.AddMember(t, dir, name)
+	}
+	return dir
+}
 
 func newCode(t *testing.T, dir, member string, now time.Time) string {
 	t.Helper()
@@ -32,7 +47,7 @@ func pair(t *testing.T, s *Store, member, device string) (string, Token) {
 }
 
 func TestCodesAreRandomHashedAndOneTime(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	now := time.Now()
 	c1, err := NewCode(dir, "anna", now)
 	if err != nil {
@@ -93,7 +108,7 @@ func TestCodesAreRandomHashedAndOneTime(t *testing.T) {
 }
 
 func TestACodeWorksOnceUnderRaces(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	s := Open(dir, nil)
 	code := newCode(t, dir, "anna", time.Now())
 	var ok, used atomic.Int32
@@ -127,7 +142,7 @@ func TestMemberNames(t *testing.T) {
 		}
 	}
 	for _, good := range []string{"anna", "Anna Smith", "Zoë", "o'brien"} {
-		if err := CheckMember(good); err != nil {
+		if err := members.CheckName(good); err != nil {
 			t.Errorf("member %q: %v", good, err)
 		}
 	}
@@ -145,7 +160,7 @@ func TestMemberNames(t *testing.T) {
 }
 
 func TestPairAuthorizeRevoke(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	s := Open(dir, nil)
 	if s.Err() != nil {
 		t.Fatal(s.Err())
@@ -245,33 +260,100 @@ func TestPairAuthorizeRevoke(t *testing.T) {
 }
 
 func TestRevokeAmbiguousName(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
+	testkit.AddMember(t, dir, "carol")
 	s := Open(dir, nil)
 	pair(t, s, "anna", "Pixel")
 	pair(t, s, "ben", "Pixel")
 	pair(t, s, "carol", "ben")
-	newCode(t, dir, "ben", time.Now())
-	for _, who := range []string{"pixel", "ben"} {
-		_, _, err := Revoke(dir, who)
-		var amb *AmbiguousError
-		if !errors.As(err, &amb) || !strings.Contains(err.Error(), "by its id") {
-			t.Errorf("Revoke(%q): %v", who, err)
-		}
+	newCode(t, dir, "anna", time.Now())
+	_, _, err := Revoke(dir, "pixel")
+	var amb *AmbiguousError
+	if !errors.As(err, &amb) || !strings.Contains(err.Error(), "by its id") {
+		t.Errorf("Revoke(pixel): %v", err)
 	}
 	if tokens, _ := List(dir); len(tokens) != 3 {
 		t.Errorf("an ambiguous revoke removed something")
 	}
 	if n := PendingCodes(dir, time.Now()); n != 1 {
-		t.Errorf("an ambiguous revoke left %d of ben's pairing codes, want 1", n)
+		t.Errorf("an ambiguous revoke left %d pairing codes, want 1", n)
+	}
+	// A member's name means the member, not a device that is named so.
+	gone, _, err := Revoke(dir, "Ben")
+	if err != nil || len(gone) != 1 || gone[0].Member != "ben" || gone[0].Device != "Pixel" {
+		t.Fatalf("Revoke(Ben) = %+v, %v; want ben's Pixel only", gone, err)
+	}
+	if tokens, _ := List(dir); len(tokens) != 2 || !slices.ContainsFunc(tokens, func(t Token) bool { return t.Member == "carol" && t.Device == "ben" }) {
+		t.Errorf("revoking member ben touched carol's device named ben: %+v", tokens)
+	}
+}
+
+// Tokens belong to a member by identity: removing a member refuses all of
+// their devices at once, touches nobody else's (whatever the devices are
+// called), and pairing for someone who is not a member is refused.
+func TestMembersOwnTheirDevicesByIdentity(t *testing.T) {
+	dir := household(t)
+	testkit.AddMember(t, dir, "carol")
+	testkit.AddMember(t, dir, "dave")
+	s := Open(dir, nil)
+	carols, carolTok := pair(t, s, "carol", "carol's phone")
+	annas, _ := pair(t, s, "anna", "Carol") // anna named her phone "Carol"
+	bens, _ := pair(t, s, "ben", "dave")
+	pending := newCode(t, dir, "carol", time.Now())
+	revoked := make(chan Token, 4)
+	s.OnRevoke(func(t Token) { revoked <- t })
+
+	// Taking carol out of the member list is the one step that ends her access.
+	if _, _, err := members.Remove(dir, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Authorize(carols); ok {
+		t.Error("a removed member's token still works")
+	}
+	select {
+	case got := <-revoked:
+		if got.ID != carolTok.ID {
+			t.Errorf("OnRevoke got %s (%s of %s), want carol's phone", got.ID, got.Device, got.Member)
+		}
+	case <-time.After(time.Second):
+		t.Error("OnRevoke not told of the removed member's device within a second")
+	}
+	if _, _, err := s.Pair(pending, "carol's laptop"); !errors.Is(err, ErrNotMember) {
+		t.Errorf("a code made before carol was removed: %v, want ErrNotMember", err)
+	}
+	// Cleaning up removes only hers, by identity.
+	gone, _, err := RevokeMember(dir, members.Member{Name: "carol", Recipient: "nobody"})
+	if err != nil || len(gone) != 0 {
+		t.Errorf("RevokeMember of another carol (another key) removed %+v, %v", gone, err)
+	}
+	for _, who := range []string{"anna", "ben"} {
+		if _, ok := s.Authorize(map[string]string{"anna": annas, "ben": bens}[who]); !ok {
+			t.Errorf("%s's device lost access when carol was removed", who)
+		}
+	}
+	// dave has no devices: revoking him touches ben's device named "dave".
+	gone, _, err = Revoke(dir, "dave")
+	if !errors.Is(err, ErrNoMatch) || len(gone) != 0 {
+		t.Errorf("Revoke(dave), who has no devices: %+v, %v; want ErrNoMatch", gone, err)
+	}
+	if _, ok := s.Authorize(bens); !ok {
+		t.Error("revoking member dave revoked ben's device named dave")
+	}
+	// Codes only for members.
+	if _, err := NewCode(dir, "nobody", time.Now()); err == nil || !strings.Contains(err.Error(), "no member named") {
+		t.Errorf("NewCode for a stranger: %v", err)
+	}
+	if _, err := NewCode(dir, "carol", time.Now()); err == nil {
+		t.Error("NewCode for a removed member worked")
 	}
 }
 
 func TestConcurrentWritersLoseNothing(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	var wg sync.WaitGroup
 	for i := 0; i < 16; i++ {
 		wg.Go(func() {
-			if _, _, err := add(dir, "anna", fmt.Sprint("phone ", i), time.Now()); err != nil {
+			if _, _, err := add(dir, members.Member{Name: "anna"}, fmt.Sprint("phone ", i), time.Now()); err != nil {
 				t.Error(err)
 			}
 		})
@@ -290,7 +372,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 }
 
 func TestDamagedTokenFileFailsClosed(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	s := Open(dir, nil)
 	secret, _ := pair(t, s, "anna", "phone")
 	path := filepath.Join(dir, TokensFile)
@@ -356,7 +438,7 @@ func TestParseTokensErrors(t *testing.T) {
 }
 
 func TestWatchSeesChangesAndSavesLastUse(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	s := Open(dir, nil)
 	secret, tok := pair(t, s, "anna", "phone")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -403,7 +485,7 @@ func TestWatchSeesChangesAndSavesLastUse(t *testing.T) {
 }
 
 func TestTooManyTokens(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	err := update(dir, func([]Token) ([]Token, error) {
 		var ts []Token
 		for i := 0; i < MaxTokens; i++ {
@@ -429,7 +511,7 @@ func TestTooManyTokens(t *testing.T) {
 // A last-use file that holds JSON null (damaged, or written by hand) does
 // not break authorization: it is as good as none.
 func TestDamagedLastUseFileIsIgnored(t *testing.T) {
-	dir := t.TempDir()
+	dir := household(t)
 	if err := os.WriteFile(filepath.Join(dir, UsedFile), []byte("null\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -13,15 +11,12 @@ import (
 	"time"
 
 	"doorbell/camera"
+	"doorbell/internal/testkit"
 	"doorbell/stream"
 )
 
-func testLog(t testing.TB) *slog.Logger {
-	if os.Getenv("DOORBELL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+// testLog shows the package's logs with -v when DOORBELL_TEST_LOG is set.
+var testLog = testkit.Log
 
 // auCollector keeps every access unit the encoder makes.
 type auCollector struct {

@@ -5,7 +5,7 @@
 // reaches the disk.
 //
 //	rec := recorder.New(cfg, ring, store, signingKey, watcher.Current, bus.Publish, log)
-//	events, cancel := bus.Subscribe(64)
+//	events, cancel := bus.Subscribe("recorder", 64)
 //	go rec.Run(ctx, events)
 //	daemon.AddSink(rec) // for the thumbnail: one small frame per clip
 package recorder
@@ -54,6 +54,11 @@ type Config struct {
 	// Recording, if set, is told when a clip starts (true) and when it is
 	// sealed (false): the status LED shows it.
 	Recording func(on bool)
+	// Lost, if set, counts the events meant for the recorder that the bus
+	// dropped (events.Bus.Dropped). When it grows while motion is going on,
+	// the motion's end may be among them: the clip then ends once quiet for
+	// the post-roll, not at its maximum length.
+	Lost func() uint64
 }
 
 // Recorder turns events into sealed clips. Run it, and make it a camera
@@ -72,6 +77,8 @@ type Recorder struct {
 	cur       *session
 	lastErr   string
 	noMembers bool
+
+	lost uint64 // Config.Lost when last looked at (event loop only)
 
 	thumbFor atomic.Pointer[session] // the session that still wants a thumbnail
 
@@ -277,6 +284,7 @@ func (r *Recorder) handle(e events.Event) {
 // maximum length.
 func (r *Recorder) check(now time.Time) {
 	s := r.current()
+	r.noticeLost(s)
 	if s == nil {
 		return
 	}
@@ -329,6 +337,25 @@ func (r *Recorder) split(s *session) {
 	}
 	ns.mu.Unlock()
 	ns.active = active
+}
+
+// noticeLost stops waiting for the ends of the motion going on in s if the
+// bus dropped events meant for the recorder since it last looked: an end
+// may have been among them. The clip then ends once quiet for the
+// post-roll after the last activity it saw, as if the motion had ended.
+func (r *Recorder) noticeLost(s *session) {
+	if r.cfg.Lost == nil {
+		return
+	}
+	n := r.cfg.Lost()
+	if n == r.lost {
+		return
+	}
+	r.lost = n
+	if s != nil && len(s.active) > 0 {
+		r.log.Warn("events were lost while motion went on; the clip ends once quiet for the post-roll", "clip", s.id, "lost_total", n)
+		clear(s.active)
+	}
 }
 
 // stop ends the current clip and waits for it to be sealed.

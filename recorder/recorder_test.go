@@ -23,6 +23,7 @@ import (
 	"doorbell/crypto/keys"
 	"doorbell/crypto/members"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 	"doorbell/stream"
 )
 
@@ -54,7 +55,13 @@ func newRig(t testing.TB, cfg Config, names ...string) *rig {
 // newRigWith replays aus (at testFPS) as the camera.
 func newRigWith(t testing.TB, cfg Config, aus []*stream.AccessUnit, names ...string) *rig {
 	t.Helper()
-	r := &rig{t: t, data: t.TempDir(), ring: stream.NewRing(8 << 20), bus: events.NewBus(), ids: map[string]age.Identity{}}
+	return newRigOn(t, t.TempDir(), cfg, aus, names...)
+}
+
+// newRigOn is newRigWith keeping its clips in data.
+func newRigOn(t testing.TB, data string, cfg Config, aus []*stream.AccessUnit, names ...string) *rig {
+	t.Helper()
+	r := &rig{t: t, data: data, ring: stream.NewRing(8 << 20), bus: events.NewBus(), ids: map[string]age.Identity{}}
 	var err error
 	if r.store, err = clipstore.Open(r.data); err != nil {
 		t.Fatal(err)
@@ -78,9 +85,9 @@ func newRigWith(t testing.TB, cfg Config, aus []*stream.AccessUnit, names ...str
 	r.rec = New(cfg, r.ring, r.store, key, func() *members.Registry { return r.reg.Load() }, r.bus.Publish, testLog(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	sealedCh, unsub := r.bus.Subscribe(16)
+	sealedCh, unsub := r.bus.Subscribe("test", 16)
 	r.sealed = make(chan events.Event, 16)
-	evs, unsubRec := r.bus.Subscribe(64)
+	evs, unsubRec := r.bus.Subscribe("recorder", 64)
 	r.wg.Go(func() { <-ctx.Done(); unsub() })
 	r.wg.Go(func() {
 		for e := range sealedCh {
@@ -323,8 +330,31 @@ func TestMaxLengthCapsAClip(t *testing.T) {
 	}
 }
 
+// A motion_end lost by the bus (the recorder's buffer was full) does not
+// hold the clip open to its maximum length: once the bus says it dropped
+// events, the clip ends when quiet for the post-roll.
+func TestALostMotionEndEndsTheClipAfterThePostRoll(t *testing.T) {
+	cfg := defaultTestConfig() // post-roll 0.5 s, maximum 20 s
+	var lost atomic.Uint64
+	cfg.Lost = lost.Load
+	r := newRig(t, cfg, "alice")
+	time.Sleep(1200 * time.Millisecond)
+	r.bus.Publish(events.Event{Kind: events.MotionStart, Time: time.Now(), ID: 1, Zones: []string{"porch"}})
+	time.Sleep(time.Second)
+	lost.Add(1) // its motion_end, dropped
+	id := r.waitSealed()
+	_, res, err := r.open(id, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Record.Duration; d > 5 {
+		t.Errorf("the clip whose motion_end was lost lasts %.2f s; want it to end at the post-roll, far below the 20 s maximum", d)
+	}
+}
+
 func TestFullDiskEvictsOldClipsAndKeepsRecording(t *testing.T) {
-	r := newRig(t, defaultTestConfig(), "alice")
+	disk := testkit.SmallDisk(t, 64<<20)
+	r := newRigOn(t, disk, defaultTestConfig(), encoded(t, 320, 240, testFPS, 301, 500*time.Millisecond), "alice")
 	time.Sleep(1200 * time.Millisecond)
 	var got []string
 	for i := range 4 {
@@ -333,7 +363,7 @@ func TestFullDiskEvictsOldClipsAndKeepsRecording(t *testing.T) {
 		if i == 0 {
 			// Room for about two clips.
 			list, _ := r.store.List()
-			r.store.SetCapacity(2*(list[0].Bytes+list[0].RecordBytes) + 20_000)
+			testkit.ResizeDisk(t, disk, 2*(list[0].Bytes+list[0].RecordBytes)+20_000)
 		}
 	}
 	list, _ := r.store.List()

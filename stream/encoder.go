@@ -376,7 +376,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cannot start the encoder: %q not found; install ffmpeg (apt-get install ffmpeg) or set stream.ffmpeg to its path", e.cfg.Command)
 		}
-		return fmt.Errorf("cannot start the encoder: %v; check stream.ffmpeg", err)
+		return fmt.Errorf("cannot start the encoder: %w; check stream.ffmpeg", err)
 	}
 	e.mu.Lock()
 	e.pid = cmd.Process.Pid
@@ -410,7 +410,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 			if err == io.EOF {
 				failure = errors.New("ffmpeg closed its output")
 			} else {
-				failure = fmt.Errorf("ffmpeg's output is not H.264 over RTP: %v", err)
+				failure = fmt.Errorf("ffmpeg's output is not H.264 over RTP: %w", err)
 			}
 		case now := <-tick.C:
 			if pend.stalled(now, e.cfg.Stall) {
@@ -433,11 +433,11 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	}
 	// Add the last thing ffmpeg said, or else how it ended.
 	if msg := stderr.lastLine(); msg != "" {
-		return fmt.Errorf("%v: ffmpeg said %q; check stream.encoder and that this ffmpeg supports it (ffmpeg -encoders)", failure, msg)
+		return fmt.Errorf("%w: ffmpeg said %q; check stream.encoder and that this ffmpeg supports it (ffmpeg -encoders)", failure, msg)
 	}
 	var exit *exec.ExitError
 	if errors.As(waitErr, &exit) && !strings.Contains(failure.Error(), "stalled") {
-		return fmt.Errorf("%v (%v)", failure, exit.ProcessState)
+		return fmt.Errorf("%w (%v)", failure, exit.ProcessState)
 	}
 	return failure
 }

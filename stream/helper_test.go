@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,15 +19,11 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"doorbell/camera"
+	"doorbell/internal/testkit"
 )
 
 // testLog shows the package's logs with -v when DOORBELL_TEST_LOG is set.
-func testLog(t testing.TB) *slog.Logger {
-	if os.Getenv("DOORBELL_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+var testLog = testkit.Log
 
 // feed runs the synthetic camera at its frame rate into sink until ctx ends.
 func feed(ctx context.Context, w, h int, fps float64, sink camera.Sink) error {
@@ -54,7 +48,7 @@ type pipeline struct {
 	hub    *Hub
 	whep   *WHEP
 	srv    *httptest.Server
-	tokens *tokenStore
+	tokens *testkit.Tokens
 	aus    atomic.Uint64 // access units out of the encoder
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -69,25 +63,6 @@ type pipelineConfig struct {
 	maxViewers int
 	perViewer  int // sessions per token; 0: the hub's default
 	queue      int
-}
-
-// tokenStore is a fake of the pairing code's token store.
-type tokenStore struct {
-	mu     sync.Mutex
-	tokens map[string]string // token → viewer id
-}
-
-func (s *tokenStore) Authorize(token string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.tokens[token]
-	return v, ok
-}
-
-func (s *tokenStore) revoke(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, token)
 }
 
 type countingSink struct {
@@ -105,7 +80,7 @@ func startPipeline(t testing.TB, c pipelineConfig) *pipeline {
 	if c.w == 0 {
 		c.w, c.h, c.fps, c.kbps = 320, 240, 30, 500
 	}
-	p := &pipeline{ring: NewRing(4 << 20), tokens: &tokenStore{tokens: map[string]string{"good-token": "anna", "other-token": "ben"}}}
+	p := &pipeline{ring: NewRing(4 << 20), tokens: testkit.NewTokens(map[string]string{"good-token": "anna", "other-token": "ben"})}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	var err error

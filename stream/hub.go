@@ -172,7 +172,7 @@ func NewHub(ring *Ring, cfg HubConfig) (*Hub, error) {
 	se.SetSTUNGatherTimeout(cfg.GatherTimeout)
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
-			return nil, fmt.Errorf("UDP ports %d to %d: %v; give a range of at least one port", cfg.UDPPortMin, cfg.UDPPortMax, err)
+			return nil, fmt.Errorf("UDP ports %d to %d: %w; give a range of at least one port", cfg.UDPPortMin, cfg.UDPPortMax, err)
 		}
 	}
 	h := &Hub{

@@ -17,24 +17,13 @@ import (
 	"doorbell/internal/bearer"
 )
 
-// Authorizer decides who may watch. The pairing code implements it over
-// its token store.
-type Authorizer interface {
-	// Authorize returns a stable id for the paired device that token
-	// belongs to (never the token itself), or false if the token is
-	// unknown or revoked. It is called on every WHEP request and again
-	// every 500 ms for every open session, so it must be cheap (a look-up
-	// of the token's hash) and must see a revocation at once: a session
-	// whose token stops being authorized ends within a second. To end them
-	// sooner, call Hub.CloseWhere with the revoked id.
-	Authorize(token string) (viewer string, ok bool)
-}
+// Authorizer decides who may watch (bearer.Authorizer). A session whose
+// token stops being authorized ends within a second; to end them sooner,
+// call Hub.CloseWhere with the revoked id.
+type Authorizer = bearer.Authorizer
 
 // AuthorizerFunc adapts a function to Authorizer.
-type AuthorizerFunc func(token string) (string, bool)
-
-// Authorize calls f(token).
-func (f AuthorizerFunc) Authorize(token string) (string, bool) { return f(token) }
+type AuthorizerFunc = bearer.AuthorizerFunc
 
 // MaxOfferBytes is the largest SDP offer accepted. Browsers' offers are a
 // few kilobytes.
@@ -270,7 +259,7 @@ func (w *WHEP) post(rw http.ResponseWriter, r *http.Request) {
 func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool) {
 	token, ok := bearer.Token(r)
 	if !ok {
-		rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		rw.Header().Set("WWW-Authenticate", bearer.Challenge)
 		fail(rw, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired")
 		return "", false
 	}
@@ -281,7 +270,7 @@ func (w *WHEP) authorize(rw http.ResponseWriter, r *http.Request) (string, bool)
 	} else if viewer, ok := w.Auth.Authorize(token); ok {
 		return viewer, true
 	}
-	rw.Header().Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+	rw.Header().Set("WWW-Authenticate", bearer.ChallengeInvalid)
 	fail(rw, http.StatusUnauthorized, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)")
 	return "", false
 }

@@ -200,7 +200,7 @@ func TestRevokedTokenEndsSessions(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return anna.frames.Load() > 0 && ben.frames.Load() > 0 }) {
 		t.Fatal("viewers got no pictures")
 	}
-	p.tokens.revoke("good-token")
+	p.tokens.Revoke("good-token")
 	revoked := time.Now()
 	if !waitFor(time.Second, func() bool { return p.session(anna.location) == nil }) {
 		t.Fatal("the revoked token's session is still open after 1 s")

@@ -184,7 +184,7 @@ func (o *ownerSource) load() error {
 	stamp := o.fileStamp()
 	cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
 	if err != nil {
-		return fmt.Errorf("cannot use the certificate %s with the key %s: %v; check http.cert_file and http.key_file (PEM files, the key readable by the daemon's user), or remove both to use a self-signed certificate", o.certFile, o.keyFile, err)
+		return fmt.Errorf("cannot use the certificate %s with the key %s: %w; check http.cert_file and http.key_file (PEM files, the key readable by the daemon's user), or remove both to use a self-signed certificate", o.certFile, o.keyFile, err)
 	}
 	o.mu.Lock()
 	o.cert, o.stamp, o.checked = &cert, stamp, time.Now()
@@ -241,7 +241,7 @@ func (s *selfSigned) load() error {
 	case errors.Is(err, fs.ErrNotExist):
 		return s.issue()
 	case err != nil:
-		return fmt.Errorf("cannot read the TLS certificate %s: %v; run the daemon as the user that owns the data directory", s.certPath(), err)
+		return fmt.Errorf("cannot read the TLS certificate %s: %w; run the daemon as the user that owns the data directory", s.certPath(), err)
 	}
 	if leaf := s.usable(data); leaf != nil {
 		s.cert = &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
@@ -276,7 +276,7 @@ func (s *selfSigned) loadKey() (*ecdsa.PrivateKey, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("cannot read the TLS key %s: %v; run the daemon as the user that owns the data directory", s.keyPath(), err)
+		return nil, fmt.Errorf("cannot read the TLS key %s: %w; run the daemon as the user that owns the data directory", s.keyPath(), err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
@@ -293,7 +293,7 @@ func (s *selfSigned) loadKey() (*ecdsa.PrivateKey, error) {
 	}
 	key, ok := k.(*ecdsa.PrivateKey)
 	if err != nil || !ok || key.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%s is not an ECDSA P-256 key (%v): remove %s and %s to make a new certificate (phones will warn about it once)", s.keyPath(), err, s.keyPath(), s.certPath())
+		return nil, fmt.Errorf("%s is not an ECDSA P-256 key (%w): remove %s and %s to make a new certificate (phones will warn about it once)", s.keyPath(), err, s.keyPath(), s.certPath())
 	}
 	return key, nil
 }
@@ -312,7 +312,7 @@ func (s *selfSigned) makeKey() (*ecdsa.PrivateKey, error) {
 		return s.loadKey()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot save the TLS key in %s: %v; check that the data directory is writable", s.dir, err)
+		return nil, fmt.Errorf("cannot save the TLS key in %s: %w; check that the data directory is writable", s.dir, err)
 	}
 	return key, nil
 }
@@ -348,14 +348,14 @@ func (s *selfSigned) issue() error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &s.key.PublicKey, s.key)
 	if err != nil {
-		return fmt.Errorf("cannot make a TLS certificate: %v", err)
+		return fmt.Errorf("cannot make a TLS certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(s.certPath(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return fmt.Errorf("cannot save the TLS certificate in %s: %v; check that the data directory is writable", s.dir, err)
+		return fmt.Errorf("cannot save the TLS certificate in %s: %w; check that the data directory is writable", s.dir, err)
 	}
 	s.cert = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: s.key, Leaf: leaf}
 	s.leaf = leaf

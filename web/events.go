@@ -12,11 +12,6 @@ import (
 	"doorbell/internal/bearer"
 )
 
-// Authorizer says whose a bearer token is. pairing.Store implements it.
-type Authorizer interface {
-	Authorize(token string) (id string, ok bool)
-}
-
 // Events serves GET /api/events: Server-Sent Events of what happens at the
 // door, to paired phones only ("Authorization: Bearer TOKEN"). Each event
 // carries its kind and time, nothing else:
@@ -25,12 +20,15 @@ type Authorizer interface {
 //	data: {"kind":"ring","time":"2026-11-28T09:00:00.123Z"}
 //
 // A comment line is sent every Heartbeat so that idle connections stay
-// open. The stream ends when the token is revoked.
+// open. The stream ends when the token is revoked: each event is sent only
+// after the token is checked again, so a revoked phone gets no event after
+// its revocation; End closes a device's streams at once, and a recheck
+// every Recheck catches the rest.
 //
 // EventSource cannot send headers, so the phone page reads the stream with
 // fetch and a ReadableStream; the token never goes in a URL.
 type Events struct {
-	Auth         Authorizer
+	Auth         bearer.Authorizer
 	Subscribe    func(buf int) (<-chan events.Event, func()) // events.Bus.Subscribe
 	Heartbeat    time.Duration                               // 0: 15 s
 	Recheck      time.Duration                               // how often the token is checked again; 0: 500 ms
@@ -40,7 +38,8 @@ type Events struct {
 
 	open    atomic.Int32
 	mu      sync.Mutex
-	byToken map[string]int // open streams by paired device id
+	byToken map[string]int                  // open streams by paired device id
+	streams map[string]map[*stream]struct{} // by device id, for End
 }
 
 // claim reserves a stream for the device id, or says why it cannot.
@@ -75,6 +74,41 @@ func (e *Events) claim(id string) (release func(), refused string) {
 	}, ""
 }
 
+type stream struct{ end chan struct{} }
+
+// End closes the open streams of the paired device id at once: the daemon
+// calls it when the device is revoked.
+func (e *Events) End(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.streams[id] {
+		close(s.end)
+	}
+	delete(e.streams, id)
+}
+
+// track registers a stream of device id; untrack forgets it.
+func (e *Events) track(id string) (s *stream, untrack func()) {
+	s = &stream{end: make(chan struct{})}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.streams == nil {
+		e.streams = map[string]map[*stream]struct{}{}
+	}
+	if e.streams[id] == nil {
+		e.streams[id] = map[*stream]struct{}{}
+	}
+	e.streams[id][s] = struct{}{}
+	return s, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.streams[id], s)
+		if len(e.streams[id]) == 0 {
+			delete(e.streams, id)
+		}
+	}
+}
+
 // Open returns the number of open event streams.
 func (e *Events) Open() int { return int(e.open.Load()) }
 
@@ -89,7 +123,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	token, ok := bearer.Token(r)
 	if !ok {
-		h.Set("WWW-Authenticate", `Bearer realm="doorbell"`)
+		h.Set("WWW-Authenticate", bearer.Challenge)
 		http.Error(w, "no token: send Authorization: Bearer TOKEN, with the token this phone got when it was paired", http.StatusUnauthorized)
 		return
 	}
@@ -98,7 +132,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, ok = e.Auth.Authorize(token)
 	}
 	if !ok {
-		h.Set("WWW-Authenticate", `Bearer realm="doorbell", error="invalid_token"`)
+		h.Set("WWW-Authenticate", bearer.ChallengeInvalid)
 		http.Error(w, "the token is not valid: it is unknown or was revoked; pair this phone again (doorbell member pair)", http.StatusUnauthorized)
 		return
 	}
@@ -112,6 +146,16 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ch, cancel := e.Subscribe(16)
 	defer cancel()
+	st, untrack := e.track(id)
+	defer untrack()
+	// still reports whether the token is still this device's.
+	still := func() bool {
+		now, ok := e.Auth.Authorize(token)
+		return ok && now == id
+	}
+	if !still() { // revoked between the first check and now: End missed it
+		return
+	}
 	heartbeat, recheck := e.Heartbeat, e.Recheck
 	if heartbeat <= 0 {
 		heartbeat = 15 * time.Second
@@ -158,16 +202,18 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-stop:
 				return
+			case <-st.end: // End: revoked just now
 			case <-t.C:
-				if now, ok := e.Auth.Authorize(token); !ok || now != id {
-					writeMu.Lock()
-					revoked.Store(true)
-					_ = rc.SetWriteDeadline(time.Now()) // unblocks a pending write
-					writeMu.Unlock()
-					close(revokedCh)
-					return
+				if still() {
+					continue
 				}
 			}
+			writeMu.Lock()
+			revoked.Store(true)
+			_ = rc.SetWriteDeadline(time.Now()) // unblocks a pending write
+			writeMu.Unlock()
+			close(revokedCh)
+			return
 		}
 	}()
 	if !send(": the doorbell's events\n\n") {
@@ -180,7 +226,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case ev, ok := <-ch:
-			if !ok {
+			if !ok || !still() {
 				return
 			}
 			data, _ := json.Marshal(wireEvent{Kind: ev.Kind, Time: ev.Time.UTC()})

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"doorbell/events"
+	"doorbell/internal/testkit"
 )
 
 // One paired device cannot take every event stream: past MaxPerToken its
 // next stream is refused, and another device still gets one.
 func TestEventStreamsAreLimitedPerDevice(t *testing.T) {
 	bus := events.NewBus()
-	auth := &tokens{m: map[string]string{"a": "dev-a", "b": "dev-b"}}
-	e := &Events{Auth: auth, Subscribe: bus.Subscribe, MaxStreams: 10, MaxPerToken: 3}
+	auth := testkit.NewTokens(map[string]string{"a": "dev-a", "b": "dev-b"})
+	e := &Events{Auth: auth, Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("test", n) }, MaxStreams: 10, MaxPerToken: 3}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	for i := range 3 {
@@ -66,7 +67,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // revoking its token still ends the stream at the next check, not at the
 // write timeout.
 func TestRevocationEndsAStreamWhoseClientStoppedReading(t *testing.T) {
-	auth := &tokens{m: map[string]string{"good": "dev1"}}
+	auth := testkit.NewTokens(map[string]string{"good": "dev1"})
 	feed := make(chan events.Event)
 	e := &Events{Auth: auth, Recheck: 20 * time.Millisecond, Heartbeat: time.Hour, WriteTimeout: time.Hour,
 		Subscribe: func(int) (<-chan events.Event, func()) { return feed, func() {} }}
@@ -98,7 +99,7 @@ func TestRevocationEndsAStreamWhoseClientStoppedReading(t *testing.T) {
 	if e.Open() != 1 {
 		t.Fatalf("%d streams open, want the stuck one", e.Open())
 	}
-	auth.revoke("good")
+	auth.Revoke("good")
 	deadline := time.Now().Add(3 * time.Second)
 	for e.Open() != 0 {
 		if time.Now().After(deadline) {

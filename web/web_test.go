@@ -8,11 +8,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"doorbell/events"
+	"doorbell/internal/testkit"
 )
 
 func TestPageIsSmallAndSelfContained(t *testing.T) {
@@ -87,29 +87,10 @@ func TestServesThePage(t *testing.T) {
 	}
 }
 
-// tokens is a fake Authorizer.
-type tokens struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (a *tokens) Authorize(token string) (string, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	id, ok := a.m[token]
-	return id, ok
-}
-
-func (a *tokens) revoke(token string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.m, token)
-}
-
-func eventsServer(t *testing.T) (*httptest.Server, *events.Bus, *tokens, *Events) {
+func eventsServer(t *testing.T) (*httptest.Server, *events.Bus, *testkit.Tokens, *Events) {
 	bus := events.NewBus()
-	auth := &tokens{m: map[string]string{"good": "dev1"}}
-	e := &Events{Auth: auth, Subscribe: bus.Subscribe, Recheck: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxStreams: 2}
+	auth := testkit.NewTokens(map[string]string{"good": "dev1"})
+	e := &Events{Auth: auth, Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("event_stream", n) }, Recheck: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxStreams: 2}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, bus, auth, e
@@ -208,7 +189,7 @@ func TestEventsStreamRingsAndEndOnRevoke(t *testing.T) {
 		t.Errorf("second and third streams: %s, %s", r2.Status, r3.Status)
 	}
 	// Revoked: the stream ends.
-	auth.revoke("good")
+	auth.Revoke("good")
 	deadline := time.After(time.Second)
 	for {
 		select {
@@ -220,5 +201,69 @@ func TestEventsStreamRingsAndEndOnRevoke(t *testing.T) {
 		case <-deadline:
 			t.Fatal("stream still open a second after the token was revoked")
 		}
+	}
+}
+
+// A revoked phone gets no event published after its revocation, however
+// long until the stream's next periodic recheck; End closes the stream at once.
+func TestRevokedStreamGetsNoFurtherEvent(t *testing.T) {
+	bus := events.NewBus()
+	auth := testkit.NewTokens(map[string]string{"good": "dev1", "other": "dev2"})
+	e := &Events{Auth: auth, Recheck: time.Hour, Heartbeat: time.Hour,
+		Subscribe: func(n int) (<-chan events.Event, func()) { return bus.Subscribe("event_stream", n) }}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	read := func(token string) <-chan string {
+		resp := getEvents(t, srv.URL, token)
+		t.Cleanup(func() { resp.Body.Close() })
+		lines := make(chan string, 100)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		if l := <-lines; !strings.HasPrefix(l, ":") {
+			t.Fatalf("first line %q", l)
+		}
+		return lines
+	}
+	// drain reads until the stream ends (true) or a second passes.
+	drain := func(lines <-chan string) (got []string, ended bool) {
+		deadline := time.After(time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return got, true
+				}
+				if strings.HasPrefix(l, "event:") {
+					got = append(got, l)
+				}
+			case <-deadline:
+				return got, false
+			}
+		}
+	}
+
+	lines := read("good")
+	for e.Open() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	auth.Revoke("good")
+	bus.Publish(events.Event{Kind: events.MotionEnd, Time: time.Now()})
+	if got, ended := drain(lines); len(got) != 0 || !ended {
+		t.Errorf("after the revocation the stream sent %v and ended: %v; want nothing, and the end", got, ended)
+	}
+
+	// End, as the daemon calls it on a revocation, closes the stream at once.
+	lines = read("other")
+	for e.Open() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	e.End("dev2")
+	if got, ended := drain(lines); len(got) != 0 || !ended {
+		t.Errorf("after End the stream sent %v and ended: %v", got, ended)
 	}
 }

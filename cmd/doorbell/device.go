@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"doorbell/devicekey"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
 )
 
@@ -48,14 +49,19 @@ func deviceID(args []string, stdout, stderr io.Writer) int {
 		pk := key.Public().(ed25519.PublicKey)
 		pub, keyFP = devicekey.PublicString(pk), devicekey.Fingerprint(pk)
 	}
+	id, _ := linkaddr.DeviceID(*data) // what the running daemon serves; "" before its first start
 	if *asJSON {
 		_ = json.NewEncoder(stdout).Encode(struct {
+			DeviceID  string `json:"device_id,omitempty"`
 			TLS       string `json:"tls_sha256,omitempty"`
 			Key       string `json:"signing_key,omitempty"`
 			KeySHA256 string `json:"signing_key_fingerprint,omitempty"`
-		}{fp, pub, keyFP})
+		}{id, fp, pub, keyFP})
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		if id != "" {
+			fmt.Fprintf(tw, "Device ID (in pairing links)\t%s\n", id)
+		}
 		if certErr == nil {
 			fmt.Fprintf(tw, "TLS certificate SHA-256\t%s\n", fp)
 		}

@@ -10,13 +10,15 @@ import (
 )
 
 // Pairing this computer with a doorbell: doorbell device add/remove.
-const deviceLocalUsage = `  doorbell device add [-name NAME] URL [CODE]
+const deviceLocalUsage = `  doorbell device add [-name NAME] [-id DEVICE-ID] URL [CODE]
   doorbell device remove URL
 
 add      pairs this computer with the doorbell at URL (https://HOST:PORT, or
-         the whole pairing link) using a code from doorbell member pair. It
-         pins the doorbell's TLS key and signing key, and refuses the
-         doorbell later if either changes.
+         the whole pairing link) using a code from doorbell member pair.
+         Before it sends the code it checks that the doorbell's keys make
+         the device ID in the link (or -id): anything in between has other
+         keys. It pins the doorbell's TLS key and signing key, and refuses
+         the doorbell later if either changes.
 remove   forgets the pairing (on this computer only).
 
 Pairings are kept in $DOORBELL_CONFIG_DIR, or doorbell/ in your config
@@ -36,8 +38,9 @@ func devicesDir(c *command) (*household.Devices, int, bool) {
 }
 
 func deviceAdd(args []string, stdout, stderr io.Writer) int {
-	c := newCommand("device add", "device add [-name NAME] URL [CODE]", stderr)
+	c := newCommand("device add", "device add [-name NAME] [-id DEVICE-ID] URL [CODE]", stderr)
 	name := c.fs.String("name", "", "what the doorbell calls this computer in doorbell member tokens (default: its host name)")
+	id := c.fs.String("id", "", "the doorbell's device ID (doorbell device id prints it), if the link does not carry it")
 	args, code, ok := c.parse(args, 1, 2)
 	if !ok {
 		return code
@@ -52,7 +55,7 @@ func deviceAdd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := household.Pair(ctx, ds, args[0], pairCode, *name)
+	d, err := household.Pair(ctx, ds, args[0], pairCode, *id, *name)
 	if err != nil {
 		return c.failf("%v", err)
 	}

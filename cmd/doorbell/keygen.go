@@ -24,7 +24,7 @@ var promptSecret = func(prompt string) (string, error) {
 	b, err := term.ReadPassword(int(in.Fd()))
 	fmt.Fprintln(out)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the passphrase: %v", err)
+		return "", fmt.Errorf("cannot read the passphrase: %w", err)
 	}
 	return string(b), nil
 }

@@ -11,8 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"doorbell/crypto/members"
+	"doorbell/internal/termqr"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
+	"doorbell/wire"
 )
 
 // defaultDataDir is the daemon's data directory unless configured otherwise
@@ -156,7 +160,7 @@ func checkDataDir(dir string) error {
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("cannot open the data directory %s: permission denied; run as the user the daemon runs as (sudo -u doorbell doorbell ...) or as root", dir)
 	case err != nil:
-		return fmt.Errorf("cannot use the data directory %s: %v", dir, err)
+		return fmt.Errorf("cannot use the data directory %s: %w", dir, err)
 	case !fi.IsDir():
 		return fmt.Errorf("%s is not a directory; give the doorbell's data directory with -data DIR", dir)
 	}
@@ -173,14 +177,14 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	member := args[0]
-	if err := pairing.CheckMember(member); err != nil {
+	if err := members.CheckName(member); err != nil {
 		c.usagef("%v", err)
 		return 2
 	}
 	if err := checkDataDir(*data); err != nil {
 		return c.failf("%v", err)
 	}
-	hostport, err := pairing.LinkAddress(*data, *addr)
+	hostport, err := linkaddr.ForLinks(*data, *addr)
 	if err != nil {
 		return c.failf("%v", err)
 	}
@@ -188,7 +192,14 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	link := pairing.Link(hostport, pc.Code)
+	deviceID, err := linkaddr.DeviceID(*data)
+	if err != nil {
+		return c.failf("%v", err)
+	}
+	if deviceID == "" {
+		fmt.Fprintln(stderr, "doorbell: warning: the link carries no device ID, because doorbelld has not started with this data directory yet; start it and make the link again, so that the phone or computer can check the doorbell before it sends the code")
+	}
+	link := wire.PairLink(hostport, pc.Code, deviceID)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -202,7 +213,7 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Pairing link for %s. It works once, until %s (%d minutes):\n\n  %s\n\n",
 		member, pc.Expires.Local().Format("15:04"), int(pairing.CodeTTL.Minutes()), link)
-	if err := pairing.WriteQR(stdout, link, colorTerminal(stdout)); err != nil {
+	if err := termqr.Write(stdout, link, colorTerminal(stdout)); err != nil {
 		fmt.Fprintf(stderr, "doorbell: cannot draw the QR code: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "\nOpen the link on %s's phone, or scan the QR code with its camera. The phone must be on the doorbell's network.\n", member)

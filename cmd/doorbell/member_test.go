@@ -8,41 +8,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"doorbell/devicekey"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
+	"doorbell/pairing/linkaddr"
 	"doorbell/tlscert"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-	buildOut  []byte
-)
+// cliBin is the CLI under test, built with CGO_ENABLED=0 as members get it.
+var cliBin = &testkit.Binary{Name: "doorbell", Package: ".", Env: []string{"CGO_ENABLED=0"}}
 
-// doorbell runs the CLI, built once with CGO_ENABLED=0 as members get it.
+func TestMain(m *testing.M) { testkit.Main(m, cliBin) }
+
+// doorbell runs the CLI.
 func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "doorbell-cli-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "doorbell")
-		cmd := exec.Command("go", "build", "-o", binary, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
-	}
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBin.Path(), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	code = cmd.ProcessState.ExitCode()
@@ -52,17 +37,10 @@ func doorbell(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errOut.String(), code
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary != "" {
-		os.RemoveAll(filepath.Dir(binary))
-	}
-	os.Exit(code)
-}
-
 func TestMemberPairTokensRevoke(t *testing.T) {
 	dir := t.TempDir()
-	if err := pairing.SaveListenAddress(dir, "127.0.0.1:8555"); err != nil {
+	testkit.AddMember(t, dir, "anna")
+	if err := linkaddr.Save(dir, "127.0.0.1:8555"); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
@@ -123,6 +101,7 @@ func TestMemberPairTokensRevoke(t *testing.T) {
 
 func TestMemberPairText(t *testing.T) {
 	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
 	_, fp, err := tlscert.Load(dir, "", "", []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
@@ -209,5 +188,80 @@ func TestDeviceID(t *testing.T) {
 	}
 	if strings.Contains(out, "PRIVATE") {
 		t.Error("printed the private key")
+	}
+}
+
+// A removed member loses every device, by identity: a device of another
+// member named like them stays, and so does a device named like a member
+// who has none. Links are made only for members.
+func TestMemberRemoveRevokesByIdentity(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"anna", "ben", "carol", "dave"} {
+		testkit.AddMember(t, dir, name)
+	}
+	s := pairing.Open(dir, nil)
+	pair := func(member, device string) string {
+		t.Helper()
+		c, err := pairing.NewCode(dir, member, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := s.Pair(c.Code, device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	carols := pair("carol", "carol's phone")
+	annas := pair("anna", "Carol")
+	bens := pair("ben", "dave")
+
+	out, errOut, code := doorbell(t, "member", "remove", "-data", dir, "carol")
+	if code != 0 || !strings.Contains(out, "Revoked carol's phone of carol") || strings.Contains(out, "of anna") {
+		t.Fatalf("member remove carol: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok := s.Authorize(carols); ok {
+		t.Error("carol's token still works after member remove carol")
+	}
+	if _, ok := s.Authorize(annas); !ok {
+		t.Error("member remove carol revoked anna's device named Carol")
+	}
+	out, errOut, code = doorbell(t, "member", "remove", "-data", dir, "dave")
+	if code != 0 || strings.Contains(out, "Revoked") {
+		t.Fatalf("member remove dave: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok := s.Authorize(bens); !ok {
+		t.Error("member remove dave, who had no devices, revoked ben's device named dave")
+	}
+	for _, who := range []string{"nobody", "carol"} {
+		out, errOut, code = doorbell(t, "member", "pair", "-data", dir, who)
+		if code != 1 || !strings.Contains(errOut, `no member named "`+who+`"`) || strings.Contains(out, "/pair#") {
+			t.Errorf("member pair %s: exit %d, %q, printed %q", who, code, errOut, out)
+		}
+	}
+}
+
+// The link carries the device ID the daemon recorded, and the QR code
+// shows the same link.
+func TestMemberPairLinkCarriesTheDeviceID(t *testing.T) {
+	dir := t.TempDir()
+	testkit.AddMember(t, dir, "anna")
+	const id = "abcdefghijklmnopqrstuvwxyz"
+	if err := linkaddr.Save(dir, "127.0.0.1:8555"); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkaddr.SaveDeviceID(dir, id); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
+	var p struct{ Link, Code string }
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || p.Link != "https://127.0.0.1:8555/pair#code="+p.Code+"&id="+id {
+		t.Fatalf("pair -json: exit %d, %q, %s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "warning") {
+		t.Errorf("a warning with the device ID known: %s", errOut)
+	}
+	if out, _, _ := doorbell(t, "member", "pair", "-data", dir, "anna"); !strings.Contains(out, "&id="+id) {
+		t.Errorf("the printed link lacks the device ID:\n%s", out)
 	}
 }

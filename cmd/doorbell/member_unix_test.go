@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"doorbell/crypto/keys"
 	"doorbell/pairing"
 )
 
@@ -21,6 +22,13 @@ func TestRootGivesFilesToTheDataDirOwner(t *testing.T) {
 	const uid, gid = 4242, 4243
 	if err := os.Chown(dir, uid, gid); err != nil {
 		t.Fatal(err)
+	}
+	id, err := keys.Generate(keys.Hybrid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := doorbell(t, "member", "add", "-data", dir, "anna", id.Recipient); code != 0 {
+		t.Fatalf("member add: exit %d: %s", code, errOut)
 	}
 	out, errOut, code := doorbell(t, "member", "pair", "-data", dir, "-json", "anna")
 	if code != 0 {

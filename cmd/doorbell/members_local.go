@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -121,28 +120,29 @@ func memberRemove(args []string, stdout, stderr io.Writer) int {
 	if err := checkDataDir(*data); err != nil {
 		return c.failf("%v", err)
 	}
-	reg, err := members.Remove(*data, name)
+	// One atomic replacement of the member list ends the member's access:
+	// a running doorbell refuses every device of a member it no longer
+	// lists, and ends their live view and event streams.
+	reg, gone, err := members.Remove(*data, name)
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	fmt.Fprintf(stdout, "Removed %s: clips from now on are not sealed to them", name)
+	fmt.Fprintf(stdout, "Removed %s: clips from now on are not sealed to them, and their paired devices are refused", gone.Name)
 	if reg.Len() == 0 {
 		fmt.Fprint(stdout, "; the household has no members left, so the doorbell records nothing until one is added")
 	}
 	fmt.Fprintln(stdout, ".")
-	// A removed member must lose live view too.
-	gone, _, err := pairing.Revoke(*data, name)
-	var amb *pairing.AmbiguousError
-	switch {
-	case err == nil:
-		for _, t := range gone {
-			fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
-		}
-	case errors.Is(err, pairing.ErrNoMatch):
-	case errors.As(err, &amb):
-		return c.failf("their paired devices were not revoked: %v", err)
-	default:
-		return c.failf("their paired devices were not revoked: %v; revoke them with doorbell member revoke %s", err, name)
+	// Then their tokens and unused pairing links go, by identity: a device
+	// of someone else that is named like them stays.
+	revoked, codes, err := pairing.RevokeMember(*data, gone)
+	if err != nil {
+		return c.failf("%s can no longer connect, but their paired devices could not be deleted from the list: %v; run doorbell member revoke -data %s %s", gone.Name, err, *data, gone.Name)
+	}
+	for _, t := range revoked {
+		fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
+	}
+	if codes > 0 {
+		fmt.Fprintf(stdout, "Removed %d unused pairing link(s) for %s.\n", codes, gone.Name)
 	}
 	return 0
 }

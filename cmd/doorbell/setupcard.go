@@ -14,7 +14,8 @@ import (
 
 	"doorbell/crypto/keys"
 	"doorbell/deploy/setupcard"
-	"doorbell/pairing"
+	"doorbell/internal/termqr"
+	"doorbell/wire"
 )
 
 const setupCardUsage = `Usage:
@@ -40,7 +41,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	country := fs.String("wifi-country", "", "the Wi-Fi `COUNTRY` code, e.g. GB (Raspberry Pi OS keeps Wi-Fi off until it is set)")
 	ssh := fs.Bool("ssh", false, "turn the SSH server on (it is off otherwise)")
 	expires := fs.Duration("expires", 30*24*time.Hour, "the pairing code expires this long after now; 0: never")
-	host := fs.String("host", "doorbell.local:8443", "the doorbell's address in the pairing link")
+	host := fs.String("host", "doorbell.local:"+wire.DefaultPort, "the doorbell's address in the pairing link")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, setupCardUsage)
 		fs.PrintDefaults()
@@ -112,7 +113,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return fail("cannot write %s: %v", *out, err)
 	}
 
-	link := pairing.Link(*host, card.Pairing.Code)
+	link := wire.PairLink(*host, card.Pairing.Code, "") // made before the doorbell has keys
 	fmt.Fprintf(stdout, "Wrote %s for owner %s.\n", *out, *owner)
 	fmt.Fprintf(stdout, "Copy it onto the SD card's boot partition (\"bootfs\") as %s, then boot the doorbell.\n\n", setupcard.FileName)
 	fmt.Fprint(stdout, "Pairing link (works once")
@@ -120,7 +121,7 @@ func runSetupCard(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, ", until %s", card.Pairing.Expires.Format("2006-01-02 15:04 MST"))
 	}
 	fmt.Fprintf(stdout, "):\n  %s\n\nOr scan this with the phone, once it is on the same network as the doorbell:\n", link)
-	if err := pairing.WriteQR(stdout, link, false); err != nil {
+	if err := termqr.Write(stdout, link, false); err != nil {
 		fmt.Fprintf(stderr, "doorbell setup-card: cannot draw the QR code: %v\n", err)
 	}
 	fmt.Fprintln(stdout, "\nKeep the link and the card private: whoever uses the code first pairs as the owner.")
@@ -158,13 +159,13 @@ func readPassphrase(stdin io.Reader, stderr io.Writer, ssid string) (string, err
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)
 		if err != nil {
-			return "", fmt.Errorf("cannot read the passphrase: %v", err)
+			return "", fmt.Errorf("cannot read the passphrase: %w", err)
 		}
 		return string(b), nil
 	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("cannot read the Wi-Fi passphrase from standard input: %v", err)
+		return "", fmt.Errorf("cannot read the Wi-Fi passphrase from standard input: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -15,7 +15,7 @@ import (
 // stops it, and returns what it printed.
 func runDemo(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"-demo", "-listen", freePort(t)}, args...)...)
+	cmd := exec.Command(doorbelldBin.Path(), append([]string{"-demo", "-listen", freePort(t)}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"doorbell/config"
 	"doorbell/daemon"
 	"doorbell/internal/version"
+	"doorbell/wire"
 )
 
 const defaultConfig = "/etc/doorbell/doorbell.toml"
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.HTTP.Listen = *listen
 	} else if *demo && *configPath == "" {
-		cfg.HTTP.Listen = "127.0.0.1:8443"
+		cfg.HTTP.Listen = "127.0.0.1:" + wire.DefaultPort
 	}
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat
@@ -103,19 +104,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	daemon.ApplyMemory(cfg.Memory, log)
-	d := daemon.New(cfg, dir, log)
-	d.Demo = *demo
-	d.Listening = func(addr string) {
-		if *demo {
+	opts := daemon.Options{Config: cfg, DataDir: dir, Log: log}
+	if *demo {
+		opts.Demo = &daemon.Demo{Out: stdout, Input: os.Stdin}
+		opts.Listening = func(addr string) {
 			kept := "given with -data: kept as it is"
 			if *dataDir == "" {
 				kept = "kept between runs, so paired browsers stay paired;\n             to start afresh, stop the demo and remove it: rm -rf " + dir
 			}
-			fmt.Fprintf(stdout, "Doorbell demo is running on the synthetic camera.\nStatus page: https://%s/healthz\nData dir:    %s\n             (%s)\n", addr, dir, kept)
-			d.PrintTrustSteps(stdout, addr)
-			fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
+			fmt.Fprintf(stdout, "Doorbell demo is running on the synthetic camera.\nStatus page: https://%s/healthz\nData dir:    %s\n             (%s)\nPress Ctrl-C to stop.\n", addr, dir, kept)
 		}
 	}
+	d := daemon.New(opts)
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "doorbelld: %v\n", err)
 		return 1

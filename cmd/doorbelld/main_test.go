@@ -15,29 +15,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"doorbell/internal/testkit"
 )
 
-var binary string
+// doorbelldBin is the daemon under test, built with -race.
+var doorbelldBin = &testkit.Binary{Name: "doorbelld", Package: ".", Flags: []string{"-race"}}
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "doorbelld-test-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "doorbelld")
-	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin) }
 
 func doorbelld(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var o, e bytes.Buffer
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(doorbelldBin.Path(), args...)
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -127,7 +117,7 @@ func freePort(t *testing.T) string {
 func TestDemoServesHealthAndStopsOnSignal(t *testing.T) {
 	addr := freePort(t)
 	data := t.TempDir()
-	cmd := exec.Command(binary, "-demo", "-listen", addr, "-data", data)
+	cmd := exec.Command(doorbelldBin.Path(), "-demo", "-listen", addr, "-data", data)
 	stdout, _ := cmd.StdoutPipe()
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut

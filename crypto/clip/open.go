@@ -55,8 +55,7 @@ const (
 // checkpoint after every fragment, at least every second: at the highest
 // bit rate (stream.bitrate_kbps 20000) that is 2.5 MB, so 16 MiB leaves
 // room for bursts and a phone can open any clip the doorbell made.
-// Tests lower it.
-var maxPending = 16 << 20
+const maxPending = 16 << 20
 
 // With -no-verify nothing is held back for a checkpoint: a box larger than
 // this passes on as it arrives, without being held whole.
@@ -247,7 +246,7 @@ func (v *verifier) feed(p []byte) error {
 		box := rest[:size]
 		cp, isCP, err := parseCheckpoint(box)
 		if err != nil && !v.noVerify {
-			return fmt.Errorf("%w: %v at byte %d", ErrCorrupted, err, v.total)
+			return fmt.Errorf("%w: %w at byte %d", ErrCorrupted, err, v.total)
 		}
 		if isCP && err == nil && !v.noVerify {
 			if err := v.check(cp); err != nil {

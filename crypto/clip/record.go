@@ -118,7 +118,7 @@ func ReadRecord(src io.Reader, ids ...age.Identity) (*Signed, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxRecord+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: the event record is damaged or cut short (%v); pull it again", ErrCorrupted, err)
+		return nil, fmt.Errorf("%w: the event record is damaged or cut short (%w); pull it again", ErrCorrupted, err)
 	}
 	if len(data) > maxRecord {
 		return nil, errors.New("the event record is too large to be one; pull it again")
@@ -136,7 +136,7 @@ func ParseSigned(data []byte) (*Signed, error) {
 	}
 	s := &Signed{raw: env.Record, sig: env.Sig}
 	if err := json.Unmarshal(env.Record, &s.Record); err != nil {
-		return nil, fmt.Errorf("the event record is not in a format this doorbell knows (%v); update doorbell", err)
+		return nil, fmt.Errorf("the event record is not in a format this doorbell knows (%w); update doorbell", err)
 	}
 	return s, nil
 }
@@ -174,11 +174,11 @@ func decryptError(what string, err error) error {
 	msg := err.Error()
 	switch {
 	case bytes.Contains([]byte(msg), []byte("failed to read header")):
-		return fmt.Errorf("%w: the %s's age header is damaged or it is not an age file (%v); pull it again", ErrCorrupted, what, err)
+		return fmt.Errorf("%w: the %s's age header is damaged or it is not an age file (%w); pull it again", ErrCorrupted, what, err)
 	case bytes.Contains([]byte(msg), []byte("header MAC")):
 		return fmt.Errorf("%w: the %s's age header was changed after sealing; pull it again", ErrCorrupted, what)
 	case bytes.Contains([]byte(msg), []byte("failed to read nonce")):
 		return fmt.Errorf("%w: the %s ends right after its age header; download it again with doorbell clips pull", ErrTruncated, what)
 	}
-	return fmt.Errorf("cannot decrypt the %s: %v", what, err)
+	return fmt.Errorf("cannot decrypt the %s: %w", what, err)
 }

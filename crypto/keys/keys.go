@@ -117,7 +117,7 @@ func WriteNew(path string, data []byte) error {
 		return fmt.Errorf("%s already exists; doorbell never overwrites a key file: choose another name with -o", path)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %v; check the directory exists and is writable", path, err)
+		return fmt.Errorf("cannot write %s: %w; check the directory exists and is writable", path, err)
 	}
 	return nil
 }
@@ -141,12 +141,12 @@ const maxIdentityFile = 1 << 20
 func ReadIdentities(path string, passphrase func() (string, error)) ([]age.Identity, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read identity file: %v; give the file doorbell keygen wrote with -i", err)
+		return nil, fmt.Errorf("cannot read identity file: %w; give the file doorbell keygen wrote with -i", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read identity file %s: %v", path, err)
+		return nil, fmt.Errorf("cannot read identity file %s: %w", path, err)
 	}
 	if len(data) > maxIdentityFile {
 		return nil, fmt.Errorf("%s is too large to be an identity file; give the file doorbell keygen wrote with -i", path)
@@ -162,7 +162,7 @@ func ParseIdentities(name string, data []byte, passphrase func() (string, error)
 		}
 		pass, err := passphrase()
 		if err != nil {
-			return nil, fmt.Errorf("cannot read the passphrase for %s: %v", name, err)
+			return nil, fmt.Errorf("cannot read the passphrase for %s: %w", name, err)
 		}
 		plain, err := Unprotect(data, pass)
 		if err != nil {
@@ -172,7 +172,7 @@ func ParseIdentities(name string, data []byte, passphrase func() (string, error)
 	}
 	ids, err := parseIdentityLines(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not an age identity file: %v; give the file doorbell keygen (or age-keygen) wrote", name, err)
+		return nil, fmt.Errorf("%s is not an age identity file: %w; give the file doorbell keygen (or age-keygen) wrote", name, err)
 	}
 	return ids, nil
 }
@@ -198,11 +198,11 @@ func Unprotect(data []byte, passphrase string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the passphrase does not open this identity file; try again (it is the one given to doorbell keygen -passphrase)", ErrWrongPassphrase)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the protected identity file is damaged: %v; restore it from a backup", err)
+		return nil, fmt.Errorf("the protected identity file is damaged: %w; restore it from a backup", err)
 	}
 	plain, err := io.ReadAll(io.LimitReader(d, maxIdentityFile))
 	if err != nil {
-		return nil, fmt.Errorf("the protected identity file is damaged: %v; restore it from a backup", err)
+		return nil, fmt.Errorf("the protected identity file is damaged: %w; restore it from a backup", err)
 	}
 	return plain, nil
 }

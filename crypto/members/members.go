@@ -7,6 +7,8 @@ package members
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +73,35 @@ func (r *Registry) Names() []string {
 	return out
 }
 
+// ID names the member by identity rather than by name: the first 16 hex
+// digits of the SHA-256 of their public key. Paired devices belong to a
+// member's ID, so a device named like a member, or a new member given a
+// removed member's name, is never taken for them.
+func (m Member) ID() string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(m.Recipient))))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Find finds a member by name, ignoring case as names are unique so.
+func (r *Registry) Find(name string) (Member, bool) {
+	for _, m := range r.members {
+		if strings.EqualFold(m.Name, name) {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// ByID finds a member by ID.
+func (r *Registry) ByID(id string) (Member, bool) {
+	for _, m := range r.members {
+		if m.ID() == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
 // Lookup finds a member by name.
 func (r *Registry) Lookup(name string) (Member, bool) {
 	for _, m := range r.members {
@@ -81,12 +112,12 @@ func (r *Registry) Lookup(name string) (Member, bool) {
 	return Member{}, false
 }
 
-// MaxNameLen is the longest member name, in characters.
+// MaxNameLen is the longest member or device name, in characters.
 const MaxNameLen = 64
 
-// CheckName says what is wrong with a member's name, or nil. The rules are
-// those of pairing names (doorbell member pair NAME), so that one name
-// serves both.
+// CheckName says what is wrong with a member's name, or nil. It is the one
+// rule for members' names: the registry, pairing codes (doorbell member pair
+// NAME), tokens and setup cards all check names with it.
 func CheckName(name string) error {
 	switch {
 	case name == "":
@@ -147,7 +178,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %v; fix it, or remove it and add the members again with doorbell member add", name, err)
+		return nil, fmt.Errorf("%s is damaged: %w; fix it, or remove it and add the members again with doorbell member add", name, err)
 	}
 	r, err := New(f.Members)
 	if err != nil {
@@ -163,7 +194,7 @@ func Load(dataDir string) (*Registry, error) {
 		return &Registry{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the member list: %v; run as the user that owns %s", err, dataDir)
+		return nil, fmt.Errorf("cannot read the member list: %w; run as the user that owns %s", err, dataDir)
 	}
 	return Parse(Path(dataDir), data)
 }
@@ -184,7 +215,7 @@ func update(dataDir string, change func(ms []Member) ([]Member, error)) (*Regist
 	}
 	unlock, err := atomicfile.Lock(Path(dataDir) + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("cannot lock the member list: %v; run as the user that owns %s", err, dataDir)
+		return nil, fmt.Errorf("cannot lock the member list: %w; run as the user that owns %s", err, dataDir)
 	}
 	defer unlock()
 	cur, err := Load(dataDir)
@@ -200,7 +231,7 @@ func update(dataDir string, change func(ms []Member) ([]Member, error)) (*Regist
 		return nil, err
 	}
 	if err := atomicfile.WriteFile(Path(dataDir), next.encode(), 0o600); err != nil {
-		return nil, fmt.Errorf("cannot save the member list: %v; check that %s is writable", err, dataDir)
+		return nil, fmt.Errorf("cannot save the member list: %w; check that %s is writable", err, dataDir)
 	}
 	return next, nil
 }
@@ -218,10 +249,13 @@ func Add(dataDir, name, recipient string, now time.Time) (*Registry, error) {
 	})
 }
 
-// Remove takes a member out of the registry in dataDir. Clips sealed from
-// now on are not sealed to them.
-func Remove(dataDir, name string) (*Registry, error) {
-	return update(dataDir, func(ms []Member) ([]Member, error) {
+// Remove takes a member out of the registry in dataDir, in one atomic
+// replacement of the file, and returns the registry left and the member
+// removed. Clips sealed from now on are not sealed to them, and their paired
+// devices are refused from then on (pairing.Store checks membership).
+func Remove(dataDir, name string) (*Registry, Member, error) {
+	var gone Member
+	reg, err := update(dataDir, func(ms []Member) ([]Member, error) {
 		// Names are unique ignoring case, and matched so, as in pairing.
 		i := slices.IndexFunc(ms, func(m Member) bool { return strings.EqualFold(m.Name, name) })
 		if i < 0 {
@@ -234,8 +268,10 @@ func Remove(dataDir, name string) (*Registry, error) {
 			}
 			return nil, fmt.Errorf("there is no member named %q; the members are: %s", name, strings.Join(names, ", "))
 		}
+		gone = ms[i]
 		return slices.Delete(ms, i, i+1), nil
 	})
+	return reg, gone, err
 }
 
 // Watcher keeps the registry of a data directory current, reading the file
@@ -309,7 +345,7 @@ func (w *Watcher) poll() (changed bool, err error) {
 	}
 	var r *Registry
 	if err != nil {
-		err = fmt.Errorf("cannot read the member list: %v", err)
+		err = fmt.Errorf("cannot read the member list: %w", err)
 		data = nil
 	}
 	w.mu.Lock()

@@ -45,13 +45,20 @@ func TestAddListRemove(t *testing.T) {
 	if m, ok := loaded.Lookup("bob"); !ok || m.Recipient != b {
 		t.Error("Lookup bob")
 	}
-	if _, err := Remove(dir, "Alice"); err != nil { // names match ignoring case, as in pairing
-		t.Fatal(err)
+	alice, _ := loaded.Find("ALICE")
+	if _, gone, err := Remove(dir, "Alice"); err != nil || gone.Name != "alice" || gone.ID() != alice.ID() { // names match ignoring case, as in pairing
+		t.Fatalf("Remove Alice: %+v %v", gone, err)
 	}
-	if _, err := Remove(dir, "carol"); err == nil || !strings.Contains(err.Error(), "the members are: bob") {
+	if _, _, err := Remove(dir, "carol"); err == nil || !strings.Contains(err.Error(), "the members are: bob") {
 		t.Fatalf("removing a stranger: %v", err)
 	}
 	loaded, _ = Load(dir)
+	if _, ok := loaded.ByID(alice.ID()); ok || len(alice.ID()) != 16 {
+		t.Errorf("alice (id %q) is still found by her id", alice.ID())
+	}
+	if bob, _ := loaded.Find("Bob"); bob.ID() == alice.ID() {
+		t.Error("two members with one id")
+	}
 	if strings.Join(loaded.Names(), ",") != "bob" {
 		t.Fatalf("after remove: %v", loaded.Names())
 	}

@@ -100,9 +100,12 @@ func TestHybridHousehold(t *testing.T) {
 
 	// Pair this computer.
 	out, _ := run(t, nil, 0, "doorbell", "member", "pair", "-data", data, "-json", "alice")
-	var pc struct{ Code string }
+	var pc struct{ Code, Link string }
 	json.Unmarshal([]byte(out), &pc)
-	out, _ = run(t, env, 0, "doorbell", "device", "add", "https://"+d.addr, pc.Code)
+	if !strings.Contains(pc.Link, "&id=") {
+		t.Errorf("member pair made a link without the device ID: %s", pc.Link)
+	}
+	out, _ = run(t, env, 0, "doorbell", "device", "add", pc.Link) // checks the device ID before it sends the code
 	if !strings.Contains(out, "Pinned its TLS certificate") || !strings.Contains(out, "ed25519:") {
 		t.Errorf("device add said:\n%s", out)
 	}
@@ -164,7 +167,7 @@ func TestHybridHousehold(t *testing.T) {
 		t.Error("resumed download differs from the doorbell's clip")
 	}
 	// On a terminal, pull shows a progress bar.
-	out = onTerminal(t, "", "DOORBELL_CONFIG_DIR="+home+" "+filepath.Join(bin, "doorbell")+" clips pull "+t.TempDir())
+	out = onTerminal(t, "", "DOORBELL_CONFIG_DIR="+home+" "+filepath.Join(bin(), "doorbell")+" clips pull "+t.TempDir())
 	if !strings.Contains(out, "] 100%") || !strings.Contains(out, "Pulled 2 new clip(s)") {
 		t.Errorf("pull on a terminal:\n%q", out)
 	}

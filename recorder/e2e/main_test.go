@@ -23,39 +23,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"doorbell/internal/testkit"
 )
 
-// bin holds the programs built for the tests.
-var bin string
+// The programs under test; the official age CLI at the version in go.mod.
+var (
+	doorbelldBin = &testkit.Binary{Name: "doorbelld", Package: "doorbell/cmd/doorbelld"}
+	doorbellBin  = &testkit.Binary{Name: "doorbell", Package: "doorbell/cmd/doorbell", Env: []string{"CGO_ENABLED=0"}}
+	ageBin       = &testkit.Binary{Name: "age", Package: "filippo.io/age/cmd/age"}
+)
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "doorbell-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = dir
-	code := func() int {
-		for _, b := range [][]string{
-			{"-o", filepath.Join(dir, "doorbelld"), "doorbell/cmd/doorbelld"},
-			{"-o", filepath.Join(dir, "doorbell"), "doorbell/cmd/doorbell"},
-			// The official age CLI, at the version in go.mod.
-			{"-o", filepath.Join(dir, "age"), "filippo.io/age/cmd/age"},
-		} {
-			cmd := exec.Command("go", append([]string{"build"}, b...)...)
-			if strings.HasSuffix(b[1], "/doorbell") {
-				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "go build %v: %v\n%s", b, err, out)
-				return 1
-			}
-		}
-		return m.Run()
-	}()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin, doorbellBin, ageBin) }
+
+// bin is the directory of the programs built for the tests.
+func bin() string { return filepath.Dir(doorbelldBin.Path()) }
 
 // config is a small, quick doorbell: 320x240 at 15 fps, a visitor every
 // 8 s who starts walking in 2 s after the camera starts, short clips.
@@ -105,7 +87,7 @@ type daemon struct {
 
 func startDaemon(t *testing.T, data, cfg string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "doorbelld"), append([]string{"-config", cfg, "-data", data}, args...)...)
+	cmd := exec.Command(filepath.Join(bin(), "doorbelld"), append([]string{"-config", cfg, "-data", data}, args...)...)
 	d := &daemon{t: t, cmd: cmd, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	cmd.Stdout = &lockedWriter{mu: &d.mu, w: &d.out}
 	stderr, err := cmd.StderrPipe()
@@ -241,7 +223,7 @@ func run(t *testing.T, env []string, want int, name string, args ...string) (std
 	t.Helper()
 	path := name
 	if !strings.Contains(name, "/") {
-		path = filepath.Join(bin, name)
+		path = filepath.Join(bin(), name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

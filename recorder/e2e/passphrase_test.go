@@ -25,7 +25,7 @@ func TestPassphraseIdentityWorksWithAge(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "me.key")
-	out := onTerminal(t, "tulip garden\ntulip garden\n", filepath.Join(bin, "doorbell")+" keygen -passphrase -o "+key)
+	out := onTerminal(t, "tulip garden\ntulip garden\n", filepath.Join(bin(), "doorbell")+" keygen -passphrase -o "+key)
 	data, err := os.ReadFile(key)
 	if err != nil {
 		t.Fatalf("keygen -passphrase wrote nothing: %v\n%s", err, out)
@@ -46,16 +46,16 @@ func TestPassphraseIdentityWorksWithAge(t *testing.T) {
 	os.WriteFile(msg, []byte("someone is at the door"), 0o600)
 	run(t, nil, 0, "age", "-e", "-r", recipient, "-o", msg+".age", msg)
 
-	out = onTerminal(t, "tulip garden\n", filepath.Join(bin, "age")+" -d -i "+key+" -o "+filepath.Join(dir, "plain.txt")+" "+msg+".age")
+	out = onTerminal(t, "tulip garden\n", filepath.Join(bin(), "age")+" -d -i "+key+" -o "+filepath.Join(dir, "plain.txt")+" "+msg+".age")
 	if got, err := os.ReadFile(filepath.Join(dir, "plain.txt")); err != nil || string(got) != "someone is at the door" {
 		t.Fatalf("age could not use the identity: %v\n%s", err, out)
 	}
-	out = onTerminal(t, "daffodil\n", filepath.Join(bin, "age")+" -d -i "+key+" -o "+filepath.Join(dir, "wrong.txt")+" "+msg+".age")
+	out = onTerminal(t, "daffodil\n", filepath.Join(bin(), "age")+" -d -i "+key+" -o "+filepath.Join(dir, "wrong.txt")+" "+msg+".age")
 	if !strings.Contains(out, "incorrect passphrase") {
 		t.Errorf("age with the wrong passphrase said:\n%s", out)
 	}
 	// And doorbell reads it on the terminal too, refusing a wrong passphrase.
-	out = onTerminal(t, "daffodil\n", filepath.Join(bin, "doorbell")+" clips list -from "+dir+" -i "+key)
+	out = onTerminal(t, "daffodil\n", filepath.Join(bin(), "doorbell")+" clips list -from "+dir+" -i "+key)
 	if !strings.Contains(out, "incorrect passphrase") {
 		t.Errorf("doorbell with the wrong passphrase said:\n%s", out)
 	}

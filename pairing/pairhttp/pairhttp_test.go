@@ -1,19 +1,34 @@
-package pairing
+package pairhttp
 
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"doorbell/internal/testkit"
+	"doorbell/pairing"
+	"doorbell/wire"
 )
 
-func pairServer(t *testing.T, h *PairHandler) *httptest.Server {
+func newCode(t *testing.T, dir, member string, now time.Time) string {
+	t.Helper()
+	c, err := pairing.NewCode(dir, member, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Code
+}
+
+func pairServer(t *testing.T, h *Handler) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/api/pair", h)
@@ -35,17 +50,17 @@ func post(t *testing.T, url, contentType string, body io.Reader) (*http.Response
 }
 
 func pairBody(code, device string) io.Reader {
-	b, _ := json.Marshal(PairRequest{Code: code, Device: device})
+	b, _ := json.Marshal(wire.PairRequest{Code: code, Device: device})
 	return bytes.NewReader(b)
 }
 
 func TestPairHTTP(t *testing.T) {
 	dir := t.TempDir()
-	s := Open(dir, nil)
+	testkit.AddMember(t, dir, "anna")
+	s := pairing.Open(dir, nil)
 	now := time.Now()
-	s.now = func() time.Time { return now }
 	var results []string
-	h := &PairHandler{Store: s, DeviceKey: "ed25519:KEY", Rate: rate.Inf, OnResult: func(r string) { results = append(results, r) }}
+	h := &Handler{Store: s, DeviceKey: "ed25519:KEY", Rate: rate.Inf, OnResult: func(r string) { results = append(results, r) }}
 	srv := pairServer(t, h)
 	url := srv.URL + "/api/pair"
 
@@ -61,7 +76,7 @@ func TestPairHTTP(t *testing.T) {
 		t.Error("the token does not authorize")
 	}
 
-	expired := newCode(t, dir, "anna", now.Add(-CodeTTL-time.Second))
+	expired := newCode(t, dir, "anna", now.Add(-pairing.CodeTTL-time.Second))
 	for name, tc := range map[string]struct {
 		method, ctype string
 		body          io.Reader
@@ -110,7 +125,8 @@ func TestPairHTTP(t *testing.T) {
 
 func TestPairRateLimitPerAddress(t *testing.T) {
 	dir := t.TempDir()
-	h := &PairHandler{Store: Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
+	testkit.AddMember(t, dir, "anna")
+	h := &Handler{Store: pairing.Open(dir, nil), Rate: rate.Every(time.Hour), Burst: 3}
 	srv := pairServer(t, h)
 	for i := 0; i < 3; i++ {
 		if resp, _ := post(t, srv.URL+"/api/pair", "application/json", pairBody("wrong", "x")); resp.StatusCode != http.StatusUnauthorized {
@@ -128,21 +144,72 @@ func TestPairRateLimitPerAddress(t *testing.T) {
 		t.Error("another address was limited")
 	}
 	// And the code was not used up by the refused attempt.
-	if _, err := redeemCode(dir, code, time.Now()); err != nil {
-		t.Errorf("refused attempt used the code: %v", err)
+	if n := pairing.PendingCodes(dir, time.Now()); n != 1 {
+		t.Errorf("refused attempt used the code: %d pending, want 1", n)
 	}
 }
 
 func TestClientKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"192.168.1.7:5000":                   "192.168.1.7",
-		"[::ffff:192.168.1.7]:5000":          "192.168.1.7",
+		"192.168.1.7:5000":                   "192.168.1.7/32",
+		"[::ffff:192.168.1.7]:5000":          "192.168.1.7/32",
 		"[2001:db8:1:2:aaaa:bbbb:cccc:1]:80": "2001:db8:1:2::/64",
 		"[2001:db8:1:2:1111:2222:3333:4]:80": "2001:db8:1:2::/64",
-		"garbage":                            "garbage",
+		"[fe80::1%eth0]:80":                  "fe80::/64",
+		"[fe80::2:3:4:5%wlan0]:80":           "fe80::/64",
+		"[fe80::99%7]:443":                   "fe80::/64",
 	} {
-		if got := clientKey(in); got != want {
+		if got := clientKey(in).String(); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+	if got := clientKey("garbage"); got.IsValid() || got != clientKey("more garbage") {
+		t.Errorf("unparsable addresses are not one unknown client: %v", got)
+	}
+}
+
+// Link-local IPv6 clients share one budget however many addresses and
+// zones they use (reproduced: 40 addresses × 5 attempts all got 401).
+func TestPairRateLimitOverLinkLocalIPv6(t *testing.T) {
+	h := &Handler{Store: pairing.Open(t.TempDir(), nil)}
+	limited := 0
+	for i := range 40 {
+		for range 5 {
+			req := httptest.NewRequest("POST", "/api/pair", strings.NewReader(`{"code":"`+strings.Repeat("a", 32)+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.RemoteAddr = fmt.Sprintf("[fe80::%x:1%%eth%d]:5000", i+1, i%3)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+	}
+	if limited < 200-DefaultPairBurst-2 {
+		t.Errorf("%d of 200 attempts from 40 link-local addresses were limited, want all but the burst of %d", limited, DefaultPairBurst)
+	}
+}
+
+// The limiter remembers at most MaxClients clients, forgetting the one
+// seen longest ago.
+func TestPairRateLimitIsBounded(t *testing.T) {
+	h := &Handler{Rate: rate.Every(time.Hour), Burst: 1}
+	first := netip.MustParsePrefix("10.0.0.1/32")
+	if _, ok := h.allow(first); !ok {
+		t.Fatal("first attempt refused")
+	}
+	for i := range 3 * MaxClients {
+		h.allow(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32))
+		if i == 0 {
+			if _, ok := h.allow(first); ok { // seen again: now the most recent
+				t.Fatal("second attempt from the first client allowed")
+			}
+		}
+	}
+	if len(h.limiters) != MaxClients || h.recent.Len() != MaxClients {
+		t.Errorf("the limiter holds %d clients (list %d), want %d", len(h.limiters), h.recent.Len(), MaxClients)
+	}
+	if _, ok := h.allow(first); !ok {
+		t.Error("the client seen longest ago was not the one forgotten")
 	}
 }

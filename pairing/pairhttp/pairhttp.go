@@ -1,7 +1,10 @@
-package pairing
+// Package pairhttp serves POST /api/pair: a one-time pairing code in, a
+// paired device's token out, with attempts rate-limited per client address.
+package pairhttp
 
 import (
 	"bytes"
+	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,13 +12,16 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"doorbell/pairing"
+	"doorbell/wire"
 )
 
 // MaxPairBody is the largest POST /api/pair body accepted.
@@ -29,41 +35,28 @@ const (
 	DefaultPairBurst = 5
 )
 
-// Results reported to PairHandler.OnResult.
+// Results reported to Handler.OnResult.
 const (
 	ResultPaired     = "paired"
 	ResultUnknown    = "unknown_code"
 	ResultExpired    = "expired_code"
 	ResultUsed       = "used_code"
+	ResultNotMember  = "not_member"
 	ResultLimited    = "rate_limited"
 	ResultBadRequest = "bad_request"
 	ResultError      = "error"
 )
 
-// PairRequest is the body of POST /api/pair.
-type PairRequest struct {
-	Code   string `json:"code"`
-	Device string `json:"device"` // what the phone calls itself; optional
-}
-
-// PairResponse is the answer to a successful POST /api/pair.
-type PairResponse struct {
-	Token     string `json:"token"`                // the secret the phone keeps and sends as a bearer token
-	ID        string `json:"id"`                   // the paired device's id
-	Member    string `json:"member"`               // whom the code was made for
-	Device    string `json:"device"`               // the device's name as stored
-	DeviceKey string `json:"device_key,omitempty"` // the doorbell's signing key, to pin
-}
-
-// PairHandler serves POST /api/pair: {"code":…,"device":…} → {"token":…}.
+// Handler serves POST /api/pair: {"code":…,"device":…} → {"token":…}.
 //
 // Refusals, each with {"error": "what is wrong; what to do"}: 405 (not
 // POST), 429 (too many attempts from this address; Retry-After), 415 (not
 // application/json), 413 (body over MaxPairBody), 400 (not the expected
-// JSON), 401 (unknown code), 410 (expired or used code).
-type PairHandler struct {
-	Store     *Store
-	DeviceKey string // see PairResponse.DeviceKey
+// JSON), 401 (unknown code), 410 (expired or used code), 403 (the code's
+// member has left the household).
+type Handler struct {
+	Store     *pairing.Store
+	DeviceKey string // see wire.PairResponse.DeviceKey
 	Log       *slog.Logger
 	Rate      rate.Limit // attempts per second per client address; 0: DefaultPairRate
 	Burst     int        // 0: DefaultPairBurst
@@ -72,15 +65,21 @@ type PairHandler struct {
 	OnResult func(result string)
 
 	mu       sync.Mutex
-	limiters map[string]*limiter
+	limiters map[netip.Prefix]*list.Element // of *limiter; the list is most recently seen first
+	recent   list.List
 }
+
+// MaxClients is how many client addresses (or IPv6 /64s) the rate limit
+// remembers. Past it, the one seen longest ago is forgotten: in constant
+// time, whatever the number of clients.
+const MaxClients = 1024
 
 type limiter struct {
 	*rate.Limiter
-	seen time.Time
+	key netip.Prefix
 }
 
-func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -110,7 +109,7 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, ResultBadRequest, "cannot read the request: %v; send it again", err)
 		return
 	}
-	var req PairRequest
+	var req wire.PairRequest
 	if err := strictJSON(body, &req); err != nil {
 		h.fail(w, http.StatusBadRequest, ResultBadRequest, "the request is not {\"code\":…,\"device\":…}: %v", err)
 		return
@@ -121,15 +120,18 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token, t, err := h.Store.Pair(req.Code, req.Device)
 	switch {
-	case errors.Is(err, ErrCodeUnknown):
+	case errors.Is(err, pairing.ErrCodeUnknown):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell pairing"`)
 		h.fail(w, http.StatusUnauthorized, ResultUnknown, "%v", err)
 		return
-	case errors.Is(err, ErrCodeExpired):
+	case errors.Is(err, pairing.ErrCodeExpired):
 		h.fail(w, http.StatusGone, ResultExpired, "%v", err)
 		return
-	case errors.Is(err, ErrCodeUsed):
+	case errors.Is(err, pairing.ErrCodeUsed):
 		h.fail(w, http.StatusGone, ResultUsed, "%v", err)
+		return
+	case errors.Is(err, pairing.ErrNotMember):
+		h.fail(w, http.StatusForbidden, ResultNotMember, "%v", err)
 		return
 	case err != nil:
 		h.log().Error("pairing failed", "err", err)
@@ -139,7 +141,7 @@ func (h *PairHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log().Info("device paired", "id", t.ID, "member", t.Member, "device", t.Device, "client", clientKey(r.RemoteAddr))
 	h.result(ResultPaired)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
+	_ = json.NewEncoder(w).Encode(wire.PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
 }
 
 func strictJSON(body []byte, v any) error {
@@ -155,23 +157,23 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-func (h *PairHandler) log() *slog.Logger {
+func (h *Handler) log() *slog.Logger {
 	if h.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return h.Log
 }
 
-func (h *PairHandler) result(r string) {
+func (h *Handler) result(r string) {
 	if h.OnResult != nil {
 		h.OnResult(r)
 	}
 }
 
-func (h *PairHandler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
+func (h *Handler) fail(w http.ResponseWriter, code int, result, format string, args ...any) {
 	h.result(result)
 	switch result {
-	case ResultUnknown, ResultExpired, ResultUsed:
+	case ResultUnknown, ResultExpired, ResultUsed, ResultNotMember:
 		h.log().Info("pairing refused", "status", code, "reason", result)
 	default: // malformed or rate-limited: not worth a line each at the default level
 		h.log().Debug("pairing refused", "status", code, "reason", result)
@@ -179,26 +181,27 @@ func (h *PairHandler) fail(w http.ResponseWriter, code int, result, format strin
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+	_ = json.NewEncoder(w).Encode(wire.Error{Error: fmt.Sprintf(format, args...)})
 }
 
 // allow takes one attempt from key's budget, or says how long to wait.
-func (h *PairHandler) allow(key string) (time.Duration, bool) {
+func (h *Handler) allow(key netip.Prefix) (time.Duration, bool) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.limiters == nil {
-		h.limiters = map[string]*limiter{}
+		h.limiters = map[netip.Prefix]*list.Element{}
 	}
-	if len(h.limiters) >= 1024 {
-		for k, l := range h.limiters {
-			if now.Sub(l.seen) > 10*time.Minute {
-				delete(h.limiters, k)
-			}
+	var l *limiter
+	if el, ok := h.limiters[key]; ok {
+		h.recent.MoveToFront(el)
+		l = el.Value.(*limiter)
+	} else {
+		if h.recent.Len() >= MaxClients {
+			oldest := h.recent.Back()
+			h.recent.Remove(oldest)
+			delete(h.limiters, oldest.Value.(*limiter).key)
 		}
-	}
-	l := h.limiters[key]
-	if l == nil {
 		lim, burst := h.Rate, h.Burst
 		if lim == 0 {
 			lim = DefaultPairRate
@@ -206,10 +209,9 @@ func (h *PairHandler) allow(key string) (time.Duration, bool) {
 		if burst == 0 {
 			burst = DefaultPairBurst
 		}
-		l = &limiter{Limiter: rate.NewLimiter(lim, burst)}
-		h.limiters[key] = l
+		l = &limiter{Limiter: rate.NewLimiter(lim, burst), key: key}
+		h.limiters[key] = h.recent.PushFront(l)
 	}
-	l.seen = now
 	res := l.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
@@ -219,19 +221,24 @@ func (h *PairHandler) allow(key string) (time.Duration, bool) {
 }
 
 // clientKey is whom a request is counted against: the client's IPv4
-// address, or the /64 of an IPv6 one (a phone may change addresses within
-// its prefix at will). No proxy headers: the doorbell is reached directly.
-func clientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
+// address, or the /64 of an IPv6 one (a host may take any address within
+// its prefix at will), zone left out: every link-local address of every
+// interface is one fe80::/64. No proxy headers: the doorbell is reached
+// directly. An address that does not parse (never from net/http) counts
+// as one unknown client.
+func clientKey(remoteAddr string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	addr := ap.Addr()
 	if err != nil {
-		host = remoteAddr
+		if addr, err = netip.ParseAddr(remoteAddr); err != nil {
+			return netip.Prefix{}
+		}
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
+	addr = addr.WithZone("").Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
 	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	p, _ := addr.Prefix(bits)
+	return p
 }
