@@ -30,6 +30,7 @@ type Config struct {
 	GPIO        GPIO     `toml:"gpio"`
 	MQTT        MQTT     `toml:"mqtt"`
 	Recorder    Recorder `toml:"recorder"`
+	Replica     Replica  `toml:"replica"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -85,6 +86,7 @@ func Defaults() Config {
 		GPIO:     defaultGPIO(),
 		MQTT:     defaultMQTT(),
 		Recorder: defaultRecorder(),
+		Replica:  defaultReplica(),
 	}
 }
 
@@ -165,6 +167,8 @@ func decodeErrors(name string, data []byte, err error) error {
 			msg = typeMismatch(key, m[3], m[1])
 		} else if m := valueMismatch.FindStringSubmatch(msg); m != nil && key != "" {
 			msg = typeMismatch(key, m[2], m[1])
+		} else if strings.Contains(msg, "already") { // go-toml 2.4 gives a repeat its position
+			msg += "; a key or table may appear only once in the file: remove the repeat, or merge the two"
 		} else {
 			if key != "" {
 				msg = key + ": " + msg
@@ -341,6 +345,7 @@ func (c *Config) validate(v *validator) {
 	c.GPIO.validate(v)
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
+	c.Replica.validate(v)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -87,6 +87,10 @@ func (d *Daemon) startRecorder(ctx context.Context) error {
 		})
 	})
 
+	replica, err := d.startReplica(ctx, store)
+	if err != nil {
+		return err
+	}
 	c := d.Cfg.Recorder
 	r := recorder.New(recorder.Config{
 		PreRoll: seconds(c.PreRoll), PostRoll: seconds(c.PostRoll), MaxLength: seconds(c.MaxLength),
@@ -94,6 +98,7 @@ func (d *Daemon) startRecorder(ctx context.Context) error {
 		SyncInterval: seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { d.led.Set(gpio.Recording, on) },
+		Replica:   replica,
 	}, ring, store, key, watcher.Current, d.Bus.Publish, log)
 	if err := r.RegisterMetrics(d.Metrics); err != nil {
 		return fmt.Errorf("recorder metrics: %v", err)

@@ -54,7 +54,24 @@ type Config struct {
 	// Recording, if set, is told when a clip starts (true) and when it is
 	// sealed (false): the status LED shows it.
 	Recording func(on bool)
+	// Replica, if set, is told of each sealed piece as it reaches the
+	// disk, to copy it off the device. Its methods must not block.
+	Replica Replica
 }
+
+// Replica is told what of a clip is on the disk (replica/uploader).
+type Replica interface {
+	// Synced: the first size bytes of clip id's sealed file are durable;
+	// final: the file is whole (complete, or kept cut off).
+	Synced(id string, size int64, final bool)
+	// RecordWritten: clip id's sealed event record was replaced.
+	RecordWritten(id string)
+}
+
+type noReplica struct{}
+
+func (noReplica) Synced(string, int64, bool) {}
+func (noReplica) RecordWritten(string)       {}
 
 // Recorder turns events into sealed clips. Run it, and make it a camera
 // sink for thumbnails.
@@ -106,6 +123,9 @@ func New(cfg Config, ring *stream.Ring, store *clipstore.Store, key ed25519.Priv
 	}
 	if publish == nil {
 		publish = func(events.Event) {}
+	}
+	if cfg.Replica == nil {
+		cfg.Replica = noReplica{}
 	}
 	r := &Recorder{
 		cfg: cfg, ring: ring, store: store, key: key, members: members, publish: publish, log: log,
@@ -492,7 +512,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		add(au)
 	}
 	if werr == nil {
-		werr = s.file.Sync()
+		werr = s.sync()
 		if r.trace != nil {
 			r.trace(s.id, "synced", time.Now())
 		}
@@ -504,7 +524,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 	for au := range s.aus {
 		add(au)
 		if werr == nil && time.Since(lastSync) >= r.cfg.SyncInterval {
-			werr = s.file.Sync()
+			werr = s.sync()
 			lastSync = time.Now()
 		}
 		if (werr != nil || m.full) && !s.ended.Load() {
@@ -545,18 +565,30 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		r.fail("clip could not be completed; what was recorded is kept", werr, "clip", s.id)
 		if err := s.file.Commit(); err != nil {
 			r.log.Error("cannot keep the cut-off clip", "clip", s.id, "err", err)
+			return
 		}
+		r.cfg.Replica.Synced(s.id, s.file.Size(), true)
 		return
 	}
 	if err := s.file.Commit(); err != nil {
 		r.fail("cannot save the clip", err, "clip", s.id)
 		return
 	}
+	r.cfg.Replica.Synced(s.id, s.file.Size(), true)
 	r.sealed.Add(1)
 	r.mSealed.Inc()
 	r.mSealedBytes.Add(float64(s.file.Size()))
 	r.log.Info("clip sealed", "clip", s.id, "kind", s.kindNow(), "duration_s", m.duration().Seconds(), "bytes", s.file.Size(), "members", len(s.sealedTo))
 	r.publish(events.Event{Kind: events.ClipSealed, Time: time.Now(), ID: s.eventID, Clip: s.id})
+}
+
+// sync makes what was written durable, and tells the replica.
+func (s *session) sync() error {
+	if err := s.file.Sync(); err != nil {
+		return err
+	}
+	s.r.cfg.Replica.Synced(s.id, s.file.Size(), false)
+	return nil
 }
 
 func (s *session) kindNow() string {
@@ -593,6 +625,7 @@ func (s *session) writeRecord(sum *clip.Summary, sealedBytes int64, video time.D
 	if err := s.r.store.WriteRecord(s.id, buf.b); err != nil {
 		return err
 	}
+	s.r.cfg.Replica.RecordWritten(s.id)
 	s.r.mSealedBytes.Add(float64(len(buf.b)))
 	return nil
 }
