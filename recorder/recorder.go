@@ -546,7 +546,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		sum, werr = s.w.Close()
 	}
 	if werr == nil {
-		werr = s.file.Sync()
+		werr = s.sync() // the replica gets the last piece before the complete record
 	}
 	if werr == nil {
 		// The complete record goes first: a member who sees the clip

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"doorbell/crypto/clip"
 	"doorbell/internal/s3test"
 	"doorbell/replica"
@@ -111,4 +113,8 @@ func TestCheckEndpoint(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
+}
+
+func staticCreds(access, secret string) *credentials.Credentials {
+	return credentials.NewStaticV4(access, secret, "")
 }

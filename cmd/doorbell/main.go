@@ -17,6 +17,8 @@ On your own computer:
   doorbell device remove URL                             forget a paired doorbell
   doorbell clips list [-from URL|DIR] -i IDENTITY        list events: time, kind, duration, signature
   doorbell clips pull [-from URL] DIR                    download new sealed clips
+  doorbell clips pull -from s3://BUCKET/PREFIX -endpoint URL DIR
+                                                         reassemble clips from the household's replica
   doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]      decrypt and verify a clip
   doorbell setup-card -o FILE -owner NAME -i IDENTITY [-wifi SSID -wifi-country CC] [-ssh]
                                                          write a first-boot setup card
