@@ -2,8 +2,8 @@ package uploader_test
 
 import (
 	"context"
-	"io"
 	"crypto/rand"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
