@@ -105,7 +105,7 @@ func TestReplicaHoldsThePrefixOfAKilledRecording(t *testing.T) {
 	d := startDaemon(t, data, replicaConfig(t, 20, srv.Endpoint, "house", creds, 0))
 	line, _ := d.waitLogAfter(0, "msg=recording", 30*time.Second)
 	id := clipRE.FindStringSubmatch(line)[1]
-	time.Sleep(3 * time.Second) // the thief tears the doorbell off 3 s into the clip
+	time.Sleep(2 * time.Second) // the thief tears the doorbell off 2 s into the event
 	d.kill()
 
 	// What the device kept: its partial file, as recovery would keep it.

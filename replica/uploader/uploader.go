@@ -342,10 +342,13 @@ func (u *Uploader) step(ctx context.Context) time.Duration {
 		return 0
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		// Retention removed the clip first: nothing left to send.
+		// Retention removed the clip first: nothing left to send. (A
+		// record that is missing, while its clip is there, is skipped.)
 		u.mu.Lock()
-		delete(u.clips, j.id)
-		u.dirty = true
+		if !j.record {
+			delete(u.clips, j.id)
+			u.dirty = true
+		}
 		u.mu.Unlock()
 		return 0
 	}
