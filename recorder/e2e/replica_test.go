@@ -244,3 +244,26 @@ func TestReplicaMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaUnreadableCredentials: a credentials file the daemon cannot
+// use turns the replica off, says why without quoting the file, and the
+// doorbell records on.
+func TestReplicaUnreadableCredentials(t *testing.T) {
+	t.Parallel()
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[default]\naws_secret_access_key = hunter2-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	_, recipient := keygen(t, t.TempDir(), "alice")
+	run(t, nil, 0, "doorbell", "member", "add", "-data", data, "alice", recipient)
+	d := startDaemon(t, data, replicaConfig(t, 4, "http://127.0.0.1:9", "house", creds, 0))
+	d.waitLog("the replica is off", 5*time.Second)
+	d.waitLog(`msg="clip sealed"`, 30*time.Second)
+	if h, _ := d.health()["replica"].(string); !strings.Contains(h, "needs both aws_access_key_id and aws_secret_access_key") {
+		t.Errorf("/healthz replica: %q", h)
+	}
+	if strings.Contains(d.log(), "hunter2") {
+		t.Errorf("the log shows the secret:\n%s", d.log())
+	}
+}
