@@ -24,6 +24,7 @@
 package replica
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -143,19 +144,13 @@ func Group(prefix string, objs []Object) []*Clip {
 	}
 	for _, c := range out {
 		slices.SortFunc(c.Parts, func(a, b Part) int {
-			if a.Start != b.Start {
-				return int(a.Start - b.Start)
-			}
-			return int(a.End - b.End)
+			return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.End, b.End))
 		})
 		// The complete record is written after the first, and is larger
 		// (it adds the thumbnail and the media's hash): that decides a tie
 		// in a store that keeps times to the second.
 		slices.SortStableFunc(c.Records, func(a, b Object) int {
-			if d := a.Modified.Compare(b.Modified); d != 0 {
-				return d
-			}
-			return int(a.Size - b.Size)
+			return cmp.Or(a.Modified.Compare(b.Modified), cmp.Compare(a.Size, b.Size))
 		})
 		c.Size, c.Gap = reach(c.Parts)
 	}

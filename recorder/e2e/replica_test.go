@@ -161,7 +161,7 @@ func TestReplicaOutage(t *testing.T) {
 	srv.Stop()
 	line, at := d.waitLogAfter(at, "msg=recording", 30*time.Second)
 	id := clipRE.FindStringSubmatch(line)[1]
-	_, at = d.waitLogAfter(at, `msg="clip sealed" part=recorder clip=`+id, 30*time.Second)
+	d.waitLogAfter(at, `msg="clip sealed" part=recorder clip=`+id, 30*time.Second)
 	h := d.waitReplica("failing", 15*time.Second, func(h map[string]any) bool { return h["state"] == "failing" })
 	if h["queued_bytes"].(float64) <= 0 || !strings.Contains(h["last_error"].(string), "cannot reach the storage") {
 		t.Errorf("during the outage: %v", h)
@@ -177,7 +177,6 @@ func TestReplicaOutage(t *testing.T) {
 		return drained(h) && rec["state"] == "idle"
 	})
 	d.kill()
-	_ = at
 
 	pulled := t.TempDir()
 	pullFromReplica(t, srv, pulled)
