@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,5 +122,22 @@ func BenchmarkPullFromS3(b *testing.B) {
 			b.Fatalf("%+v %v", st, err)
 		}
 		b.SetBytes(st.Bytes)
+	}
+}
+
+// Reading a replica links only its layout and client: nothing device-side.
+func TestReplicaReadingLinksNothingDeviceSide(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "doorbell/replica") {
+		t.Fatal("doorbell does not link doorbell/replica")
+	}
+	for _, pkg := range []string{"doorbell/replica/uploader", "doorbell/recorder", "doorbell/stream", "doorbell/daemon"} {
+		if slices.Contains(deps, pkg) {
+			t.Errorf("doorbell links %s, which belongs on the device", pkg)
+		}
 	}
 }
