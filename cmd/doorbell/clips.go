@@ -127,7 +127,7 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, cancel := interruptible()
 		defer cancel()
-		list, fromReplica, err = listS3(ctx, cl, ids, trusted)
+		list, fromReplica, err = listS3(ctx, cl, ids, trusted, *workers)
 	} else if fi, statErr := os.Stat(*from); *from != "" && statErr == nil && fi.IsDir() {
 		list, err = household.ListDir(*from, ids, trusted)
 	} else {
@@ -253,6 +253,7 @@ func clipsPull(args []string, stdout, stderr io.Writer) int {
 	c := newCommand("clips pull", "clips pull [-from URL|s3://BUCKET/PREFIX] DIR", stderr)
 	from := c.fs.String("from", "", "the paired doorbell's `URL` (default: the only one paired), or the replica's s3://BUCKET/PREFIX")
 	s3 := addS3Flags(c.fs)
+	workers := c.fs.Int("parallel", 8, "with -from s3://…: clips fetched at once")
 	args, code, ok := c.parse(args, 1, 1)
 	if !ok {
 		return code
@@ -265,7 +266,7 @@ func clipsPull(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := interruptible()
 		defer cancel()
 		bar := newProgressBar(stderr)
-		st, _, err := pullS3(ctx, cl, args[0], bar.update)
+		st, _, err := pullS3(ctx, cl, args[0], *workers, bar.update)
 		bar.finish()
 		if err != nil {
 			if ctx.Err() != nil {

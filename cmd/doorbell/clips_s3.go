@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 
@@ -67,21 +68,24 @@ func cmpStr(a, b string) string {
 }
 
 // listS3 lists the clips on a replica by their newest event records.
-func listS3(ctx context.Context, cl *replica.Client, ids []age.Identity, trusted []ed25519.PublicKey) ([]household.Listed, map[string]*replica.Clip, error) {
+func listS3(ctx context.Context, cl *replica.Client, ids []age.Identity, trusted []ed25519.PublicKey, workers int) ([]household.Listed, map[string]*replica.Clip, error) {
 	clips, err := cl.List(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	byID := map[string]*replica.Clip{}
-	out := make([]household.Listed, 0, len(clips))
 	for _, c := range clips {
 		byID[c.ID] = c
-		l := household.Listed{ID: c.ID, Bytes: c.Size, Sig: household.SigNone}
+	}
+	out := make([]household.Listed, len(clips))
+	err = parallel(ctx, len(clips), workers, func(ctx context.Context, n int) error {
+		c := clips[n]
+		l := household.Listed{ID: c.ID, Bytes: c.Size, Sig: household.SigNone, Err: errors.New("no event record on the replica")}
 		// The newest record that opens: the complete one if it is there.
 		for i := len(c.Records) - 1; i >= 0; i-- {
 			var buf strings.Builder
 			if err := cl.Get(ctx, c.Records[i].Key, 0, c.Records[i].Size, &buf); err != nil {
-				return nil, nil, err
+				return err
 			}
 			l = checkRecordBytes(c.ID, buf.String(), ids, trusted)
 			l.Bytes = c.Size
@@ -89,13 +93,43 @@ func listS3(ctx context.Context, cl *replica.Client, ids []age.Identity, trusted
 				break
 			}
 		}
-		if len(c.Records) == 0 {
-			l.Err = errors.New("no event record on the replica")
-		}
-		out = append(out, l)
+		out[n] = l
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	sortListed(out)
 	return out, byID, nil
+}
+
+// parallel runs f for 0..n-1, workers at a time, until the first error.
+func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
 }
 
 // checkRecordBytes opens a sealed record and checks its signature, as
@@ -139,7 +173,7 @@ func sortListed(ls []household.Listed) {
 
 // pullS3 reassembles every clip on the replica that dir lacks, or holds
 // less of, from its chunk objects: the same two files the doorbell keeps.
-func pullS3(ctx context.Context, cl *replica.Client, dir string, progress func(done, total int64)) (household.PullStats, []*replica.Clip, error) {
+func pullS3(ctx context.Context, cl *replica.Client, dir string, workers int, progress func(done, total int64)) (household.PullStats, []*replica.Clip, error) {
 	var st household.PullStats
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return st, nil, fmt.Errorf("cannot create %s: %w", dir, err)
@@ -162,14 +196,16 @@ func pullS3(ctx context.Context, cl *replica.Client, dir string, progress func(d
 		todo = append(todo, c)
 		total += c.Size
 	}
+	var mu sync.Mutex
 	var done int64
-	for _, c := range todo {
+	err = parallel(ctx, len(todo), workers, func(ctx context.Context, i int) error {
+		c := todo[i]
 		// The record first: a clip in dir has the record that goes with it.
 		if rec, ok := c.Record(); ok {
 			if err := writeAtomic(dir, c.ID+clip.RecordSuffix, func(w io.Writer) error {
 				return cl.Get(ctx, rec.Key, 0, rec.Size, w)
 			}); err != nil {
-				return st, todo, err
+				return err
 			}
 		}
 		err := writeAtomic(dir, c.ID+clip.ClipSuffix, func(w io.Writer) error {
@@ -177,20 +213,25 @@ func pullS3(ctx context.Context, cl *replica.Client, dir string, progress func(d
 				if err := cl.Get(ctx, p.Key, p.Offset, p.Length, w); err != nil {
 					return err
 				}
+				mu.Lock()
 				done += p.Length
 				if progress != nil {
 					progress(done, total)
 				}
+				mu.Unlock()
 			}
 			return nil
 		})
 		if err != nil {
-			return st, todo, err
+			return err
 		}
+		mu.Lock()
 		st.New++
 		st.Bytes += c.Size
-	}
-	return st, todo, nil
+		mu.Unlock()
+		return nil
+	})
+	return st, todo, err
 }
 
 func fileSize(path string) int64 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestPullFromS3ResumesAndReassembles(t *testing.T) {
 	ctx := context.Background()
 	id, file := putClip(t, cl, 3000, 1000)
 	dir := t.TempDir()
-	st, _, err := pullS3(ctx, cl, dir, nil)
+	st, _, err := pullS3(ctx, cl, dir, 4, nil)
 	if err != nil || st.New != 1 {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -56,7 +57,7 @@ func TestPullFromS3ResumesAndReassembles(t *testing.T) {
 	if !bytes.Equal(got, file) {
 		t.Fatalf("pulled %d bytes that differ from the %d put", len(got), len(file))
 	}
-	if st, _, err := pullS3(ctx, cl, dir, nil); err != nil || st.New != 0 || st.Present != 1 {
+	if st, _, err := pullS3(ctx, cl, dir, 4, nil); err != nil || st.New != 0 || st.Present != 1 {
 		t.Fatalf("a second pull: %+v %v", st, err)
 	}
 	// The recording went on: more pieces arrive, and pull fetches the clip again.
@@ -65,7 +66,7 @@ func TestPullFromS3ResumesAndReassembles(t *testing.T) {
 	if err := cl.Put(ctx, replica.PartKey("door", id, 3000, 3500), bytes.NewReader(more), 500); err != nil {
 		t.Fatal(err)
 	}
-	if st, _, err := pullS3(ctx, cl, dir, nil); err != nil || st.New != 1 {
+	if st, _, err := pullS3(ctx, cl, dir, 4, nil); err != nil || st.New != 1 {
 		t.Fatalf("after more pieces: %+v %v", st, err)
 	}
 	got, _ = os.ReadFile(filepath.Join(dir, id+clip.ClipSuffix))
@@ -112,16 +113,19 @@ func BenchmarkPullFromS3(b *testing.B) {
 	for range 100 {
 		putClip(b, cl, 2_000_000, 250_000)
 	}
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		dir := b.TempDir()
-		b.StartTimer()
-		st, _, err := pullS3(context.Background(), cl, dir, nil)
-		if err != nil || st.New != 100 {
-			b.Fatalf("%+v %v", st, err)
-		}
-		b.SetBytes(st.Bytes)
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("parallel-%d", workers), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				dir := b.TempDir()
+				b.StartTimer()
+				st, _, err := pullS3(context.Background(), cl, dir, workers, nil)
+				if err != nil || st.New != 100 {
+					b.Fatalf("%+v %v", st, err)
+				}
+				b.SetBytes(st.Bytes)
+			}
+		})
 	}
 }
 
