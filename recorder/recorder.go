@@ -55,23 +55,24 @@ type Config struct {
 	// sealed (false): the status LED shows it.
 	Recording func(on bool)
 	// Replica, if set, is told of each sealed piece as it reaches the
-	// disk, to copy it off the device. Its methods must not block.
+	// clip's file, to copy it off the device. Its methods must not block.
 	Replica Replica
 }
 
-// Replica is told what of a clip is on the disk (replica/uploader).
+// Replica is told what of a clip is in its file (replica/uploader).
 type Replica interface {
-	// Synced: the first size bytes of clip id's sealed file are durable;
-	// final: the file is whole (complete, or kept cut off).
-	Synced(id string, size int64, final bool)
+	// Written: the first size bytes of clip id's sealed file are written
+	// (not necessarily fsynced: the copy is to outlast the device, not a
+	// power cut); final: the file is whole (complete, or kept cut off).
+	Written(id string, size int64, final bool)
 	// RecordWritten: clip id's sealed event record was replaced.
 	RecordWritten(id string)
 }
 
 type noReplica struct{}
 
-func (noReplica) Synced(string, int64, bool) {}
-func (noReplica) RecordWritten(string)       {}
+func (noReplica) Written(string, int64, bool) {}
+func (noReplica) RecordWritten(string)        {}
 
 // Recorder turns events into sealed clips. Run it, and make it a camera
 // sink for thumbnails.
@@ -493,6 +494,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 	r := s.r
 	m := newMuxer(s.w, r.cfg.FPS, r.cfg.MaxFragment, r.cfg.MaxLength)
 	headerSize := s.file.Size() // the age header went out in start
+	told := int64(0)            // what the replica was told of
 	var werr error
 	sawPayload := false
 	add := func(au *stream.AccessUnit) {
@@ -500,6 +502,11 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 			return
 		}
 		werr = m.add(au)
+		if n := s.file.Size(); n > told {
+			// A sealed chunk reached the file: off the device with it.
+			told = n
+			r.cfg.Replica.Written(s.id, n, false)
+		}
 		if !sawPayload && s.file.Size() > headerSize {
 			sawPayload = true
 			r.mStartLatency.Observe(time.Since(s.startedAt).Seconds())
@@ -567,14 +574,14 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 			r.log.Error("cannot keep the cut-off clip", "clip", s.id, "err", err)
 			return
 		}
-		r.cfg.Replica.Synced(s.id, s.file.Size(), true)
+		r.cfg.Replica.Written(s.id, s.file.Size(), true)
 		return
 	}
 	if err := s.file.Commit(); err != nil {
 		r.fail("cannot save the clip", err, "clip", s.id)
 		return
 	}
-	r.cfg.Replica.Synced(s.id, s.file.Size(), true)
+	r.cfg.Replica.Written(s.id, s.file.Size(), true)
 	r.sealed.Add(1)
 	r.mSealed.Inc()
 	r.mSealedBytes.Add(float64(s.file.Size()))
@@ -582,12 +589,13 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 	r.publish(events.Event{Kind: events.ClipSealed, Time: time.Now(), ID: s.eventID, Clip: s.id})
 }
 
-// sync makes what was written durable, and tells the replica.
+// sync makes what was written durable, and tells the replica of it (the
+// last chunk, written by Close, goes before the complete record).
 func (s *session) sync() error {
 	if err := s.file.Sync(); err != nil {
 		return err
 	}
-	s.r.cfg.Replica.Synced(s.id, s.file.Size(), false)
+	s.r.cfg.Replica.Written(s.id, s.file.Size(), false)
 	return nil
 }
 

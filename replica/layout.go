@@ -11,9 +11,9 @@
 //	<sha256>.event.age          one version of its sealed event record
 //
 // start and end are 16-digit decimal byte offsets, so the names sort in file
-// order. The device uploads each piece as soon as it is on its own disk
-// (at every fsync of the recording clip, about once a second), each range
-// starting where the last one ended, and never overwrites a key
+// order. The device uploads each piece as soon as it is in the clip's file
+// (each 64 KiB chunk age's streaming writer seals), each range starting
+// where the last one ended, and never overwrites a key
 // (If-None-Match: *). Whatever the cut, the objects present reassemble into
 // a prefix of the sealed file, which opens and verifies up to its last
 // checkpoint like a clip cut off on the device. A range uploaded twice (after

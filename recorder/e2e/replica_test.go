@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,6 +108,7 @@ func TestReplicaHoldsThePrefixOfAKilledRecording(t *testing.T) {
 	id := clipRE.FindStringSubmatch(line)[1]
 	time.Sleep(2 * time.Second) // the thief tears the doorbell off 2 s into the event
 	d.kill()
+	cutAt := time.Now()
 
 	// What the device kept: its partial file, as recovery would keep it.
 	device := t.TempDir()
@@ -137,6 +139,19 @@ func TestReplicaHoldsThePrefixOfAKilledRecording(t *testing.T) {
 	stdout, stderr := run(t, env, 0, "doorbell", "clips", "list", "-from", "s3://house/front-door", "-endpoint", srv.Endpoint, "-data", data, "-i", key)
 	if !strings.Contains(stdout, "(cut off)") || !strings.Contains(stdout, id) || !strings.Contains(stderr, "newest piece of it was stored at") {
 		t.Errorf("clips list -from s3://:\n%s\n%s", stdout, stderr)
+	}
+	// On the clock: the replica's video reaches to within 2 s of the cut.
+	stdout, _ = run(t, env, 0, "doorbell", "clips", "list", "-json", "-from", "s3://house/front-door", "-endpoint", srv.Endpoint, "-data", data, "-i", key)
+	var listed struct {
+		Start time.Time `json:"start"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil || listed.Start.IsZero() {
+		t.Fatalf("clips list -json: %v\n%s", err, stdout)
+	}
+	gap := cutAt.Sub(listed.Start.Add(time.Duration(onReplica * float64(time.Second))))
+	t.Logf("the replica's video ends %.2f s before the cut", gap.Seconds())
+	if gap > 2*time.Second {
+		t.Errorf("the replica's video ends %.2f s before the cut, want at most 2 s", gap.Seconds())
 	}
 }
 

@@ -59,8 +59,9 @@ func (p *putter) Put(ctx context.Context, key string, r io.Reader, n int64) erro
 
 // BenchmarkReplicaWhileRecording records at 2 Mbit/s in real time, one
 // iteration a second: age's 64 KiB sealed chunks are written to a file as
-// the bit rate fills them, the file is fsynced every second as the recorder
-// does, and the uploader sends each synced piece to versitygw on loopback.
+// the bit rate fills them and the uploader is told of each, as the recorder
+// does; the file is fsynced every second; the uploader sends what was
+// written to versitygw on loopback.
 // It reports each sealed chunk's lag from its write to its object stored
 // (p50, p99), and the CPU this process spent, in % of one core (the
 // writing and fsyncs included, versitygw not).
@@ -108,13 +109,14 @@ func BenchmarkReplicaWhileRecording(b *testing.B) {
 			}
 			size += chunk
 			writes = append(writes, stored{size, time.Now()})
+			u.Written(id, size, false) // as the recorder does for each chunk
 		}
 		time.Sleep(time.Until(second.Add(time.Second)))
 		if err := f.Sync(); err != nil {
 			b.Fatal(err)
 		}
-		u.Synced(id, size, i == b.N-1)
 	}
+	u.Written(id, size, true)
 	// Wait for the last piece.
 	for deadline := time.Now().Add(10 * time.Second); u.Status().QueuedBytes > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)

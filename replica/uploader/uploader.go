@@ -4,7 +4,7 @@
 // network.
 //
 //	u := uploader.New(client, files, uploader.Config{MaxQueue: 1 << 30, StateFile: path}, log)
-//	recorderConfig.Replica = u // Synced and RecordWritten, called as the clip is written
+//	recorderConfig.Replica = u // Written and RecordWritten, called as the clip is written
 //	go u.Run(ctx)
 package uploader
 
@@ -80,12 +80,12 @@ type Config struct {
 // pending is one clip's work.
 type pending struct {
 	id       string
-	durable  int64 // bytes of its sealed file known to be on the disk
+	written  int64 // bytes of its sealed file written
 	uploaded int64 // bytes of it stored on the replica, from 0
-	final    bool  // the file is whole: durable is its size
+	final    bool  // the file is whole: written is its size
 	record   bool  // its record file changed and is not stored yet
 	recSum   [32]byte
-	marks    []mark // when each durable size was reached, for the lag
+	marks    []mark // when each written size was reached, for the lag
 	dropped  bool   // given up: the queue was full
 	seq      uint64 // order of arrival
 }
@@ -163,13 +163,13 @@ func (u *Uploader) RegisterMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Synced says that the first size bytes of clip id's sealed file are on
-// the disk; final, that the file is whole. It never blocks.
-func (u *Uploader) Synced(id string, size int64, final bool) {
+// Written says that the first size bytes of clip id's sealed file are in
+// the file; final, that the file is whole. It never blocks.
+func (u *Uploader) Written(id string, size int64, final bool) {
 	u.mu.Lock()
 	p := u.entry(id)
-	if size > p.durable {
-		p.durable = size
+	if size > p.written {
+		p.written = size
 		p.marks = append(p.marks, mark{size, u.now()})
 	}
 	p.final = p.final || final
@@ -208,7 +208,7 @@ func (u *Uploader) queued() int64 {
 	var n int64
 	for _, p := range u.clips {
 		if !p.dropped {
-			n += p.durable - p.uploaded
+			n += p.written - p.uploaded
 		}
 	}
 	return n
@@ -223,7 +223,7 @@ func (u *Uploader) limit() {
 	for over := u.queued() - u.cfg.MaxQueue; over > 0; over = u.queued() - u.cfg.MaxQueue {
 		var oldest *pending
 		for _, p := range u.clips {
-			if p.dropped || p.durable == p.uploaded {
+			if p.dropped || p.written == p.uploaded {
 				continue
 			}
 			if oldest == nil || p.final && !oldest.final || p.final == oldest.final && p.seq < oldest.seq {
@@ -233,7 +233,7 @@ func (u *Uploader) limit() {
 		if oldest == nil {
 			return
 		}
-		n := oldest.durable - oldest.uploaded
+		n := oldest.written - oldest.uploaded
 		oldest.dropped = true
 		oldest.marks = nil
 		u.mDropBytes.Add(float64(n))
@@ -263,7 +263,7 @@ func (u *Uploader) Status() Status {
 	st := Status{Target: u.put.Target().String(), State: "ok", QueuedBytes: u.queued(), Failures: u.failures, LastError: u.lastErr}
 	now := u.now()
 	for _, p := range u.clips {
-		if p.dropped || (p.durable == p.uploaded && !p.record) {
+		if p.dropped || (p.written == p.uploaded && !p.record) {
 			continue
 		}
 		st.QueuedClips++
@@ -380,7 +380,7 @@ func (u *Uploader) next() (*job, bool) {
 	defer u.mu.Unlock()
 	var best *pending
 	for _, p := range u.clips {
-		if !p.record && (p.dropped || p.durable == p.uploaded) {
+		if !p.record && (p.dropped || p.written == p.uploaded) {
 			continue
 		}
 		if best == nil || !p.final && best.final || p.final == best.final && p.seq < best.seq {
@@ -391,8 +391,8 @@ func (u *Uploader) next() (*job, bool) {
 		return nil, false
 	}
 	j := &job{id: best.id}
-	if !best.dropped && best.durable > best.uploaded {
-		j.start, j.end = best.uploaded, min(best.durable, best.uploaded+u.cfg.MaxObject)
+	if !best.dropped && best.written > best.uploaded {
+		j.start, j.end = best.uploaded, min(best.written, best.uploaded+u.cfg.MaxObject)
 	} else {
 		j.record = true
 	}
@@ -533,13 +533,13 @@ func (u *Uploader) resume() {
 		s := st.Clips[c.ID]
 		p := u.entry(c.ID)
 		p.uploaded = min(s.Stored, c.Size)
-		p.durable = c.Size
+		p.written = c.Size
 		p.final = true
 		if sum, err := hex.DecodeString(s.Record); err == nil && len(sum) == 32 {
 			p.recSum = [32]byte(sum)
 		}
 		p.record = true // compared with recSum when its turn comes
-		if p.durable > p.uploaded {
+		if p.written > p.uploaded {
 			p.marks = []mark{{c.Size, u.now()}}
 		}
 	}

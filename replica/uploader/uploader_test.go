@@ -160,7 +160,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // record simulates a recorder: a piece a second, a record at the start and the end.
 func record(f *files, u *Uploader, id string, seconds int, piece int) {
 	f.write(id, bytes.Repeat([]byte{byte(len(id))}, 100))
-	u.Synced(id, f.size(id), false)
+	u.Written(id, f.size(id), false)
 	f.mu.Lock()
 	f.records[id] = []byte("record recording " + id)
 	f.mu.Unlock()
@@ -168,16 +168,16 @@ func record(f *files, u *Uploader, id string, seconds int, piece int) {
 	for i := range seconds {
 		time.Sleep(time.Second)
 		f.write(id, bytes.Repeat([]byte{byte(i)}, piece))
-		u.Synced(id, f.size(id), false)
+		u.Written(id, f.size(id), false)
 	}
 	f.mu.Lock()
 	f.records[id] = []byte("record complete " + id)
 	f.mu.Unlock()
 	u.RecordWritten(id)
-	u.Synced(id, f.size(id), true)
+	u.Written(id, f.size(id), true)
 }
 
-func TestStreamsEachPieceAsItIsSynced(t *testing.T) {
+func TestStreamsEachPieceAsItIsWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, f := &store{objs: map[string][]byte{}}, newFiles()
 		u := New(s, f, Config{StateFile: filepath.Join(t.TempDir(), "state.json")}, quiet)
@@ -188,20 +188,20 @@ func TestStreamsEachPieceAsItIsSynced(t *testing.T) {
 		go func() { u.Run(ctx); close(done) }()
 		id := clip.NewID()
 		f.write(id, []byte("header"))
-		u.Synced(id, f.size(id), false)
+		u.Written(id, f.size(id), false)
 		synctest.Wait()
 		// Each piece is stored as soon as it is synced: the replica holds
 		// the whole prefix at every moment.
 		for i := range 5 {
 			f.write(id, bytes.Repeat([]byte{byte(i)}, 1000))
-			u.Synced(id, f.size(id), false)
+			u.Written(id, f.size(id), false)
 			synctest.Wait()
 			if got, _ := s.reassemble(t, id); !bytes.Equal(got, f.bytes(id)) {
 				t.Fatalf("after piece %d the replica holds %d of %d bytes", i, len(got), f.size(id))
 			}
 			time.Sleep(time.Second)
 		}
-		u.Synced(id, f.size(id), true)
+		u.Written(id, f.size(id), true)
 		synctest.Wait()
 		if st := u.Status(); st.State != "ok" || st.QueuedBytes != 0 || st.LastSuccess == nil {
 			t.Errorf("status %+v", st)
@@ -275,7 +275,7 @@ func TestFullQueueGivesUpTheOldestAndKeepsTheLiveClip(t *testing.T) {
 		record(f, u, old, 2, 1000) // 2100 bytes, final
 		live := clip.NewID()
 		f.write(live, make([]byte, 2000))
-		u.Synced(live, 2000, false) // 4100 > 3000: the old one goes
+		u.Written(live, 2000, false) // 4100 > 3000: the old one goes
 		st := u.Status()
 		if st.QueuedBytes != 2000 || !strings.Contains(st.LastError, "queue is full") || !strings.Contains(st.LastError, old) {
 			t.Fatalf("%+v", st)
