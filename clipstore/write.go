@@ -3,8 +3,10 @@ package clipstore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
+	"doorbell/crypto/clip"
 	"doorbell/internal/atomicfile"
 )
 
@@ -142,4 +144,19 @@ func (s *Store) WriteRecord(id string, sealed []byte) error {
 // RemoveRecord removes a record whose clip was not kept.
 func (s *Store) RemoveRecord(id string) {
 	os.Remove(s.RecordPath(id))
+}
+
+// OpenSealed opens clip id's sealed file for reading, whether it is still
+// being recorded or finished (it may be renamed meanwhile).
+func (s *Store) OpenSealed(id string) (*os.File, error) {
+	if !clip.ValidID(id) {
+		return nil, fmt.Errorf("clip id %q is not valid", id)
+	}
+	// The partial name first: once it is gone, the final name is there
+	// (or the clip is gone too).
+	f, err := os.Open(s.partialPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(s.ClipPath(id))
+	}
+	return f, err
 }

@@ -34,6 +34,7 @@ type Config struct {
 	Recorder    Recorder `toml:"recorder"`
 	Memory      Memory   `toml:"memory"` // memory.go
 	Push        Push     `toml:"push"`
+	Replica     Replica  `toml:"replica"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -92,6 +93,7 @@ func Defaults() Config {
 		Recorder: defaultRecorder(),
 		Memory:   defaultMemory(),
 		Push:     defaultPush(),
+		Replica:  defaultReplica(),
 	}
 }
 
@@ -364,6 +366,7 @@ func (c *Config) validate(v *validator) {
 	c.Memory.validate(v)
 	c.Push.validate(v)
 	c.HTTP.ACME.validate(v, &c.HTTP)
+	c.Replica.validate(v)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -161,11 +161,11 @@ func (p *demoPart) printLink(addr string) {
 		if id, err = linkaddr.DeviceID(p.dataDir); err != nil {
 			p.log.Warn("the demo pairing link lacks the device ID", "err", err)
 		}
+		p.printTrustSteps(hostport)
 		if c, err = pairing.NewCode(p.dataDir, "demo", time.Now()); err == nil {
 			fmt.Fprintf(p.Out, "Live view:   open this pairing link in a browser on this machine (works once, for %d minutes):\n             %s\n",
 				int(pairing.CodeTTL.Minutes()), wire.PairLink(hostport, c.Code, id))
 			p.log.Info("demo pairing link printed on standard output", "member", "demo", "expires", c.Expires)
-			p.printTrustSteps(hostport)
 			return
 		}
 	}

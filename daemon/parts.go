@@ -76,7 +76,12 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 	if err != nil {
 		return parts{}, err
 	}
-	rec, err := newRecorder(c.Recorder, c.Camera.FPS, d.dataDir, strm.ring, pair.store, key, d.bus, bell.led, d.log)
+	clips, err := openClips(d.dataDir, d.log)
+	if err != nil {
+		return parts{}, err
+	}
+	rep := newReplica(c.Replica, d.dataDir, clips, d.log)
+	rec, err := newRecorder(c.Recorder, c.Camera.FPS, d.dataDir, strm.ring, clips, rep.target(), pair.store, key, d.bus, bell.led, d.log)
 	if err != nil {
 		return parts{}, err
 	}
@@ -86,7 +91,7 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 		return parts{}, err
 	}
 	psh := newPush(c.Push, d.dataDir, pair.store, d.bus, d.log)
-	all := []part{pair, bell, strm, mot, mq, rec, trust, acm, psh}
+	all := []part{pair, bell, strm, mot, mq, rep, rec, trust, acm, psh}
 	if demo != nil {
 		demo.trust = tls
 		all = append(all, demo.withClips(rec.clips))

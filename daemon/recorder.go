@@ -40,12 +40,8 @@ type recorderPart struct {
 	log       *slog.Logger
 }
 
-// newRecorder opens the clips directory (keeping what an unclean stop cut
-// off) and the member list. Clips come from ring, are signed with key and
-// are served to the devices of tokens; the LED shows a clip recording.
-func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ring, tokens *pairing.Store,
-	key ed25519.PrivateKey, bus *events.Bus, led *gpio.LED, log *slog.Logger) (*recorderPart, error) {
-	log = log.With("part", "recorder")
+// openClips opens the clips directory, keeping what an unclean stop cut off.
+func openClips(dataDir string, log *slog.Logger) (*clipstore.Store, error) {
 	store, err := clipstore.Open(dataDir)
 	if err != nil {
 		return nil, err
@@ -55,11 +51,20 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 		return nil, err
 	}
 	for _, id := range rec.Clips {
-		log.Warn("kept a clip whose recording was cut off (it opens up to where it stopped)", "clip", id)
+		log.Warn("kept a clip whose recording was cut off (it opens up to where it stopped)", "clip", id, "part", "recorder")
 	}
 	if len(rec.Removed) > 0 {
-		log.Info("removed temporary files left by an unclean stop", "files", len(rec.Removed))
+		log.Info("removed temporary files left by an unclean stop", "files", len(rec.Removed), "part", "recorder")
 	}
+	return store, nil
+}
+
+// newRecorder opens the member list. Clips come from ring, go to store and
+// to the replica (nil: none) as they are sealed, are signed with key and
+// are served to the devices of tokens; the LED shows a clip recording.
+func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ring, store *clipstore.Store, replica recorder.Replica,
+	tokens *pairing.Store, key ed25519.PrivateKey, bus *events.Bus, led *gpio.LED, log *slog.Logger) (*recorderPart, error) {
+	log = log.With("part", "recorder")
 
 	watcher, err := members.NewWatcher(dataDir, membersPoll)
 	if err != nil {
@@ -85,6 +90,7 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { led.Set(gpio.Recording, on) },
 		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
+		Replica:   replica,
 	}, ring, store, key, watcher.Current, bus.Publish, log)
 	return &recorderPart{
 		clips: store, rec: r, watcher: watcher, tokens: tokens,

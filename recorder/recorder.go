@@ -59,7 +59,25 @@ type Config struct {
 	// the motion's end may be among them: the clip then ends once quiet for
 	// the post-roll, not at its maximum length.
 	Lost func() uint64
+	// Replica, if set, is told of each sealed piece as it reaches the
+	// clip's file, to copy it off the device. Its methods must not block.
+	Replica Replica
 }
+
+// Replica is told what of a clip is in its file (replica/uploader).
+type Replica interface {
+	// Written: the first size bytes of clip id's sealed file are written
+	// (not necessarily fsynced: the copy is to outlast the device, not a
+	// power cut); final: the file is whole (complete, or kept cut off).
+	Written(id string, size int64, final bool)
+	// RecordWritten: clip id's sealed event record was replaced.
+	RecordWritten(id string)
+}
+
+type noReplica struct{}
+
+func (noReplica) Written(string, int64, bool) {}
+func (noReplica) RecordWritten(string)        {}
 
 // Recorder turns events into sealed clips. Run it, and make it a camera
 // sink for thumbnails.
@@ -113,6 +131,9 @@ func New(cfg Config, ring *stream.Ring, store *clipstore.Store, key ed25519.Priv
 	}
 	if publish == nil {
 		publish = func(events.Event) {}
+	}
+	if cfg.Replica == nil {
+		cfg.Replica = noReplica{}
 	}
 	r := &Recorder{
 		cfg: cfg, ring: ring, store: store, key: key, members: members, publish: publish, log: log,
@@ -542,6 +563,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 	r := s.r
 	m := newMuxer(s.w, r.cfg.FPS, r.cfg.MaxFragment, r.cfg.MaxLength)
 	headerSize := s.file.Size() // the age header went out in start
+	told := int64(0)            // what the replica was told of
 	var werr error
 	sawPayload := false
 	add := func(au *stream.AccessUnit) {
@@ -549,6 +571,11 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 			return
 		}
 		werr = m.add(au)
+		if n := s.file.Size(); n > told {
+			// A sealed chunk reached the file: off the device with it.
+			told = n
+			r.cfg.Replica.Written(s.id, n, false)
+		}
 		if !sawPayload && s.file.Size() > headerSize {
 			sawPayload = true
 			r.mStartLatency.Observe(time.Since(s.startedAt).Seconds())
@@ -561,7 +588,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		add(au)
 	}
 	if werr == nil {
-		werr = s.file.Sync()
+		werr = s.sync()
 		if r.trace != nil {
 			r.trace(s.id, "synced", time.Now())
 		}
@@ -573,7 +600,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 	for au := range s.aus {
 		add(au)
 		if werr == nil && time.Since(lastSync) >= r.cfg.SyncInterval {
-			werr = s.file.Sync()
+			werr = s.sync()
 			lastSync = time.Now()
 		}
 		if (werr != nil || m.full) && !s.ended.Load() {
@@ -595,7 +622,7 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		sum, werr = s.w.Close()
 	}
 	if werr == nil {
-		werr = s.file.Sync()
+		werr = s.sync() // the replica gets the last piece before the complete record
 	}
 	if werr == nil {
 		// The complete record goes first: a member who sees the clip
@@ -614,18 +641,31 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		r.fail("clip could not be completed; what was recorded is kept", werr, "clip", s.id)
 		if err := s.file.Commit(); err != nil {
 			r.log.Error("cannot keep the cut-off clip", "clip", s.id, "err", err)
+			return
 		}
+		r.cfg.Replica.Written(s.id, s.file.Size(), true)
 		return
 	}
 	if err := s.file.Commit(); err != nil {
 		r.fail("cannot save the clip", err, "clip", s.id)
 		return
 	}
+	r.cfg.Replica.Written(s.id, s.file.Size(), true)
 	r.sealed.Add(1)
 	r.mSealed.Inc()
 	r.mSealedBytes.Add(float64(s.file.Size()))
 	r.log.Info("clip sealed", "clip", s.id, "kind", s.kindNow(), "duration_s", m.duration().Seconds(), "bytes", s.file.Size(), "members", len(s.sealedTo))
 	r.publish(events.Event{Kind: events.ClipSealed, Time: time.Now(), ID: s.eventID, Clip: s.id})
+}
+
+// sync makes what was written durable, and tells the replica of it (the
+// last chunk, written by Close, goes before the complete record).
+func (s *session) sync() error {
+	if err := s.file.Sync(); err != nil {
+		return err
+	}
+	s.r.cfg.Replica.Written(s.id, s.file.Size(), false)
+	return nil
 }
 
 func (s *session) kindNow() string {
@@ -662,6 +702,7 @@ func (s *session) writeRecord(sum *clip.Summary, sealedBytes int64, video time.D
 	if err := s.r.store.WriteRecord(s.id, buf.b); err != nil {
 		return err
 	}
+	s.r.cfg.Replica.RecordWritten(s.id)
 	s.r.mSealedBytes.Add(float64(len(buf.b)))
 	return nil
 }

@@ -20,20 +20,26 @@ import (
 	"doorbell/crypto/keys"
 	"doorbell/devicekey"
 	"doorbell/household"
+	"doorbell/replica"
 )
 
 const clipsUsage = `Usage:
-  doorbell clips list [-from URL|DIR] -i IDENTITY [-json]
-  doorbell clips pull [-from URL] DIR
+  doorbell clips list [-from URL|DIR|s3://BUCKET/PREFIX] -i IDENTITY [-json]
+  doorbell clips pull [-from URL|s3://BUCKET/PREFIX] DIR
   doorbell clips open -i IDENTITY [-o OUT.mp4] [-no-verify] CLIP
 
 list   shows the events (time, kind, duration, size, signature) by opening
        only their small sealed records: from the paired doorbell (default),
-       or from a directory of pulled clips.
+       from a directory of pulled clips, or from the household's replica.
 pull   downloads the clips DIR lacks (ciphertext only), resuming cut-off
-       downloads. DIR/.doorbell-seen.json records the clips seen; a new
-       clip that claims an earlier time than clips seen before is flagged
-       (exit 1).
+       downloads; from a replica it reassembles each clip from its pieces,
+       also when the doorbell itself is gone. DIR/.doorbell-seen.json
+       records the clips seen; a new clip that claims an earlier time than
+       clips seen before is flagged (exit 1).
+
+From a replica (s3://BUCKET/PREFIX, as in the doorbell's [replica]), give
+-endpoint https://HOST[:PORT] and your own read key pair: -credentials FILE
+(AWS credentials format) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 open   decrypts CLIP (<id>.mp4.age, its record beside it) to OUT.mp4
        (default: CLIP's name without .age, in the current directory; never
        into a doorbell's data directory) and checks the doorbell's signature
@@ -102,6 +108,7 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 	asJSON := c.fs.Bool("json", false, "print one JSON object per event")
 	dataDir := c.fs.String("data", "", "on the doorbell: trust the signing key in its data `DIR`")
 	workers := c.fs.Int("parallel", 8, "records fetched at once")
+	s3 := addS3Flags(c.fs)
 	if _, code, ok := c.parse(args, 0, 0); !ok {
 		return code
 	}
@@ -114,8 +121,17 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	var list []household.Listed
+	var fromReplica map[string]*replica.Clip
 	var err error
-	if fi, statErr := os.Stat(*from); *from != "" && statErr == nil && fi.IsDir() {
+	if strings.HasPrefix(*from, "s3://") {
+		cl, cerr := s3.client(*from)
+		if cerr != nil {
+			return c.failf("%v", cerr)
+		}
+		ctx, cancel := interruptible()
+		defer cancel()
+		list, fromReplica, err = listS3(ctx, cl, ids, trusted, *workers)
+	} else if fi, statErr := os.Stat(*from); *from != "" && statErr == nil && fi.IsDir() {
 		list, err = household.ListDir(*from, ids, trusted)
 	} else {
 		d, ferr := ds.Find(*from)
@@ -147,6 +163,12 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		printList(stdout, list)
+	}
+	for _, l := range list {
+		// The replica's newest piece says when a cut-off recording stopped.
+		if r, ok := fromReplica[l.ID]; ok && l.Record != nil && l.Record.Status != clip.StatusComplete {
+			fmt.Fprintf(stderr, "doorbell: %s was cut off: the replica's newest piece of it was stored at %s\n", l.ID, r.Last.Local().Format("2006-01-02 15:04:05"))
+		}
 	}
 	switch {
 	case len(list) > 0 && opened == 0:
@@ -231,11 +253,32 @@ func size(n int64) string {
 }
 
 func clipsPull(args []string, stdout, stderr io.Writer) int {
-	c := newCommand("clips pull", "clips pull [-from URL] DIR", stderr)
-	from := c.fs.String("from", "", "the paired doorbell's `URL` (default: the only one paired)")
+	c := newCommand("clips pull", "clips pull [-from URL|s3://BUCKET/PREFIX] DIR", stderr)
+	from := c.fs.String("from", "", "the paired doorbell's `URL` (default: the only one paired), or the replica's s3://BUCKET/PREFIX")
+	s3 := addS3Flags(c.fs)
+	workers := c.fs.Int("parallel", 8, "with -from s3://…: clips fetched at once")
 	args, code, ok := c.parse(args, 1, 1)
 	if !ok {
 		return code
+	}
+	if strings.HasPrefix(*from, "s3://") {
+		cl, err := s3.client(*from)
+		if err != nil {
+			return c.failf("%v", err)
+		}
+		ctx, cancel := interruptible()
+		defer cancel()
+		bar := newProgressBar(stderr)
+		st, _, err := pullS3(ctx, cl, args[0], *workers, bar.update)
+		bar.finish()
+		if err != nil {
+			if ctx.Err() != nil {
+				return c.failf("interrupted after %s; run clips pull again to resume", size(st.Bytes))
+			}
+			return c.failf("%v", err)
+		}
+		fmt.Fprintf(stdout, "Pulled %d new clip(s), %s, from %s; %d already in %s.\n", st.New, size(st.Bytes), cl.Target(), st.Present, args[0])
+		return 0
 	}
 	ds, code, ok := devicesDir(c)
 	if !ok {

@@ -19,6 +19,8 @@ On your own computer:
   doorbell device remove URL                             forget a paired doorbell (also: device forget)
   doorbell clips list [-from URL|DIR] -i IDENTITY        list events: time, kind, duration, signature
   doorbell clips pull [-from URL] DIR                    download new sealed clips
+  doorbell clips pull -from s3://BUCKET/PREFIX -endpoint URL DIR
+                                                         reassemble clips from the household's replica
   doorbell clips open -i IDENTITY CLIP [-o OUT.mp4]      decrypt and verify a clip
   doorbell ca sign -i IDENTITY [-from URL]                trust the doorbell through your household root
   doorbell ca show [-from URL]                           where the root is, its fingerprint and names

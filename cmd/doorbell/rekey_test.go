@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"doorbell/devicekey"
+	"doorbell/internal/testkit"
 	"doorbell/pairing"
 	"doorbell/tlscert"
 )
@@ -23,6 +24,7 @@ func TestDeviceRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldFP, _ := tlscert.ReadFingerprint(data, "")
+	testkit.AddMember(t, data, "anna")
 	code, err := pairing.NewCode(data, "anna", time.Now())
 	if err != nil {
 		t.Fatal(err)

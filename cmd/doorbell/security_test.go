@@ -84,7 +84,7 @@ func TestUsageErrorsSayWhatWasExpected(t *testing.T) {
 	}{
 		{[]string{"member", "add", "-data", data, "bob"}, []string{"needs NAME PUBLIC-KEY", `got only "bob"`, "missing PUBLIC-KEY"}, "no arguments"},
 		{[]string{"device", "add"}, []string{"needs URL [CODE]", "got none"}, "no arguments"},
-		{[]string{"device", "ad", "https://doorbell.local:8443/pair#x"}, []string{`unknown command "device ad"`, "add, forget, id, rekey, remove", "doorbell device add [-name NAME] URL [CODE]"}, ""},
+		{[]string{"device", "ad", "https://doorbell.local:8443/pair#x"}, []string{`unknown command "device ad"`, "add, forget, id, rekey, remove", "doorbell device add [-name NAME] [-id DEVICE-ID] URL [CODE]"}, ""},
 		{[]string{"clips", "open", "-i", idFile, missing}, []string{"cannot read the clip", "no such file"}, "not named like a clip"},
 		{[]string{"member", "list", "-data", data, "extra"}, []string{"takes no arguments", `"extra"`}, ""},
 		{[]string{"member", "pair", "-data", data, "a", "b"}, []string{"takes NAME", "got 2 arguments"}, ""},
