@@ -17,6 +17,7 @@ const api = window.doorbell = {
   get state() { return live.stats.state; },
   get firstFrameMs() { return boot.firstFrameMs; },
   get sessions() { return live.stats.sessions; },
+  get attempts() { return live.stats.attempts; },
   get samples() { return live.stats.samples; },
   get screen() { return document.body.dataset.screen; },
   marks: boot.marks,

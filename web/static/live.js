@@ -20,7 +20,7 @@ let retryTimer = 0;
 let stallTimer = 0;
 let stopped = false;
 
-export const stats = { sessions: 0, samples: [], state: 'starting' };
+export const stats = { attempts: 0, sessions: 0, samples: [], state: 'starting' };
 
 // framesDecoded is getStats' framesDecoded of the video, or 0.
 export async function framesDecoded() {
@@ -122,6 +122,7 @@ async function connect(first) {
     answer = offer(p);
   }
   pc = p;
+  stats.attempts++;
   setState('connecting', 'Connecting…');
   const changed = () => {
     if (my !== gen) return;

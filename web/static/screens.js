@@ -104,6 +104,8 @@ export function show(name, opts = {}) {
   const live = document.getElementById('live');
   if (live) live.hidden = true;
   document.body.dataset.screen = name;
+  const marks = (window.doorbellBoot || {}).marks;
+  if (marks && !('screen:' + name in marks)) marks['screen:' + name] = Math.round(performance.now());
   if (document.activeElement === document.body || !root.contains(document.activeElement)) root.focus();
 }
 
