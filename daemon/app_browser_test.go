@@ -8,6 +8,7 @@ package daemon
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -21,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +39,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"doorbell/config"
+	"doorbell/devicekey"
 	"doorbell/events"
 	"doorbell/pairing"
 )
@@ -531,4 +534,108 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 		t.Errorf("%d notifications left after the tap", left)
 	}
 
+}
+
+// Each of the app's screens that replace the live view, reached for real:
+// never paired, a link without a code, a wrong, an expired and a used
+// code, a doorbell that is not the one the link names, too many attempts,
+// and revoked. Each says what to do, and none shows the server's words.
+func TestAppErrorScreens(t *testing.T) {
+	root := newHouseholdRoot(t)
+	ctx := trustingBrowser(t, root)
+	d, origin, _ := appDoorbell(t, root, smallCamera())
+	link := func(fragment string) string { return origin + "/pair#" + fragment }
+	noToken := func(what string) {
+		t.Helper()
+		if tok, _ := js[string](ctx, `localStorage.getItem('doorbell.token') || ''`); tok != "" {
+			t.Errorf("%s: a token was kept", what)
+		}
+	}
+	// serverWords are phrases of the doorbell's own error messages, which
+	// the app must not show.
+	serverWords := []string{"doorbell member pair NAME", "codes work for 10 minutes", "is not valid; check", "HTTP "}
+	check := func(name, wantInTitle string) {
+		t.Helper()
+		screen(t, ctx, name)
+		text, _ := js[string](ctx, `document.getElementById('screen').innerText`)
+		title, _ := js[string](ctx, `document.getElementById('screen-title').textContent`)
+		if !strings.Contains(title, wantInTitle) {
+			t.Errorf("screen %s titled %q, want %q in it", name, title, wantInTitle)
+		}
+		for _, w := range serverWords {
+			if strings.Contains(text, w) {
+				t.Errorf("screen %s shows the doorbell's words %q: %q", name, w, text)
+			}
+		}
+		t.Logf("%s: %s", name, strings.Join(strings.Fields(text), " "))
+	}
+
+	navigate(t, ctx, origin+"/")
+	check("unpaired", "not paired")
+
+	navigate(t, ctx, origin+"/pair")
+	check("code-missing", "no pairing code")
+
+	navigate(t, ctx, link("code=not-a-code-the-doorbell-made"))
+	check("code-wrong", "not valid")
+	noToken("wrong code")
+
+	old, err := pairing.NewCode(d.DataDir, "anna", time.Now().Add(-pairing.CodeTTL-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, link(old.Code))
+	check("code-expired", "expired")
+
+	used, _ := pairing.NewCode(d.DataDir, "anna", time.Now())
+	if _, _, err := pairing.Open(d.DataDir, nil).Pair(used.Code, "someone else"); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, link(used.Code))
+	check("code-used", "used already")
+	noToken("used code")
+
+	// The link names another doorbell's key: the answer's key differs.
+	other := make([]byte, ed25519.PublicKeySize)
+	other[0] = 1
+	code, _ := pairing.NewCode(d.DataDir, "anna", time.Now())
+	navigate(t, ctx, link("code="+code.Code+"&fp="+url.QueryEscape(devicekey.Fingerprint(other))))
+	check("identity", "not the doorbell")
+	noToken("another doorbell's fingerprint")
+
+	// The right fingerprint pairs, and is pinned.
+	key, err := devicekey.LoadOrCreate(d.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := devicekey.Fingerprint(key.Public().(ed25519.PublicKey))
+	code, _ = pairing.NewCode(d.DataDir, "anna", time.Now())
+	navigate(t, ctx, link("code="+code.Code+"&fp="+url.QueryEscape(fp)))
+	waitJS(t, ctx, `location.pathname + (window.doorbell ? ' ' + doorbell.screen : '')`, 10*time.Second, func(s string) bool { return s == "/ live" })
+	if pinned, _ := js[string](ctx, `JSON.parse(localStorage.getItem('doorbell.paired')).fingerprint`); pinned != fp {
+		t.Errorf("pinned %q, want %q", pinned, fp)
+	}
+
+	// Revoked from the CLI: the app says so, and still does after a reload.
+	if _, _, err := pairing.Revoke(d.DataDir, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, origin+"/")
+	check("revoked", "can no longer see")
+	noToken("revoked")
+	navigate(t, ctx, origin+"/")
+	check("revoked", "can no longer see")
+
+	// Too many attempts from this address: the doorbell's limit, said plainly.
+	for i := 0; ; i++ {
+		navigate(t, ctx, link("code=wrong-"+fmt.Sprint(i)))
+		s := waitJS(t, ctx, `document.body.dataset.screen`, 10*time.Second, func(s string) bool { return s == "code-wrong" || s == "too-many" })
+		if s == "too-many" {
+			break
+		}
+		if i == 20 {
+			t.Fatal("20 wrong codes and no rate limit")
+		}
+	}
+	check("too-many", "Too many")
 }

@@ -109,3 +109,6 @@ function deviceName() {
 if (!code) say('code-missing');
 else if (!storageWorks()) say('no-storage');
 else pair();
+
+// Another link opened in this tab changes only the fragment: start again with it.
+window.addEventListener('hashchange', () => location.reload());
