@@ -639,3 +639,73 @@ func TestAppErrorScreens(t *testing.T) {
 	}
 	check("too-many", "Too many")
 }
+
+// minimalWHEPPage is the least a page can do to show the live view: one
+// inline script, the offer sent at once, the picture timed as the app
+// times it. The app's own page is measured against it.
+const minimalWHEPPage = `<!doctype html><meta charset="utf-8"><title>minimal WHEP</title>
+<video id="video" playsinline autoplay muted></video>
+<script>
+window.minimal = { firstFrameMs: null, marks: { script: Math.round(performance.now()) } };
+const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+pc.addTransceiver('video', { direction: 'recvonly' });
+const v = document.getElementById('video');
+pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); v.play().catch(() => {}); };
+v.requestVideoFrameCallback((now, m) => { minimal.firstFrameMs = Math.round(m.presentationTime || now); });
+pc.createOffer().then((o) => pc.setLocalDescription(o)).then(() => (minimal.marks.offer = Math.round(performance.now()), fetch('/whep', { method: 'POST', body: pc.localDescription.sdp,
+  headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + localStorage.getItem('doorbell.token') } }))
+  ).then((r) => (minimal.marks.answer = Math.round(performance.now()), minimal.session = r.headers.get('Location'), r.text())).then((sdp) => pc.setRemoteDescription({ type: 'answer', sdp }));
+addEventListener('pagehide', () => fetch(minimal.session, { method: 'DELETE', keepalive: true,
+  headers: { Authorization: 'Bearer ' + localStorage.getItem('doorbell.token') } }));
+</script>`
+
+// Page load to first video frame, in fresh tabs of a paired, trusting
+// browser with the app installed (its service worker active): the app's
+// own page against minimalWHEPPage on the same doorbell, interleaved, 10
+// tabs each (targets: own p50 ≤ 250 ms, and within 20 ms of the minimal
+// page's).
+//
+//	go test -run '^$' -bench AppTimeToFirstFrame -benchtime 1x ./daemon
+func BenchmarkAppTimeToFirstFrame(b *testing.B) {
+	root := newHouseholdRoot(b)
+	ctx := trustingBrowser(b, root)
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 640, 480, 30
+	d, origin, _ := appDoorbell(b, root, cfg, func(d *Daemon) {
+		d.Mux.HandleFunc("GET /test/minimal-whep", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprint(w, minimalWHEPPage)
+		})
+	})
+	pairApp(b, ctx, d, origin, "bench")
+	waitJS(b, ctx, `navigator.serviceWorker.ready.then((r) => !!r.active && !!navigator.serviceWorker.controller)`, 10*time.Second, func(ok bool) bool { return ok })
+	load := func(url, expr string) float64 {
+		tab, closeTab := chromedp.NewContext(ctx) // the profile keeps the token and the worker
+		defer closeTab()
+		navigate(b, tab, url)
+		ms := waitJS(b, tab, expr, 15*time.Second, func(v float64) bool { return v > 0 })
+		marks := `doorbellBoot.marks`
+		if !strings.HasSuffix(url, "/") {
+			marks = `minimal.marks`
+		}
+		m, _ := js[map[string]any](tab, `Object.assign({html: performance.getEntriesByType('navigation')[0].responseEnd, proto: performance.getEntriesByType('navigation')[0].nextHopProtocol, sw: !!navigator.serviceWorker.controller}, `+marks+`)`)
+		b.Logf("%-40s %v: html %3.0f, script %3.0f, offer %3.0f, answer %3.0f, first frame %3.0f ms (%s, worker %v)",
+			url, marks, m["html"], m["script"], m["offer"], m["answer"], ms, m["proto"], m["sw"])
+		return ms
+	}
+	var own, minimal []float64
+	for b.Loop() {
+		own, minimal = own[:0], minimal[:0]
+		for range 10 {
+			minimal = append(minimal, load(origin+"/test/minimal-whep", `minimal.firstFrameMs || 0`))
+			own = append(own, load(origin+"/", `doorbellBoot.firstFrameMs || 0`))
+		}
+	}
+	o, m := percentile(own, 0.5), percentile(minimal, 0.5)
+	b.ReportMetric(o, "app-ms-p50")
+	b.ReportMetric(m, "minimal-ms-p50")
+	b.ReportMetric(o-m, "app-minus-minimal-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("first frame, fresh tabs: app %v ms (p50 %.0f), minimal WHEP page %v ms (p50 %.0f); difference %+.0f ms", own, o, minimal, m, o-m)
+}

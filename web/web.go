@@ -35,11 +35,11 @@ type file struct {
 var (
 	files = load()
 	// contentSecurityPolicy allows the app its own scripts, styles, images,
-	// manifest, worker and requests, and nothing else; the one inline
-	// script (index.html's, which starts the call) by its hash. WebRTC
+	// manifest, worker and requests, and nothing else; index.html's inline
+	// script (which starts the call) and style by their hashes. WebRTC
 	// media is not subject to it.
-	contentSecurityPolicy = "default-src 'none'; script-src 'self' " + inlineScriptHashes(files["index.html"].data) +
-		"; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; " +
+	contentSecurityPolicy = "default-src 'none'; script-src 'self' " + inlineHashes(inlineScript, files["index.html"].data) +
+		"; style-src 'self' " + inlineHashes(inlineStyle, files["index.html"].data) + "; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; " +
 		"manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
@@ -59,6 +59,7 @@ func load() map[string]file {
 	if err != nil {
 		panic(err)
 	}
+	m["index.html"] = file{data: inlineStyleSheet(m["index.html"].data, m["style.css"].data)}
 	m["sw.js"] = file{data: worker(m)}
 	for name, f := range m {
 		m[name] = finish(name, f.data)
@@ -134,12 +135,27 @@ func worker(m map[string]file) []byte {
 	return []byte(src)
 }
 
-var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
+var (
+	inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
+	inlineStyle  = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
+)
 
-// inlineScriptHashes are the CSP hash sources of page's inline scripts.
-func inlineScriptHashes(page []byte) string {
+// styleLink is how index.html names its style sheet; it is served inline
+// instead, so that the first picture waits for no other file.
+const styleLink = `<link rel="stylesheet" href="/assets/style.css">`
+
+func inlineStyleSheet(page, css []byte) []byte {
+	if !bytes.Contains(page, []byte(styleLink)) {
+		panic("web: index.html does not link style.css as " + styleLink)
+	}
+	return bytes.Replace(page, []byte(styleLink), []byte("<style>"+string(css)+"</style>"), 1)
+}
+
+// inlineHashes are the CSP hash sources of the page's inline elements
+// that re matches.
+func inlineHashes(re *regexp.Regexp, page []byte) string {
 	var hashes []string
-	for _, m := range inlineScript.FindAllSubmatch(page, -1) {
+	for _, m := range re.FindAllSubmatch(page, -1) {
 		sum := sha256.Sum256(m[1])
 		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
 	}

@@ -327,12 +327,19 @@ func TestServiceWorkerShell(t *testing.T) {
 	}
 }
 
-// The inline script that starts the call runs under the CSP by its hash,
-// and no other inline script would.
-func TestInlineScriptIsAllowedByHash(t *testing.T) {
-	hashes := inlineScriptHashes(files["index.html"].data)
-	if strings.Count(hashes, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy, "script-src 'self' "+hashes+";") {
-		t.Errorf("CSP %q, hashes %q", contentSecurityPolicy, hashes)
+// The inline script that starts the call, and the inline style, are
+// allowed by their hashes, and no other inline script would be.
+func TestInlineScriptAndStyleAreAllowedByHash(t *testing.T) {
+	scripts := inlineHashes(inlineScript, files["index.html"].data)
+	if strings.Count(scripts, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy, "script-src 'self' "+scripts+";") {
+		t.Errorf("CSP %q, script hashes %q", contentSecurityPolicy, scripts)
+	}
+	styles := inlineHashes(inlineStyle, files["index.html"].data)
+	if strings.Count(styles, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy, "style-src 'self' "+styles+";") {
+		t.Errorf("CSP %q, style hashes %q", contentSecurityPolicy, styles)
+	}
+	if !bytes.Contains(files["index.html"].data, files["style.css"].data) {
+		t.Error("index.html does not carry the style sheet inline")
 	}
 	if strings.Contains(contentSecurityPolicy, "unsafe-inline") {
 		t.Error("CSP allows any inline script")

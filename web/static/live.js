@@ -116,7 +116,7 @@ async function connect(first) {
   } else {
     p = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     p.addTransceiver('video', { direction: 'recvonly' });
-    p.addTransceiver('audio', { direction: 'recvonly' });
+    if (localStorage.getItem('doorbell.sound') === '1') p.addTransceiver('audio', { direction: 'recvonly' });
     const stream = new MediaStream();
     p.ontrack = (e) => boot.show(e.track, stream);
     answer = offer(p);
@@ -139,6 +139,7 @@ async function connect(first) {
   };
   p.onconnectionstatechange = changed;
   p.oniceconnectionstatechange = changed;
+  changed(); // the inline script's call may be up already
   let r;
   try {
     r = await answer;
@@ -161,9 +162,12 @@ async function connect(first) {
   stats.sessions++;
   session = new URL(r.headers.get('Location') || '/whep', location.href).href;
   try {
-    const sdp = await r.text();
+    if (!adopt) { // the page's inline script applies the first answer itself
+      const sdp = await r.text();
+      if (my !== gen) return;
+      await p.setRemoteDescription({ type: 'answer', sdp });
+    }
     if (my !== gen) return;
-    await p.setRemoteDescription({ type: 'answer', sdp });
     // The sound toggle is shown only if the doorbell agreed to send sound.
     if (p.getTransceivers().some((t) => t.receiver.track.kind === 'audio' && /recv/.test(t.currentDirection || ''))) hooks.audio();
   } catch (e) {

@@ -8,11 +8,19 @@ const CACHE = 'doorbell-shell-' + VERSION;
 const LIVE = '/#live';
 
 self.addEventListener('install', (e) => {
-  // Online, a page comes from the network (no wait for this worker to
-  // start); offline, the fetch handler below answers from the cache.
+  // Static routes (where the browser has them): online, a page comes from
+  // the network without waiting for this worker to start; offline, the
+  // fetch handler below answers from the cache.
   if (e.addRoutes) {
+    const path = (p) => ({ urlPattern: new URLPattern({ pathname: p }) });
     try {
-      e.addRoutes([{ condition: { requestMode: 'navigate' }, source: 'race-network-and-fetch-handler' }]);
+      e.addRoutes([
+        { condition: { requestMode: 'navigate' }, source: 'race-network-and-fetch-handler' },
+        // The call, the events and the API never wait for this worker to start.
+        { condition: path('/whep*'), source: 'network' },
+        { condition: path('/api/*'), source: 'network' },
+        { condition: path('/healthz'), source: 'network' },
+      ]);
     } catch (err) { /* the fetch handler alone serves */ }
   }
   e.waitUntil(caches.open(CACHE)
