@@ -120,7 +120,7 @@ func (r householdRoot) leaf(tb testing.TB, dir, name string) (certFile, keyFile 
 // trustingBrowser starts a headless Chromium whose NSS database (in a fresh
 // HOME) trusts root, as a phone that installed the household root does.
 // It does not ignore certificate errors.
-func trustingBrowser(tb testing.TB, root householdRoot) context.Context {
+func trustingBrowser(tb testing.TB, root householdRoot, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("browser tests are not short")
@@ -164,7 +164,7 @@ func trustingBrowser(tb testing.TB, root householdRoot) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancel := chromedp.NewContext(actx)
 	tb.Cleanup(func() {
 		cancel()
@@ -497,7 +497,7 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, `document.getElementById('st-push').dataset.push`, 10*time.Second, func(s string) bool { return s == "off" })
-	if calls := api.log(); calls[len(calls)-2] != "DELETE token" {
+	if calls := api.log(); calls[len(calls)-1] != "DELETE token" {
 		t.Errorf("turning off called %q", calls)
 	}
 
@@ -517,7 +517,7 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 		t.Fatal(err)
 	}
 	n := waitJS(t, ctx, `navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => n.title + ' | ' + n.body + ' | ' + n.tag).join())`,
-		5*time.Second, func(s string) bool { return s != "" })
+		15*time.Second, func(s string) bool { return s != "" })
 	if !strings.HasPrefix(n, "Someone is at the door | Rang at ") || !strings.Contains(n, "09:41") || !strings.HasSuffix(n, "doorbell-ev-1") {
 		t.Errorf("notification %q", n)
 	}

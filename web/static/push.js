@@ -20,8 +20,12 @@ function keyBytes(b64url) {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
 
+const offText = () => h('p', { class: 'muted' },
+  'Get “Someone is at the door” on this phone even when the app is closed. The message goes through this browser’s push service (Google’s, Apple’s or Mozilla’s), encrypted, so it learns only that a message was sent.');
+
 // setupPush fills the status row and the panel. worker resolves to the
-// service worker registration, or null if the browser refused it.
+// service worker registration, or null if the browser refused it. Nothing
+// is asked of the doorbell until the user turns notifications on or off.
 export async function setupPush({ worker, token, row, panel }) {
   const auth = { Authorization: 'Bearer ' + token };
   const say = (state, text, ...content) => {
@@ -29,6 +33,7 @@ export async function setupPush({ worker, token, row, panel }) {
     row.dataset.push = state;
     panel.replaceChildren(...content);
   };
+  const again = () => setupPush({ worker, token, row, panel });
   const reg = await worker;
   if (!reg) {
     return say('untrusted', 'Need a trusted certificate', help());
@@ -37,25 +42,13 @@ export async function setupPush({ worker, token, row, panel }) {
     return say('ios-home', 'Add to Home Screen first', h('p', null,
       'On iPhone and iPad, notifications work only in the app on the Home Screen (iOS 16.4 or later): tap Share, then “Add to Home Screen”, and open Doorbell from there.'));
   }
-  if (!('PushManager' in window) || !('Notification' in window)) {
+  if (!('PushManager' in window) || !('Notification' in window) || !reg.pushManager) {
     return say('unsupported', 'Not available in this browser', h('p', null, 'This browser cannot receive notifications from web apps. Chrome, Edge, Firefox and Safari 16.4 or later can.'));
-  }
-  let key = '';
-  try {
-    const r = await fetch('/api/push', { headers: auth, cache: 'no-store' });
-    if (r.ok) key = ((await r.json()) || {}).public_key || '';
-    else if (r.status !== 404 && r.status !== 503) throw new Error(String(r.status));
-  } catch (e) {
-    return say('unknown', 'Unknown right now', h('p', null, 'The doorbell did not say whether it can send notifications. Reload the page to ask again.'));
-  }
-  if (!key) {
-    return say('off-device', 'Off on the doorbell', h('p', null,
-      'The owner turns notifications on in the doorbell’s config ([push] enabled = true). They travel through the push service of each phone’s browser (Google’s, Apple’s or Mozilla’s): the doorbell then connects to it.'));
   }
   if (Notification.permission === 'denied') {
     return say('blocked', 'Blocked in this browser', h('p', null, 'This browser was told not to show the doorbell’s notifications. Allow them in its site settings for this address, then reload.'));
   }
-  const sub = await reg.pushManager.getSubscription();
+  const sub = await reg.pushManager.getSubscription().catch(() => null);
   if (sub) {
     return say('on', 'On', h('p', { class: 'muted' },
       'When someone rings, the doorbell sends this phone a message through ' + service(sub.endpoint) +
@@ -64,31 +57,45 @@ export async function setupPush({ worker, token, row, panel }) {
       e.target.disabled = true;
       await fetch('/api/push', { method: 'DELETE', headers: auth }).catch(() => {});
       await sub.unsubscribe().catch(() => {});
-      setupPush({ worker, token, row, panel });
+      again();
     } }, 'Turn off notifications'));
   }
   const on = h('button', { type: 'button', id: 'push-on', class: 'primary', onclick: async () => {
     on.disabled = true;
-    const failed = (why) => {
-      say('off', 'Off', h('p', { role: 'alert' }, why), on);
+    const failed = (state, text, why) => {
+      say(state, text, h('p', { role: 'alert' }, why), on);
       on.disabled = false;
     };
-    if (await Notification.requestPermission() !== 'granted') return failed('Notifications were not allowed. Allow them when the browser asks, or in its site settings.');
+    let key = '';
+    try {
+      const r = await fetch('/api/push', { headers: auth, cache: 'no-store' });
+      if (r.ok) key = ((await r.json()) || {}).public_key || '';
+      else if (r.status !== 404 && r.status !== 503) throw new Error(String(r.status));
+    } catch (e) {
+      return failed('off', 'Off', 'The doorbell did not answer. Check that this phone is on the home network, then try again.');
+    }
+    if (!key) {
+      return failed('off-device', 'Off on the doorbell', 'The owner turns notifications on in the doorbell’s config ([push] enabled = true). They travel through the push service of each phone’s browser (Google’s, Apple’s or Mozilla’s): the doorbell then connects to it.');
+    }
+    if (await Notification.requestPermission() !== 'granted') {
+      return failed('off', 'Off', 'Notifications were not allowed. Allow them when the browser asks, or in its site settings.');
+    }
     let s;
     try {
       s = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
     } catch (e) {
-      return failed('This browser’s push service did not answer. Check the phone is online, then try again.');
+      return failed('off', 'Off', 'This browser’s push service did not answer. Check that the phone is online, then try again.');
     }
     const r = await fetch('/api/push', {
       method: 'POST', headers: Object.assign({ 'Content-Type': 'application/json' }, auth), body: JSON.stringify(s.toJSON()),
     }).catch(() => null);
     if (!r || !r.ok) {
       await s.unsubscribe().catch(() => {});
-      return failed('The doorbell did not take this phone’s subscription. Try again in a minute.');
+      return failed('off', 'Off', 'The doorbell did not take this phone’s subscription. Try again in a minute.');
     }
-    setupPush({ worker, token, row, panel });
+    again();
   } }, 'Turn on notifications');
-  say('off', 'Off', h('p', { class: 'muted' },
-    'Get “Someone is at the door” on this phone even when the app is closed. The message goes through this browser’s push service (Google’s, Apple’s or Mozilla’s), encrypted, so it learns only that a message was sent.'), on);
+  // Already on the page as served (index.html), so nothing moves; replaced
+  // to wire the button.
+  say('off', 'Off', offText(), on);
 }
