@@ -18,6 +18,7 @@ const api = window.doorbell = {
   get firstFrameMs() { return boot.firstFrameMs; },
   get sessions() { return live.stats.sessions; },
   get attempts() { return live.stats.attempts; },
+  get audioOffered() { return live.stats.audioOffered; },
   get samples() { return live.stats.samples; },
   get screen() { return document.body.dataset.screen; },
   marks: boot.marks,

@@ -123,6 +123,8 @@ async function connect(first) {
   }
   pc = p;
   stats.attempts++;
+  stats.audioOffered = p.getTransceivers().some((t) => t.receiver.track.kind === 'audio') ||
+    /\nm=audio /.test((p.localDescription || {}).sdp || ''); // a refused section's transceiver is gone
   setState('connecting', 'Connecting…');
   const changed = () => {
     if (my !== gen) return;
