@@ -1,16 +1,19 @@
 //go:build ignore
 
-// mkicons draws the app's icons into static/: go run mkicons.go (from web/).
+// mkicons draws the app's icons into static/: go run mkicons.go (from web/),
+// or into another directory: go run mkicons.go -o DIR (TestIconsMatchTheirSource).
 // A doorbell: a light plate with an orange button, on the app's dark blue.
 package main
 
 import (
+	"flag"
 	"image"
 	"image/color"
 	"image/png"
 	"log"
 	"math"
 	"os"
+	"path/filepath"
 )
 
 var (
@@ -83,7 +86,9 @@ func write(name string, img image.Image) {
 }
 
 func main() {
-	write("static/icon-192.png", draw(192, 1, true))
-	write("static/icon-512.png", draw(512, 1, true))
-	write("static/icon-maskable-512.png", draw(512, .8, false))
+	out := flag.String("o", "static", "the directory to write the icons to")
+	flag.Parse()
+	write(filepath.Join(*out, "icon-192.png"), draw(192, 1, true))
+	write(filepath.Join(*out, "icon-512.png"), draw(512, 1, true))
+	write(filepath.Join(*out, "icon-maskable-512.png"), draw(512, .8, false))
 }

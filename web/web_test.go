@@ -10,6 +10,9 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -371,6 +374,26 @@ func TestServesGzip(t *testing.T) {
 		mux.ServeHTTP(rec, req)
 		if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), files["app.js"].data) {
 			t.Errorf("Accept-Encoding %q: sent %q", ae, rec.Header().Get("Content-Encoding"))
+		}
+	}
+}
+
+// The committed icons are what mkicons.go draws.
+func TestIconsMatchTheirSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs mkicons.go")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "run", "mkicons.go", "-o", dir).CombinedOutput(); err != nil {
+		t.Fatalf("go run mkicons.go: %v\n%s", err, out)
+	}
+	for _, name := range []string{"icon-192.png", "icon-512.png", "icon-maskable-512.png"} {
+		want, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(files[name].data, want) {
+			t.Errorf("static/%s differs from what mkicons.go draws; run go run mkicons.go in web/", name)
 		}
 	}
 }
