@@ -112,7 +112,7 @@ router.add('live', {
       },
     });
     listen(token, { onEvent, onRevoked: revoked, stopped: () => ended });
-    watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage') });
+    watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') });
     setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') });
   },
 });

@@ -1,6 +1,9 @@
-// The doorbell's state under the picture: camera, recording and storage,
-// from /healthz (whose details only paired phones see). Every text is the
-// app's own; the doorbell's reasons are not shown raw.
+// The doorbell's state under the picture: camera, recording, storage and
+// any trouble with its certificate, from /healthz (whose details only
+// paired phones see). Every text is the app's own; the doorbell's reasons
+// are not shown raw.
+import { certificate } from './trust.js';
+
 const fmtBytes = (n) => (n >= 1e9 ? (n / 1e9).toFixed(1) + ' GB' : n >= 1e6 ? Math.round(n / 1e6) + ' MB' : Math.round(n / 1e3) + ' kB');
 
 export function describe(health) {
@@ -20,7 +23,7 @@ export function describe(health) {
     storage = (rec.clips_stored || 0) + ' sealed clip' + (rec.clips_stored === 1 ? '' : 's') +
       (rec.clips_stored_bytes ? ', ' + fmtBytes(rec.clips_stored_bytes) : '');
   }
-  return { camera, recording, storage };
+  return { camera, recording, storage, certificate: certificate(health.tls) };
 }
 
 // watch keeps the rows up to date while the page is shown.
@@ -31,7 +34,10 @@ export function watch(token, rows, every = 10000) {
       const r = await fetch('/healthz', { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
       if (!r.ok) return;
       const d = describe(await r.json());
-      for (const k of Object.keys(rows)) rows[k].textContent = d[k];
+      for (const k of Object.keys(rows)) {
+        rows[k].textContent = d[k];
+        rows[k].parentElement.hidden = d[k] === '';
+      }
     } catch (e) { /* shown as before; the live view says when the doorbell is unreachable */ }
   };
   load();

@@ -51,7 +51,8 @@ function timeOf(t) {
   return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-// A push carries {kind, time, id} (padded by the doorbell to one size).
+// A push carries {kind, time, id} and, if this phone asked for it, a
+// snapshot (a data: URL), padded by the doorbell to one size.
 self.addEventListener('push', (e) => {
   let ev = {};
   try { ev = e.data ? e.data.json() : {}; } catch (err) { /* shown as a ring: better a false ring than a missed one */ }
@@ -66,6 +67,7 @@ self.addEventListener('push', (e) => {
     icon: '/assets/icon-192.png',
     badge: '/assets/icon-192.png',
     timestamp: Date.parse(ev.time) || Date.now(),
+    image: typeof ev.snapshot === 'string' && ev.snapshot.startsWith('data:image/') ? ev.snapshot : undefined,
     data: { url: LIVE, kind: ev.kind || 'ring', time: ev.time || '' },
   }));
 });
