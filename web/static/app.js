@@ -28,10 +28,17 @@ const api = window.doorbell = {
   worker: null, // the service worker registration, once it is active
 };
 
+// later runs f when the page is idle: what is not the picture waits its turn,
+// each in a task of its own.
+const later = (f) => new Promise((done) => {
+  const run = () => done(f());
+  if (window.requestIdleCallback) requestIdleCallback(run, { timeout: 1000 }); else setTimeout(run, 50);
+});
+
 // The service worker keeps the app shell for when the doorbell is away.
 // Browsers refuse it on a certificate they do not trust.
 const worker = 'serviceWorker' in navigator
-  ? navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(() => navigator.serviceWorker.ready)
+  ? later(() => navigator.serviceWorker.register('/sw.js', { scope: '/' })).then(() => navigator.serviceWorker.ready)
     .then((reg) => (api.worker = reg), () => null)
   : Promise.resolve(null);
 
@@ -111,9 +118,9 @@ router.add('live', {
         mute.hidden = false;
       },
     });
-    listen(token, { onEvent, onRevoked: revoked, stopped: () => ended });
-    watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') });
-    setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') });
+    later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
+    later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
+    later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
   },
 });
 
