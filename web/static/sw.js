@@ -20,8 +20,8 @@ self.addEventListener('install', (e) => {
         { condition: path('/whep*'), source: 'network' },
         { condition: path('/api/*'), source: 'network' },
         { condition: path('/healthz'), source: 'network' },
-      ]);
-    } catch (err) { /* the fetch handler alone serves */ }
+      ]).catch(() => { /* the fetch handler alone serves */ });
+    } catch (err) { /* no URLPattern: the fetch handler alone serves */ }
   }
   e.waitUntil(caches.open(CACHE)
     .then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' }))))
