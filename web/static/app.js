@@ -124,5 +124,6 @@ router.add('live', {
   },
 });
 
+document.body.classList.add('app');
 $('ring-close').addEventListener('click', closeRing);
 router.start();
