@@ -848,6 +848,8 @@ func BenchmarkAppOpensUnreachable(b *testing.B) {
 			navigate(b, tab, origin+"/")
 			ms = append(ms, waitJS(b, tab, `(document.body.dataset.screen === 'unreachable' && doorbellBoot.marks['screen:unreachable']) || 0`,
 				10*time.Second, func(v float64) bool { return v > 0 }))
+			m, _ := js[map[string]float64](tab, `Object.assign({html: performance.getEntriesByType('navigation')[0].responseEnd}, doorbellBoot.marks)`)
+			b.Logf("html %3.0f, script %3.0f, app.js %3.0f, screen %3.0f ms", m["html"], m["script"], m["app"], m["screen:unreachable"])
 			closeTab()
 		}
 	}

@@ -9,6 +9,7 @@ import { watch } from './status.js';
 import { setupPush } from './push.js';
 
 const boot = window.doorbellBoot;
+boot.marks.app = Math.round(performance.now());
 const $ = (id) => document.getElementById(id);
 const token = boot.token;
 let ended = false; // unpaired or revoked: nothing more to do

@@ -20,6 +20,8 @@ self.addEventListener('install', (e) => {
         { condition: path('/whep*'), source: 'network' },
         { condition: path('/api/*'), source: 'network' },
         { condition: path('/healthz'), source: 'network' },
+        // The app's files straight from this version's cache, without starting the worker.
+        { condition: path('/assets/*'), source: { cacheName: CACHE } },
       ]).catch(() => { /* the fetch handler alone serves */ });
     } catch (err) { /* no URLPattern: the fetch handler alone serves */ }
   }
