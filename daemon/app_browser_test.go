@@ -559,11 +559,23 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 	}
 	at := time.Date(2026, 12, 1, 9, 41, 0, 0, time.Local)
 	payload := fmt.Sprintf(`{"kind":"ring","time":%q,"id":"ev-1","pad":"%s"}`, at.UTC().Format(time.RFC3339Nano), strings.Repeat("0", 64))
-	if _, err := chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{Origin: origin, RegistrationID: reg, Data: payload}); err != nil {
-		t.Fatal(err)
+	// A push to a worker that is stopping can be lost inside the browser
+	// (seen on a loaded machine); the doorbell's pushes are sent once, but
+	// here the same one is delivered again until it shows.
+	var n string
+	for try := 1; n == "" && try <= 3; try++ {
+		if _, err := chromedp.Call(ctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{Origin: origin, RegistrationID: reg, Data: payload}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for n == "" && time.Now().Before(deadline) {
+			n, _ = js[string](ctx, `navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => n.title + ' | ' + n.body + ' | ' + n.tag).join())`)
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n == "" {
+			t.Logf("push %d showed no notification in 10 s", try)
+		}
 	}
-	n := waitJS(t, ctx, `navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => ns.map((n) => n.title + ' | ' + n.body + ' | ' + n.tag).join())`,
-		15*time.Second, func(s string) bool { return s != "" })
 	if !strings.HasPrefix(n, "Someone is at the door | Rang at ") || !strings.Contains(n, "09:41") || !strings.HasSuffix(n, "doorbell-ev-1") {
 		t.Errorf("notification %q", n)
 	}
