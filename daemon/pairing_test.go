@@ -7,7 +7,9 @@ import (
 	"doorbell/internal/syncbuf"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -352,6 +354,13 @@ func deviceID(t testing.TB, d *Daemon) string {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(d.DataDir(), tlscert.CertFileName))
+	if errors.Is(err, fs.ErrNotExist) { // the owner's certificate (http.cert_file): the ID the daemon wrote
+		id, err := linkaddr.DeviceID(d.DataDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
