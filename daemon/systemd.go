@@ -14,7 +14,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
-	"doorbell/deploy/setupcard"
+	"doorbell/setupcard"
 	"doorbell/gpio"
 )
 

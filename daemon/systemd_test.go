@@ -18,7 +18,7 @@ import (
 
 	"doorbell/config"
 	"doorbell/crypto/members"
-	"doorbell/deploy/setupcard"
+	"doorbell/setupcard"
 	"doorbell/gpio"
 	"doorbell/pairing"
 )

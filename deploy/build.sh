@@ -45,5 +45,5 @@ else
 fi
 CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" -o "$out/doorbelld" ./cmd/doorbelld
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell" ./cmd/doorbell
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./deploy/doorbell-setup
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./cmd/doorbell-setup
 echo "build: linux/$arch doorbelld, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"doorbell/crypto/keys"
-	"doorbell/deploy/setupcard"
+	"doorbell/setupcard"
 	"doorbell/pairing"
 )
 

@@ -2,7 +2,7 @@
 // first-time setup, run by doorbell-setup.service as root before the daemon
 // starts: it applies the setup card's Wi-Fi and SSH settings, hands the
 // owner's part of the card to the daemon, and erases the card from the boot
-// partition. See package doorbell/deploy/setupcard.
+// partition. See package doorbell/setupcard.
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"doorbell/deploy/setupcard"
+	"doorbell/setupcard"
 )
 
 func main() {
