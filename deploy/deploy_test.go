@@ -1167,6 +1167,30 @@ func TestHeadlessFirstBoot(t *testing.T) {
 	if !bytes.Contains(m, []byte(`"name": "alice"`)) {
 		t.Errorf("members.json:\n%s", m)
 	}
+
+	// 3. A card on a doorbell that has members changes nothing: no SSH, no
+	// Wi-Fi. It is logged as ignored and erased.
+	c.run(t, "systemctl", "disable", "ssh.service")
+	evil := strings.Replace(string(card), `ssid = "Home net"`, `ssid = "Evil net"`, 1)
+	if err := os.WriteFile(bootCard, []byte(evil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	setupOut = c.run(t, "/usr/lib/doorbell/doorbell-setup")
+	if !strings.Contains(setupOut, "setup card ignored") {
+		t.Errorf("doorbell-setup did not say it ignored the card:\n%s", setupOut)
+	}
+	if _, err := os.Stat(bootCard); !os.IsNotExist(err) {
+		t.Error("the ignored card is still on the boot partition")
+	}
+	if _, err := os.Lstat(c.path("/etc/systemd/system/multi-user.target.wants/ssh.service")); err == nil {
+		t.Errorf("a card on a doorbell with members turned SSH on\n%s", setupOut)
+	}
+	if nm, _ := os.ReadFile(c.path("/etc/NetworkManager/system-connections/doorbell-wifi.nmconnection")); bytes.Contains(nm, []byte("Evil")) || !bytes.Contains(nm, []byte("psk=correct horse battery")) {
+		t.Errorf("a card on a doorbell with members changed the Wi-Fi:\n%s", nm)
+	}
+	if _, err := os.Stat(c.path(staged)); !os.IsNotExist(err) {
+		t.Error("an ignored card was handed to the daemon")
+	}
 }
 
 // cgroup2Mount finds where the unified cgroup hierarchy is mounted, or

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/term"
 
 	"doorbell/crypto/keys"
-	"doorbell/setupcard"
 	"doorbell/pairing"
+	"doorbell/setupcard"
 )
 
 const setupCardUsage = `Usage:
