@@ -19,7 +19,7 @@ require (
 	github.com/prometheus/client_golang v1.23.2
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	go.uber.org/goleak v1.3.0
-	gocv.io/x/gocv v0.31.0
+	gocv.io/x/gocv v0.43.0
 	golang.org/x/term v0.45.0
 	golang.org/x/time v0.14.0
 	periph.io/x/conn/v3 v3.7.3

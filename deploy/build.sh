@@ -10,7 +10,8 @@
 # --as-needed, so they depend only on the OpenCV modules they use, and are
 # stripped (-s -w; panics still print their stack traces).
 # doorbell (the household CLI) and doorbell-setup are pure Go and static.
-# LDFLAGS (Go -ldflags, for the version) is taken from the environment.
+# LDFLAGS (Go -ldflags, for the version) and GOFLAGS (gocv's build tags,
+# set by the Makefile) are taken from the environment.
 set -euo pipefail
 arch=${1:-}
 out=${2:-}

@@ -256,6 +256,47 @@ func TestBuildArm64(t *testing.T) {
 	}
 }
 
+// The daemon links only the OpenCV it uses: core, imgproc, imgcodecs and
+// videoio (gocv's tags, set in the Makefile). No module beyond them is
+// NEEDED, and no symbol of a face, people or neural-network detector is
+// imported: the README promises no faces, and a binary that carries the
+// detectors would weaken it. Read with readelf, as a reviewer would.
+func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
+	need(t)
+	allowed := map[string]bool{"core": true, "imgproc": true, "imgcodecs": true, "videoio": true}
+	needed := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[libopencv_([a-z0-9_]+)\.so`)
+	forbidden := regexp.MustCompile(`CascadeClassifier|HOGDescriptor|cv::dnn|FaceDetector|FaceRecognizer|cv::face|objdetect|QRCodeDetector|getDefaultPeopleDetector|readNetFrom`)
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			bin := filepath.Join(dist, arch, "doorbelld")
+			var modules []string
+			for _, m := range needed.FindAllStringSubmatch(run(t, "readelf", "-d", bin), -1) {
+				modules = append(modules, m[1])
+				if !allowed[m[1]] {
+					t.Errorf("doorbelld NEEDS libopencv_%s; only core, imgproc, imgcodecs and videoio are allowed (build with make, which sets gocv's tags)", m[1])
+				}
+			}
+			if len(modules) == 0 {
+				t.Fatalf("readelf -d %s shows no OpenCV library: the check reads the wrong file", bin)
+			}
+			syms := run(t, "readelf", "-W", "--dyn-syms", "-C", bin)
+			cv := 0
+			for _, line := range strings.Split(syms, "\n") {
+				if strings.Contains(line, "cv::") {
+					cv++
+				}
+				if forbidden.MatchString(line) {
+					t.Errorf("doorbelld imports a detector's symbol: %s", strings.TrimSpace(line))
+				}
+			}
+			if cv < 20 {
+				t.Fatalf("readelf --dyn-syms shows only %d OpenCV symbols: the check reads the wrong file", cv)
+			}
+			t.Logf("FIGURE %s doorbelld: %d OpenCV modules NEEDED (%s), %d OpenCV symbols, none of a detector", arch, len(modules), strings.Join(modules, ", "), cv)
+		})
+	}
+}
+
 func TestArm64VersionUnderQemu(t *testing.T) {
 	b := need(t)
 	// Without binfmt_misc: the emulator with the arm64 system as its library
@@ -405,9 +446,15 @@ func TestDebPackages(t *testing.T) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core406", "libopencv-videoio406", "libc6", "ffmpeg", "adduser"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopencv-imgcodecs", "libopencv-videoio", "libc6", "ffmpeg", "adduser"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
+				}
+			}
+			// Only the four OpenCV modules doorbelld links.
+			for _, m := range regexp.MustCompile(`libopencv-([a-z0-9]*[a-z])[0-9]+\b`).FindAllStringSubmatch(deps, -1) {
+				if m[1] != "core" && m[1] != "imgproc" && m[1] != "imgcodecs" && m[1] != "videoio" {
+					t.Errorf("Depends names libopencv-%s, which doorbelld does not use: %s", m[1], deps)
 				}
 			}
 			contents := run(t, "dpkg-deb", "-c", deb)

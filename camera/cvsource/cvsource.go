@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"doorbell/camera"
+	_ "doorbell/internal/cvbuild" // the OpenCV build tags
 )
 
 // FileConfig plays a video file as a camera.
