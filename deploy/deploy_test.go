@@ -698,6 +698,19 @@ func TestServiceUnitVerifiesAndScores(t *testing.T) {
 	if score > 2.0 {
 		t.Errorf("exposure %.1f, want 2.0 or lower:\n%s", score, out)
 	}
+	// The first-boot service runs as root with a few capabilities (its job:
+	// SSH, Wi-Fi, handing the card to the daemon's user), sandboxed around
+	// that. TestServiceUnderSystemd runs it under the sandbox.
+	out, _ = exec.Command("systemd-analyze", "security", "--offline=true", "--root="+c.root, "doorbell-setup.service").CombinedOutput()
+	m = regexp.MustCompile(`Overall exposure level for doorbell-setup\.service: (\d+\.\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ = strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("FIGURE systemd-analyze security --offline=true doorbell-setup.service: exposure %.1f (was 8.0)", score)
+	if score > 2.5 {
+		t.Errorf("doorbell-setup.service exposure %.1f, want 2.5 or lower:\n%s", score, out)
+	}
 }
 
 // The real daemon under a fake systemd: READY=1 once it listens, WATCHDOG=1
@@ -1326,6 +1339,24 @@ func TestServiceUnderSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A setup card (owner only: this machine has no Wi-Fi to join), so
+	// that doorbell-setup.service runs first, under its own sandbox.
+	idFile := filepath.Join(t.TempDir(), "alice.key")
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "boot/firmware"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bootCard := filepath.Join(root, "boot/firmware/doorbell-setup.toml")
+	if out, err := exec.Command(filepath.Join(dist, "amd64/doorbell"), "setup-card", "-o", bootCard, "-owner", "alice", "-i", idFile).CombinedOutput(); err != nil {
+		t.Fatalf("doorbell setup-card: %v\n%s", err, out)
+	}
+
 	// A cgroup of its own, which the container sees as its root.
 	cg := filepath.Join(cgroup2Mount(t), fmt.Sprintf("doorbell-test-%d", os.Getpid()))
 	if err := os.Mkdir(cg, 0o755); err != nil {
@@ -1440,6 +1471,26 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation private sh 
 			t.Fatalf("under the sandbox the camera is %q and the encoder %q (%v)\n%s", hz.Camera.State, hz.Stream.Encoder.State, err, journal())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// doorbell-setup.service ran under its sandbox: the card left the boot
+	// partition, and the daemon made its owner the first member.
+	setup := func() string {
+		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "journalctl", "--no-pager", "-u", "doorbell-setup.service").CombinedOutput()
+		return string(out)
+	}
+	if r := systemctl("show", "-p", "Result", "-p", "ExecMainStatus", "doorbell-setup.service"); r != "Result=success\nExecMainStatus=0" {
+		t.Errorf("doorbell-setup.service under its sandbox: %s\n%s", r, setup())
+	}
+	if _, err := os.Stat(bootCard); !os.IsNotExist(err) {
+		t.Errorf("the sandboxed doorbell-setup.service left the card on the boot partition (%v)\n%s", err, setup())
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if m, _ := os.ReadFile(filepath.Join(root, "var/lib/doorbell/members.json")); bytes.Contains(m, []byte(`"name": "alice"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not import the staged card within 30 s\n%s\n%s", setup(), journal())
+		}
 	}
 	o, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "systemd-analyze", "security", "doorbell.service").CombinedOutput()
 	if m := regexp.MustCompile(`Overall exposure level for doorbell\.service: (\d+\.\d+)`).FindSubmatch(o); m != nil {
