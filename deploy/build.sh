@@ -4,9 +4,10 @@
 #   deploy/build.sh amd64|arm64 OUTDIR
 #
 # doorbelld uses cgo and OpenCV. For arm64 it is cross-compiled with
-# Debian's aarch64-linux-gnu gcc against an arm64 Debian 12 sysroot
-# (deploy/arm64/rootfs.sh sysroot: OpenCV 4.6, the version Raspberry Pi OS
-# bookworm ships); for amd64 it is built natively. Both link with
+# Debian's aarch64-linux-gnu gcc against an arm64 Debian sysroot of the
+# suite DEB_SUITE (deploy/arm64/rootfs.sh sysroot): trixie by default
+# (OpenCV 4.10, as current Raspberry Pi OS ships), or bookworm (OpenCV 4.6,
+# Raspberry Pi OS Legacy); for amd64 it is built natively. Both link with
 # --as-needed, so they depend only on the OpenCV modules they use, and are
 # stripped (-s -w; panics still print their stack traces).
 # doorbell (the household CLI) and doorbell-setup are pure Go and static.

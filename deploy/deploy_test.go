@@ -1,6 +1,8 @@
 // Package deploy_test checks the device side for real: the arm64 build runs
-// under qemu-user in an arm64 Debian 12 root filesystem, the Debian packages
-// install, upgrade and purge there, the systemd unit verifies and scores,
+// under qemu-user in an arm64 Debian root filesystem, for trixie (the
+// default: current Raspberry Pi OS) and bookworm (DEB_SUITE=bookworm:
+// Raspberry Pi OS Legacy), the Debian packages install, upgrade and purge
+// there, the systemd unit verifies and scores,
 // and the SD-card image recipe turns a Debian-built arm64 image into a
 // doorbell image. These tests need root (chroot, mounts, loop devices), as
 // make test has; the arm64 root filesystems are made once and cached in
@@ -52,15 +54,43 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// built is what make build-amd64 build-arm64 deb made, once per run.
+// suites are the Debian suites the arm64 build and package are made and
+// tested for; the first is make's default (DEB_SUITE).
+var suites = []string{"trixie", "bookworm"}
+
+// opencvVersion is each suite's OpenCV, as the daemon reports it.
+var opencvVersion = map[string]string{"trixie": "4.10.0", "bookworm": "4.6.0"}
+
+// built is what make build-amd64 build-arm64 deb made for one suite, once
+// per run.
 type builtT struct {
 	err                error
+	suite, dist        string // DEB_SUITE, and the build's output (DIST)
 	debAmd64, debArm64 string
 	runtime            string // the arm64 root filesystem to run things in
 	took               time.Duration
 }
 
-var built = sync.OnceValue(func() (b builtT) {
+var builds = map[string]func() builtT{}
+
+func init() {
+	for _, suite := range suites {
+		builds[suite] = sync.OnceValue(func() builtT { return build(suite) })
+	}
+}
+
+// forEachSuite runs f as a subtest for each suite's build.
+func forEachSuite(t *testing.T, f func(t *testing.T, b builtT)) {
+	for _, suite := range suites {
+		t.Run(suite, func(t *testing.T) { f(t, needSuite(t, suite)) })
+	}
+}
+
+func build(suite string) (b builtT) {
+	b.suite, b.dist = suite, dist
+	if suite != suites[0] {
+		b.dist = filepath.Join(dist, suite)
+	}
 	if os.Geteuid() != 0 {
 		b.err = errors.New("the deploy tests need root (chroot, mounts, loop devices); run make test as root")
 		return
@@ -74,10 +104,12 @@ var built = sync.OnceValue(func() (b builtT) {
 	}
 	runtime := make(chan result, 1)
 	go func() {
-		out, err := exec.Command(filepath.Join(top, "deploy/arm64/rootfs.sh"), "runtime").Output()
+		cmd := exec.Command(filepath.Join(top, "deploy/arm64/rootfs.sh"), "runtime")
+		cmd.Env = append(os.Environ(), "DEB_SUITE="+suite)
+		out, err := cmd.Output()
 		runtime <- result{out, err}
 	}()
-	cmd := exec.Command("make", "-C", top, "-s", "DIST="+dist, "DEB_VERSION=0~test1", "deb")
+	cmd := exec.Command("make", "-C", top, "-s", "DIST="+b.dist, "DEB_SUITE="+suite, "DEB_VERSION=0~test1", "deb")
 	cmd.Env = cleanMakeEnv()
 	out, err := cmd.CombinedOutput()
 	rt := <-runtime
@@ -86,23 +118,29 @@ var built = sync.OnceValue(func() (b builtT) {
 		if errors.As(rt.err, &ee) {
 			rt.err = fmt.Errorf("%v\n%s", rt.err, ee.Stderr)
 		}
-		b.err = fmt.Errorf("deploy/arm64/rootfs.sh runtime: %v", rt.err)
+		b.err = fmt.Errorf("DEB_SUITE=%s deploy/arm64/rootfs.sh runtime: %v", suite, rt.err)
 		return
 	}
 	if err != nil {
-		b.err = fmt.Errorf("make deb: %v\n%s", err, out)
+		b.err = fmt.Errorf("make deb DEB_SUITE=%s: %v\n%s", suite, err, out)
 		return
 	}
 	b.took = time.Since(start)
-	b.debAmd64 = filepath.Join(dist, "doorbell_0~test1_amd64.deb")
-	b.debArm64 = filepath.Join(dist, "doorbell_0~test1_arm64.deb")
+	b.debAmd64 = filepath.Join(b.dist, "doorbell_0~test1_amd64.deb")
+	b.debArm64 = filepath.Join(b.dist, "doorbell_0~test1_arm64.deb")
 	b.runtime = strings.TrimSpace(string(rt.out))
 	return b
-})
+}
 
+// need is the default suite's build.
 func need(t *testing.T) builtT {
 	t.Helper()
-	b := built()
+	return needSuite(t, suites[0])
+}
+
+func needSuite(t *testing.T, suite string) builtT {
+	t.Helper()
+	b := builds[suite]()
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
@@ -196,10 +234,11 @@ func (c *chroot) install(t *testing.T, src, dst string) {
 	}
 }
 
-func TestBuildArm64(t *testing.T) {
-	b := need(t)
-	t.Logf("make deb (amd64 and arm64 builds and packages) took %v", b.took.Round(100*time.Millisecond))
-	d := filepath.Join(dist, "arm64")
+func TestBuildArm64(t *testing.T) { forEachSuite(t, testBuildArm64) }
+
+func testBuildArm64(t *testing.T, b builtT) {
+	t.Logf("make deb DEB_SUITE=%s (amd64 and arm64 builds and packages) took %v", b.suite, b.took.Round(100*time.Millisecond))
+	d := filepath.Join(b.dist, "arm64")
 	f, err := elf.Open(filepath.Join(d, "doorbelld"))
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +262,9 @@ func TestBuildArm64(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(libs, " ")
-	if !strings.Contains(joined, "libopencv_core.so.406") {
-		t.Errorf("doorbelld does not link Debian 12's OpenCV 4.6: %s", joined)
+	soname := map[string]string{"trixie": "libopencv_core.so.410", "bookworm": "libopencv_core.so.406"}[b.suite]
+	if !strings.Contains(joined, soname) {
+		t.Errorf("doorbelld does not link %s's OpenCV %s (%s): %s", b.suite, opencvVersion[b.suite], soname, joined)
 	}
 	// --as-needed: no OpenCV module it does not use (viz would pull in VTK).
 	for _, l := range libs {
@@ -252,7 +292,7 @@ func TestBuildArm64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("FIGURE arm64 %s: %.1f MiB", name, float64(fi.Size())/(1<<20))
+		t.Logf("FIGURE arm64 (%s) %s: %.1f MiB", b.suite, name, float64(fi.Size())/(1<<20))
 	}
 }
 
@@ -262,13 +302,17 @@ func TestBuildArm64(t *testing.T) {
 // imported: the README promises no faces, and a binary that carries the
 // detectors would weaken it. Read with readelf, as a reviewer would.
 func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
-	need(t)
+	trixie, bookworm := need(t), needSuite(t, "bookworm")
 	allowed := map[string]bool{"core": true, "imgproc": true, "imgcodecs": true, "videoio": true}
 	needed := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[libopencv_([a-z0-9_]+)\.so`)
 	forbidden := regexp.MustCompile(`CascadeClassifier|HOGDescriptor|cv::dnn|FaceDetector|FaceRecognizer|cv::face|objdetect|QRCodeDetector|getDefaultPeopleDetector|readNetFrom`)
-	for _, arch := range []string{"amd64", "arm64"} {
-		t.Run(arch, func(t *testing.T) {
-			bin := filepath.Join(dist, arch, "doorbelld")
+	for _, target := range []struct{ name, bin string }{
+		{"amd64", filepath.Join(trixie.dist, "amd64/doorbelld")},
+		{"arm64-trixie", filepath.Join(trixie.dist, "arm64/doorbelld")},
+		{"arm64-bookworm", filepath.Join(bookworm.dist, "arm64/doorbelld")},
+	} {
+		t.Run(target.name, func(t *testing.T) {
+			bin := target.bin
 			var modules []string
 			for _, m := range needed.FindAllStringSubmatch(run(t, "readelf", "-d", bin), -1) {
 				modules = append(modules, m[1])
@@ -292,23 +336,24 @@ func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
 			if cv < 20 {
 				t.Fatalf("readelf --dyn-syms shows only %d OpenCV symbols: the check reads the wrong file", cv)
 			}
-			t.Logf("FIGURE %s doorbelld: %d OpenCV modules NEEDED (%s), %d OpenCV symbols, none of a detector", arch, len(modules), strings.Join(modules, ", "), cv)
+			t.Logf("FIGURE %s doorbelld: %d OpenCV modules NEEDED (%s), %d OpenCV symbols, none of a detector", target.name, len(modules), strings.Join(modules, ", "), cv)
 		})
 	}
 }
 
-func TestArm64VersionUnderQemu(t *testing.T) {
-	b := need(t)
+func TestArm64VersionUnderQemu(t *testing.T) { forEachSuite(t, testArm64VersionUnderQemu) }
+
+func testArm64VersionUnderQemu(t *testing.T, b builtT) {
 	// Without binfmt_misc: the emulator with the arm64 system as its library
 	// root. BLAS and LAPACK are links through /etc/alternatives, which -L
 	// does not follow into the arm64 system: their directories are named.
 	out := run(t, "qemu-aarch64-static", "-L", b.runtime,
 		"-E", "LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu/blas:/usr/lib/aarch64-linux-gnu/lapack",
-		filepath.Join(dist, "arm64/doorbelld"), "--version")
-	if !strings.HasPrefix(out, "doorbelld ") || !strings.Contains(out, "linux/arm64") || !strings.Contains(out, "OpenCV 4.6.0") {
+		filepath.Join(b.dist, "arm64/doorbelld"), "--version")
+	if !strings.HasPrefix(out, "doorbelld ") || !strings.Contains(out, "linux/arm64") || !strings.Contains(out, "OpenCV "+opencvVersion[b.suite]) {
 		t.Errorf("doorbelld --version under qemu-aarch64: %q", out)
 	}
-	out = run(t, "qemu-aarch64-static", filepath.Join(dist, "arm64/doorbell"), "--version")
+	out = run(t, "qemu-aarch64-static", filepath.Join(b.dist, "arm64/doorbell"), "--version")
 	if !strings.HasPrefix(out, "doorbell ") || !strings.Contains(out, "linux/arm64") {
 		t.Errorf("doorbell --version under qemu-aarch64: %q", out)
 	}
@@ -360,10 +405,11 @@ func rssKiB(pid int) int {
 
 // The 5-second demo, in the arm64 system (a chroot: everything in it,
 // ffmpeg included, is arm64 and runs emulated through binfmt_misc).
-func TestArm64DemoUnderQemu(t *testing.T) {
-	b := need(t)
+func TestArm64DemoUnderQemu(t *testing.T) { forEachSuite(t, testArm64DemoUnderQemu) }
+
+func testArm64DemoUnderQemu(t *testing.T, b builtT) {
 	c := newChroot(t, b.runtime)
-	c.install(t, filepath.Join(dist, "arm64/doorbelld"), "/usr/local/bin/doorbelld")
+	c.install(t, filepath.Join(b.dist, "arm64/doorbelld"), "/usr/local/bin/doorbelld")
 	addr := freePort(t)
 	cmd := c.command("/usr/local/bin/doorbelld", "-demo", "-listen", addr)
 	var out syncbuf.Buffer
@@ -407,7 +453,7 @@ func TestArm64DemoUnderQemu(t *testing.T) {
 		t.Errorf("after 5 s under emulation: %+v", h)
 	}
 	rss := rssKiB(cmd.Process.Pid)
-	t.Logf("FIGURE arm64 doorbelld -demo under qemu-aarch64: answering after %v; after 5 s: camera %s at %.1f fps, RSS %.1f MiB (qemu included)",
+	t.Logf("FIGURE arm64 ("+b.suite+") doorbelld -demo under qemu-aarch64: answering after %v; after 5 s: camera %s at %.1f fps, RSS %.1f MiB (qemu included)",
 		up.Round(100*time.Millisecond), h.Camera.State, h.Camera.FPS, float64(rss)/1024)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -431,13 +477,18 @@ func debField(t *testing.T, deb, field string) string {
 	return strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, field))
 }
 
-func TestDebPackages(t *testing.T) {
-	b := need(t)
+func TestDebPackages(t *testing.T) { forEachSuite(t, testDebPackages) }
+
+func testDebPackages(t *testing.T, b builtT) {
 	example, err := os.ReadFile(filepath.Join(top, "deploy/doorbell.example.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for arch, deb := range map[string]string{"amd64": b.debAmd64, "arm64": b.debArm64} {
+	debs := map[string]string{"arm64": b.debArm64}
+	if b.suite == suites[0] {
+		debs["amd64"] = b.debAmd64 // built natively, the same for every suite
+	}
+	for arch, deb := range debs {
 		t.Run(arch, func(t *testing.T) {
 			if got := debField(t, deb, "Architecture"); got != arch {
 				t.Errorf("Architecture %q", got)
@@ -516,7 +567,10 @@ func getent(t *testing.T, c *chroot, db, key string) string {
 }
 
 func TestDebInstallUpgradePurgeInArm64System(t *testing.T) {
-	b := need(t)
+	forEachSuite(t, testDebInstallUpgradePurgeInArm64System)
+}
+
+func testDebInstallUpgradePurgeInArm64System(t *testing.T, b builtT) {
 	c := newChroot(t, b.runtime)
 	if getent(t, c, "group", "gpio") != "" {
 		t.Fatal("the test system already has a gpio group")

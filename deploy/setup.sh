@@ -32,6 +32,9 @@ packages=(
   fdisk e2fsprogs mtools                       # the image recipe: partitions, ext4, the FAT boot partition
   dosfstools                                   # the image test's FAT boot partition
   xz-utils                                     # the image recipe reads .img.xz base images
+  # recorder/powercut: real power cuts under the recorder, in a virtual machine.
+  qemu-system-x86                              # the machine (TCG), killed at random moments
+  busybox-static                               # the guest's /init and tools
 )
 STATICCHECK_VERSION=v0.8.2
 
