@@ -114,6 +114,12 @@ if [ "$kind" = sysroot ]; then
   for lib in blas/libblas.so.3 lapack/liblapack.so.3; do
     ln -sfn "$lib" "$tmp/usr/lib/aarch64-linux-gnu/$(basename "$lib")"
   done
+  # trixie's packages ship only /usr (merged /usr), and its linker scripts
+  # (libc.so, libm.so) name /lib/aarch64-linux-gnu: the links an installed
+  # system has.
+  for d in bin sbin lib; do
+    [ -e "$tmp/$d" ] || ln -s "usr/$d" "$tmp/$d"
+  done
 fi
 touch "$tmp/.doorbell-complete"
 mv "$tmp" "$dest"
