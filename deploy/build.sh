@@ -38,7 +38,10 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
   export PKG_CONFIG_SYSROOT_DIR=$sysroot
   export PKG_CONFIG_LIBDIR=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/usr/share/pkgconfig
   export PKG_CONFIG_PATH=
-  export CGO_LDFLAGS="-Wl,--as-needed -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
+  # The suite's own libstdc++ (trixie's is newer than this cross gcc's, and
+  # its OpenCV needs the newer symbols), before the cross compiler's.
+  stdcxx=$(dirname "$(ls "$sysroot"/usr/lib/gcc/aarch64-linux-gnu/*/libstdc++.so | tail -1)")
+  export CGO_LDFLAGS="-Wl,--as-needed -L$stdcxx -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
 elif [ "$arch" = amd64 ] && [ "$(uname -m)" != x86_64 ]; then
   echo "build: building amd64 on $(uname -m) is not supported; build it on an amd64 machine" >&2
   exit 1
