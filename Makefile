@@ -6,14 +6,25 @@ export PATH := $(CURDIR)/bin:/usr/local/go/bin:$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/version.Commit=$(COMMIT)
+# gocv links only the OpenCV modules the doorbell uses (core, imgproc,
+# imgcodecs, videoio: no face or people detectors) with these tags. Set here
+# once, for every go command make runs: build, test, vet, staticcheck, bench
+# and the cross builds (deploy/build.sh). A build without them fails and
+# says so (internal/cvbuild).
+GOCV_TAGS := gocv_specific_modules,gocv_videoio
+export GOFLAGS := -tags=$(GOCV_TAGS) $(filter-out -tags=%,$(GOFLAGS))
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short
+.PHONY: setup build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short powercut
 
 # Device builds, packages and the SD-card image (deploy/): see README,
 # "On the device". Output goes to $(DIST).
 DIST ?= dist
+# The Debian suite the arm64 build and package are for: trixie (Debian 13,
+# current Raspberry Pi OS) or bookworm (Raspberry Pi OS Legacy).
+DEB_SUITE ?= trixie
+export DEB_SUITE
 # The Debian version for the git version (deploy/deb/version.sh).
 DEB_VERSION ?= $(shell sh deploy/deb/version.sh '$(VERSION)')
 
@@ -48,7 +59,7 @@ FUZZ_TARGETS := ./config:FuzzParse:6000 ./pairing:FuzzParseTokens:50000 \
 	./pairing/pairhttp:FuzzPairRequest:15000 ./crypto/members:FuzzParse:60000 \
 	./crypto/clip:FuzzOpenCiphertext:20000 ./crypto/clip:FuzzPlaintext:40000 \
 	./crypto/clip:FuzzParseSigned:60000 ./stream:FuzzOffer:40000 \
-	./wire:FuzzParseDoorbellURL:50000 ./deploy/setupcard:FuzzParse:20000
+	./wire:FuzzParseDoorbellURL:50000 ./setupcard:FuzzParse:20000
 FUZZ_FACTOR ?= 100
 
 # make test runs each for a few seconds (about a minute in all); make fuzz
@@ -65,6 +76,11 @@ fuzz-short:
 fuzz: setup
 	@$(call run-fuzz,$(FUZZ_FACTOR))
 
+# 30 real power cuts under the recorder, in a virtual machine (make test
+# runs 4 of them): recorder/powercut.
+powercut: setup
+	DOORBELL_POWERCUT_CUTS=30 go test -count=1 -timeout 60m -run TestPowerCut -v ./recorder/powercut
+
 # One package at a time (-p 1): benchmarks running side by side on two
 # cores would measure each other.
 bench: setup
@@ -80,7 +96,7 @@ bench-peers: build
 clean:
 	rm -rf bin dist
 
-# doorbelld (cgo, cross-compiled against Debian 12's arm64 OpenCV), doorbell
+# doorbelld (cgo, cross-compiled against DEB_SUITE's arm64 OpenCV), doorbell
 # and doorbell-setup (static) for linux/arm64, in $(DIST)/arm64.
 build-arm64: setup
 	LDFLAGS="$(LDFLAGS)" bash deploy/build.sh arm64 $(DIST)/arm64
@@ -94,9 +110,10 @@ deb: build-amd64 build-arm64
 	COMMIT=$(COMMIT) bash deploy/deb/build.sh amd64 $(DIST)/amd64 $(DIST) $(DEB_VERSION)
 	COMMIT=$(COMMIT) bash deploy/deb/build.sh arm64 $(DIST)/arm64 $(DIST) $(DEB_VERSION)
 
-# A doorbell SD-card image from a Raspberry Pi OS Lite (bookworm, arm64)
-# image, or any arm64 Debian image: make image BASE=raspios.img [IMAGE=out.img]
+# A doorbell SD-card image from a Raspberry Pi OS Lite (trixie, arm64; with
+# DEB_SUITE=bookworm, Raspberry Pi OS Lite Legacy) image, or any arm64 Debian
+# image of that suite: make image BASE=raspios.img [IMAGE=out.img]
 IMAGE ?= $(DIST)/doorbell.img
 image: deb
-	@test -n "$(BASE)" || { echo "make image: set BASE to a Raspberry Pi OS Lite (bookworm, arm64) image file, e.g. make image BASE=2024-11-19-raspios-bookworm-arm64-lite.img"; exit 2; }
+	@test -n "$(BASE)" || { echo "make image: set BASE to a Raspberry Pi OS Lite ($(DEB_SUITE), arm64) image file, e.g. make image BASE=2025-10-01-raspios-trixie-arm64-lite.img"; exit 2; }
 	bash deploy/image/build.sh $(BASE) $(IMAGE) $(DIST)/doorbell_$(DEB_VERSION)_arm64.deb

@@ -14,8 +14,8 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
-	"doorbell/deploy/setupcard"
 	"doorbell/gpio"
+	"doorbell/setupcard"
 )
 
 // up is called by Run once the HTTPS server listens on addr. It imports a

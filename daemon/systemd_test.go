@@ -18,9 +18,9 @@ import (
 
 	"doorbell/config"
 	"doorbell/crypto/members"
-	"doorbell/deploy/setupcard"
 	"doorbell/gpio"
 	"doorbell/pairing"
+	"doorbell/setupcard"
 )
 
 // notifySocket is a fake systemd: it collects what the daemon sends to

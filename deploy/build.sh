@@ -4,13 +4,15 @@
 #   deploy/build.sh amd64|arm64 OUTDIR
 #
 # doorbelld uses cgo and OpenCV. For arm64 it is cross-compiled with
-# Debian's aarch64-linux-gnu gcc against an arm64 Debian 12 sysroot
-# (deploy/arm64/rootfs.sh sysroot: OpenCV 4.6, the version Raspberry Pi OS
-# bookworm ships); for amd64 it is built natively. Both link with
+# Debian's aarch64-linux-gnu gcc against an arm64 Debian sysroot of the
+# suite DEB_SUITE (deploy/arm64/rootfs.sh sysroot): trixie by default
+# (OpenCV 4.10, as current Raspberry Pi OS ships), or bookworm (OpenCV 4.6,
+# Raspberry Pi OS Legacy); for amd64 it is built natively. Both link with
 # --as-needed, so they depend only on the OpenCV modules they use, and are
 # stripped (-s -w; panics still print their stack traces).
 # doorbell (the household CLI) and doorbell-setup are pure Go and static.
-# LDFLAGS (Go -ldflags, for the version) is taken from the environment.
+# LDFLAGS (Go -ldflags, for the version) and GOFLAGS (gocv's build tags,
+# set by the Makefile) are taken from the environment.
 set -euo pipefail
 arch=${1:-}
 out=${2:-}
@@ -36,7 +38,10 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
   export PKG_CONFIG_SYSROOT_DIR=$sysroot
   export PKG_CONFIG_LIBDIR=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/usr/share/pkgconfig
   export PKG_CONFIG_PATH=
-  export CGO_LDFLAGS="-Wl,--as-needed -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
+  # The suite's own libstdc++ (trixie's is newer than this cross gcc's, and
+  # its OpenCV needs the newer symbols), before the cross compiler's.
+  stdcxx=$(dirname "$(ls "$sysroot"/usr/lib/gcc/aarch64-linux-gnu/*/libstdc++.so | tail -1)")
+  export CGO_LDFLAGS="-Wl,--as-needed -L$stdcxx -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
 elif [ "$arch" = amd64 ] && [ "$(uname -m)" != x86_64 ]; then
   echo "build: building amd64 on $(uname -m) is not supported; build it on an amd64 machine" >&2
   exit 1
@@ -45,5 +50,5 @@ else
 fi
 CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" -o "$out/doorbelld" ./cmd/doorbelld
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell" ./cmd/doorbell
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./deploy/doorbell-setup
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./cmd/doorbell-setup
 echo "build: linux/$arch doorbelld, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2

@@ -1,6 +1,8 @@
 // Package deploy_test checks the device side for real: the arm64 build runs
-// under qemu-user in an arm64 Debian 12 root filesystem, the Debian packages
-// install, upgrade and purge there, the systemd unit verifies and scores,
+// under qemu-user in an arm64 Debian root filesystem, for trixie (the
+// default: current Raspberry Pi OS) and bookworm (DEB_SUITE=bookworm:
+// Raspberry Pi OS Legacy), the Debian packages install, upgrade and purge
+// there, the systemd unit verifies and scores,
 // and the SD-card image recipe turns a Debian-built arm64 image into a
 // doorbell image. These tests need root (chroot, mounts, loop devices), as
 // make test has; the arm64 root filesystems are made once and cached in
@@ -52,15 +54,43 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// built is what make build-amd64 build-arm64 deb made, once per run.
+// suites are the Debian suites the arm64 build and package are made and
+// tested for; the first is make's default (DEB_SUITE).
+var suites = []string{"trixie", "bookworm"}
+
+// opencvVersion is each suite's OpenCV, as the daemon reports it.
+var opencvVersion = map[string]string{"trixie": "4.10.0", "bookworm": "4.6.0"}
+
+// built is what make build-amd64 build-arm64 deb made for one suite, once
+// per run.
 type builtT struct {
 	err                error
+	suite, dist        string // DEB_SUITE, and the build's output (DIST)
 	debAmd64, debArm64 string
 	runtime            string // the arm64 root filesystem to run things in
 	took               time.Duration
 }
 
-var built = sync.OnceValue(func() (b builtT) {
+var builds = map[string]func() builtT{}
+
+func init() {
+	for _, suite := range suites {
+		builds[suite] = sync.OnceValue(func() builtT { return build(suite) })
+	}
+}
+
+// forEachSuite runs f as a subtest for each suite's build.
+func forEachSuite(t *testing.T, f func(t *testing.T, b builtT)) {
+	for _, suite := range suites {
+		t.Run(suite, func(t *testing.T) { f(t, needSuite(t, suite)) })
+	}
+}
+
+func build(suite string) (b builtT) {
+	b.suite, b.dist = suite, dist
+	if suite != suites[0] {
+		b.dist = filepath.Join(dist, suite)
+	}
 	if os.Geteuid() != 0 {
 		b.err = errors.New("the deploy tests need root (chroot, mounts, loop devices); run make test as root")
 		return
@@ -74,10 +104,12 @@ var built = sync.OnceValue(func() (b builtT) {
 	}
 	runtime := make(chan result, 1)
 	go func() {
-		out, err := exec.Command(filepath.Join(top, "deploy/arm64/rootfs.sh"), "runtime").Output()
+		cmd := exec.Command(filepath.Join(top, "deploy/arm64/rootfs.sh"), "runtime")
+		cmd.Env = append(os.Environ(), "DEB_SUITE="+suite)
+		out, err := cmd.Output()
 		runtime <- result{out, err}
 	}()
-	cmd := exec.Command("make", "-C", top, "-s", "DIST="+dist, "DEB_VERSION=0~test1", "deb")
+	cmd := exec.Command("make", "-C", top, "-s", "DIST="+b.dist, "DEB_SUITE="+suite, "DEB_VERSION=0~test1", "deb")
 	cmd.Env = cleanMakeEnv()
 	out, err := cmd.CombinedOutput()
 	rt := <-runtime
@@ -86,23 +118,29 @@ var built = sync.OnceValue(func() (b builtT) {
 		if errors.As(rt.err, &ee) {
 			rt.err = fmt.Errorf("%v\n%s", rt.err, ee.Stderr)
 		}
-		b.err = fmt.Errorf("deploy/arm64/rootfs.sh runtime: %v", rt.err)
+		b.err = fmt.Errorf("DEB_SUITE=%s deploy/arm64/rootfs.sh runtime: %v", suite, rt.err)
 		return
 	}
 	if err != nil {
-		b.err = fmt.Errorf("make deb: %v\n%s", err, out)
+		b.err = fmt.Errorf("make deb DEB_SUITE=%s: %v\n%s", suite, err, out)
 		return
 	}
 	b.took = time.Since(start)
-	b.debAmd64 = filepath.Join(dist, "doorbell_0~test1_amd64.deb")
-	b.debArm64 = filepath.Join(dist, "doorbell_0~test1_arm64.deb")
+	b.debAmd64 = filepath.Join(b.dist, "doorbell_0~test1_amd64.deb")
+	b.debArm64 = filepath.Join(b.dist, "doorbell_0~test1_arm64.deb")
 	b.runtime = strings.TrimSpace(string(rt.out))
 	return b
-})
+}
 
+// need is the default suite's build.
 func need(t *testing.T) builtT {
 	t.Helper()
-	b := built()
+	return needSuite(t, suites[0])
+}
+
+func needSuite(t *testing.T, suite string) builtT {
+	t.Helper()
+	b := builds[suite]()
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
@@ -196,10 +234,11 @@ func (c *chroot) install(t *testing.T, src, dst string) {
 	}
 }
 
-func TestBuildArm64(t *testing.T) {
-	b := need(t)
-	t.Logf("make deb (amd64 and arm64 builds and packages) took %v", b.took.Round(100*time.Millisecond))
-	d := filepath.Join(dist, "arm64")
+func TestBuildArm64(t *testing.T) { forEachSuite(t, testBuildArm64) }
+
+func testBuildArm64(t *testing.T, b builtT) {
+	t.Logf("make deb DEB_SUITE=%s (amd64 and arm64 builds and packages) took %v", b.suite, b.took.Round(100*time.Millisecond))
+	d := filepath.Join(b.dist, "arm64")
 	f, err := elf.Open(filepath.Join(d, "doorbelld"))
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +262,9 @@ func TestBuildArm64(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(libs, " ")
-	if !strings.Contains(joined, "libopencv_core.so.406") {
-		t.Errorf("doorbelld does not link Debian 12's OpenCV 4.6: %s", joined)
+	soname := map[string]string{"trixie": "libopencv_core.so.410", "bookworm": "libopencv_core.so.406"}[b.suite]
+	if !strings.Contains(joined, soname) {
+		t.Errorf("doorbelld does not link %s's OpenCV %s (%s): %s", b.suite, opencvVersion[b.suite], soname, joined)
 	}
 	// --as-needed: no OpenCV module it does not use (viz would pull in VTK).
 	for _, l := range libs {
@@ -252,22 +292,68 @@ func TestBuildArm64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("FIGURE arm64 %s: %.1f MiB", name, float64(fi.Size())/(1<<20))
+		t.Logf("FIGURE arm64 (%s) %s: %.1f MiB", b.suite, name, float64(fi.Size())/(1<<20))
 	}
 }
 
-func TestArm64VersionUnderQemu(t *testing.T) {
-	b := need(t)
+// The daemon links only the OpenCV it uses: core, imgproc, imgcodecs and
+// videoio (gocv's tags, set in the Makefile). No module beyond them is
+// NEEDED, and no symbol of a face, people or neural-network detector is
+// imported: the README promises no faces, and a binary that carries the
+// detectors would weaken it. Read with readelf, as a reviewer would.
+func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
+	trixie, bookworm := need(t), needSuite(t, "bookworm")
+	allowed := map[string]bool{"core": true, "imgproc": true, "imgcodecs": true, "videoio": true}
+	needed := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[libopencv_([a-z0-9_]+)\.so`)
+	forbidden := regexp.MustCompile(`CascadeClassifier|HOGDescriptor|cv::dnn|FaceDetector|FaceRecognizer|cv::face|objdetect|QRCodeDetector|getDefaultPeopleDetector|readNetFrom`)
+	for _, target := range []struct{ name, bin string }{
+		{"amd64", filepath.Join(trixie.dist, "amd64/doorbelld")},
+		{"arm64-trixie", filepath.Join(trixie.dist, "arm64/doorbelld")},
+		{"arm64-bookworm", filepath.Join(bookworm.dist, "arm64/doorbelld")},
+	} {
+		t.Run(target.name, func(t *testing.T) {
+			bin := target.bin
+			var modules []string
+			for _, m := range needed.FindAllStringSubmatch(run(t, "readelf", "-d", bin), -1) {
+				modules = append(modules, m[1])
+				if !allowed[m[1]] {
+					t.Errorf("doorbelld NEEDS libopencv_%s; only core, imgproc, imgcodecs and videoio are allowed (build with make, which sets gocv's tags)", m[1])
+				}
+			}
+			if len(modules) == 0 {
+				t.Fatalf("readelf -d %s shows no OpenCV library: the check reads the wrong file", bin)
+			}
+			syms := run(t, "readelf", "-W", "--dyn-syms", "-C", bin)
+			cv := 0
+			for _, line := range strings.Split(syms, "\n") {
+				if strings.Contains(line, "cv::") {
+					cv++
+				}
+				if forbidden.MatchString(line) {
+					t.Errorf("doorbelld imports a detector's symbol: %s", strings.TrimSpace(line))
+				}
+			}
+			if cv < 20 {
+				t.Fatalf("readelf --dyn-syms shows only %d OpenCV symbols: the check reads the wrong file", cv)
+			}
+			t.Logf("FIGURE %s doorbelld: %d OpenCV modules NEEDED (%s), %d OpenCV symbols, none of a detector", target.name, len(modules), strings.Join(modules, ", "), cv)
+		})
+	}
+}
+
+func TestArm64VersionUnderQemu(t *testing.T) { forEachSuite(t, testArm64VersionUnderQemu) }
+
+func testArm64VersionUnderQemu(t *testing.T, b builtT) {
 	// Without binfmt_misc: the emulator with the arm64 system as its library
 	// root. BLAS and LAPACK are links through /etc/alternatives, which -L
 	// does not follow into the arm64 system: their directories are named.
 	out := run(t, "qemu-aarch64-static", "-L", b.runtime,
 		"-E", "LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu/blas:/usr/lib/aarch64-linux-gnu/lapack",
-		filepath.Join(dist, "arm64/doorbelld"), "--version")
-	if !strings.HasPrefix(out, "doorbelld ") || !strings.Contains(out, "linux/arm64") || !strings.Contains(out, "OpenCV 4.6.0") {
+		filepath.Join(b.dist, "arm64/doorbelld"), "--version")
+	if !strings.HasPrefix(out, "doorbelld ") || !strings.Contains(out, "linux/arm64") || !strings.Contains(out, "OpenCV "+opencvVersion[b.suite]) {
 		t.Errorf("doorbelld --version under qemu-aarch64: %q", out)
 	}
-	out = run(t, "qemu-aarch64-static", filepath.Join(dist, "arm64/doorbell"), "--version")
+	out = run(t, "qemu-aarch64-static", filepath.Join(b.dist, "arm64/doorbell"), "--version")
 	if !strings.HasPrefix(out, "doorbell ") || !strings.Contains(out, "linux/arm64") {
 		t.Errorf("doorbell --version under qemu-aarch64: %q", out)
 	}
@@ -319,10 +405,11 @@ func rssKiB(pid int) int {
 
 // The 5-second demo, in the arm64 system (a chroot: everything in it,
 // ffmpeg included, is arm64 and runs emulated through binfmt_misc).
-func TestArm64DemoUnderQemu(t *testing.T) {
-	b := need(t)
+func TestArm64DemoUnderQemu(t *testing.T) { forEachSuite(t, testArm64DemoUnderQemu) }
+
+func testArm64DemoUnderQemu(t *testing.T, b builtT) {
 	c := newChroot(t, b.runtime)
-	c.install(t, filepath.Join(dist, "arm64/doorbelld"), "/usr/local/bin/doorbelld")
+	c.install(t, filepath.Join(b.dist, "arm64/doorbelld"), "/usr/local/bin/doorbelld")
 	addr := freePort(t)
 	cmd := c.command("/usr/local/bin/doorbelld", "-demo", "-listen", addr)
 	var out syncbuf.Buffer
@@ -366,7 +453,7 @@ func TestArm64DemoUnderQemu(t *testing.T) {
 		t.Errorf("after 5 s under emulation: %+v", h)
 	}
 	rss := rssKiB(cmd.Process.Pid)
-	t.Logf("FIGURE arm64 doorbelld -demo under qemu-aarch64: answering after %v; after 5 s: camera %s at %.1f fps, RSS %.1f MiB (qemu included)",
+	t.Logf("FIGURE arm64 ("+b.suite+") doorbelld -demo under qemu-aarch64: answering after %v; after 5 s: camera %s at %.1f fps, RSS %.1f MiB (qemu included)",
 		up.Round(100*time.Millisecond), h.Camera.State, h.Camera.FPS, float64(rss)/1024)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -390,13 +477,18 @@ func debField(t *testing.T, deb, field string) string {
 	return strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, field))
 }
 
-func TestDebPackages(t *testing.T) {
-	b := need(t)
+func TestDebPackages(t *testing.T) { forEachSuite(t, testDebPackages) }
+
+func testDebPackages(t *testing.T, b builtT) {
 	example, err := os.ReadFile(filepath.Join(top, "deploy/doorbell.example.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for arch, deb := range map[string]string{"amd64": b.debAmd64, "arm64": b.debArm64} {
+	debs := map[string]string{"arm64": b.debArm64}
+	if b.suite == suites[0] {
+		debs["amd64"] = b.debAmd64 // built natively, the same for every suite
+	}
+	for arch, deb := range debs {
 		t.Run(arch, func(t *testing.T) {
 			if got := debField(t, deb, "Architecture"); got != arch {
 				t.Errorf("Architecture %q", got)
@@ -405,9 +497,15 @@ func TestDebPackages(t *testing.T) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core406", "libopencv-videoio406", "libc6", "ffmpeg", "adduser"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopencv-imgcodecs", "libopencv-videoio", "libc6", "ffmpeg", "adduser"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
+				}
+			}
+			// Only the four OpenCV modules doorbelld links.
+			for _, m := range regexp.MustCompile(`libopencv-([a-z0-9]*[a-z])[0-9]+\b`).FindAllStringSubmatch(deps, -1) {
+				if m[1] != "core" && m[1] != "imgproc" && m[1] != "imgcodecs" && m[1] != "videoio" {
+					t.Errorf("Depends names libopencv-%s, which doorbelld does not use: %s", m[1], deps)
 				}
 			}
 			contents := run(t, "dpkg-deb", "-c", deb)
@@ -469,7 +567,10 @@ func getent(t *testing.T, c *chroot, db, key string) string {
 }
 
 func TestDebInstallUpgradePurgeInArm64System(t *testing.T) {
-	b := need(t)
+	forEachSuite(t, testDebInstallUpgradePurgeInArm64System)
+}
+
+func testDebInstallUpgradePurgeInArm64System(t *testing.T, b builtT) {
 	c := newChroot(t, b.runtime)
 	if getent(t, c, "group", "gpio") != "" {
 		t.Fatal("the test system already has a gpio group")
@@ -650,6 +751,19 @@ func TestServiceUnitVerifiesAndScores(t *testing.T) {
 	t.Logf("FIGURE systemd-analyze security --offline=true doorbell.service: exposure %.1f", score)
 	if score > 2.0 {
 		t.Errorf("exposure %.1f, want 2.0 or lower:\n%s", score, out)
+	}
+	// The first-boot service runs as root with a few capabilities (its job:
+	// SSH, Wi-Fi, handing the card to the daemon's user), sandboxed around
+	// that. TestServiceUnderSystemd runs it under the sandbox.
+	out, _ = exec.Command("systemd-analyze", "security", "--offline=true", "--root="+c.root, "doorbell-setup.service").CombinedOutput()
+	m = regexp.MustCompile(`Overall exposure level for doorbell-setup\.service: (\d+\.\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ = strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("FIGURE systemd-analyze security --offline=true doorbell-setup.service: exposure %.1f (was 8.0)", score)
+	if score > 2.5 {
+		t.Errorf("doorbell-setup.service exposure %.1f, want 2.5 or lower:\n%s", score, out)
 	}
 }
 
@@ -1167,6 +1281,30 @@ func TestHeadlessFirstBoot(t *testing.T) {
 	if !bytes.Contains(m, []byte(`"name": "alice"`)) {
 		t.Errorf("members.json:\n%s", m)
 	}
+
+	// 3. A card on a doorbell that has members changes nothing: no SSH, no
+	// Wi-Fi. It is logged as ignored and erased.
+	c.run(t, "systemctl", "disable", "ssh.service")
+	evil := strings.Replace(string(card), `ssid = "Home net"`, `ssid = "Evil net"`, 1)
+	if err := os.WriteFile(bootCard, []byte(evil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	setupOut = c.run(t, "/usr/lib/doorbell/doorbell-setup")
+	if !strings.Contains(setupOut, "setup card ignored") {
+		t.Errorf("doorbell-setup did not say it ignored the card:\n%s", setupOut)
+	}
+	if _, err := os.Stat(bootCard); !os.IsNotExist(err) {
+		t.Error("the ignored card is still on the boot partition")
+	}
+	if _, err := os.Lstat(c.path("/etc/systemd/system/multi-user.target.wants/ssh.service")); err == nil {
+		t.Errorf("a card on a doorbell with members turned SSH on\n%s", setupOut)
+	}
+	if nm, _ := os.ReadFile(c.path("/etc/NetworkManager/system-connections/doorbell-wifi.nmconnection")); bytes.Contains(nm, []byte("Evil")) || !bytes.Contains(nm, []byte("psk=correct horse battery")) {
+		t.Errorf("a card on a doorbell with members changed the Wi-Fi:\n%s", nm)
+	}
+	if _, err := os.Stat(c.path(staged)); !os.IsNotExist(err) {
+		t.Error("an ignored card was handed to the daemon")
+	}
 }
 
 // cgroup2Mount finds where the unified cgroup hierarchy is mounted, or
@@ -1253,6 +1391,24 @@ func TestServiceUnderSystemd(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dropin, "test.conf"), []byte("[Service]\nExecStart=\nExecStart=/usr/bin/doorbelld -config /etc/doorbell/test.toml -listen "+addr+"\nWatchdogSec=3s\nRestartSec=1s\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+
+	// A setup card (owner only: this machine has no Wi-Fi to join), so
+	// that doorbell-setup.service runs first, under its own sandbox.
+	idFile := filepath.Join(t.TempDir(), "alice.key")
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "boot/firmware"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bootCard := filepath.Join(root, "boot/firmware/doorbell-setup.toml")
+	if out, err := exec.Command(filepath.Join(dist, "amd64/doorbell"), "setup-card", "-o", bootCard, "-owner", "alice", "-i", idFile).CombinedOutput(); err != nil {
+		t.Fatalf("doorbell setup-card: %v\n%s", err, out)
 	}
 
 	// A cgroup of its own, which the container sees as its root.
@@ -1369,6 +1525,26 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation private sh 
 			t.Fatalf("under the sandbox the camera is %q and the encoder %q (%v)\n%s", hz.Camera.State, hz.Stream.Encoder.State, err, journal())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// doorbell-setup.service ran under its sandbox: the card left the boot
+	// partition, and the daemon made its owner the first member.
+	setup := func() string {
+		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "journalctl", "--no-pager", "-u", "doorbell-setup.service").CombinedOutput()
+		return string(out)
+	}
+	if r := systemctl("show", "-p", "Result", "-p", "ExecMainStatus", "doorbell-setup.service"); r != "Result=success\nExecMainStatus=0" {
+		t.Errorf("doorbell-setup.service under its sandbox: %s\n%s", r, setup())
+	}
+	if _, err := os.Stat(bootCard); !os.IsNotExist(err) {
+		t.Errorf("the sandboxed doorbell-setup.service left the card on the boot partition (%v)\n%s", err, setup())
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if m, _ := os.ReadFile(filepath.Join(root, "var/lib/doorbell/members.json")); bytes.Contains(m, []byte(`"name": "alice"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not import the staged card within 30 s\n%s\n%s", setup(), journal())
+		}
 	}
 	o, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "systemd-analyze", "security", "doorbell.service").CombinedOutput()
 	if m := regexp.MustCompile(`Overall exposure level for doorbell\.service: (\d+\.\d+)`).FindSubmatch(o); m != nil {

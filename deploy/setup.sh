@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running the doorbell needs, and only
 # what is missing: with everything present it takes well under 2 seconds.
-# Run as root on Debian 12 (bookworm).
+# Run as root on Debian 12 (bookworm) or 13 (trixie).
 set -euo pipefail
 
-# Debian packages, and why:
+# The host's Debian packages, and why. Every one is named here: apt runs
+# with --no-install-recommends, so nothing may arrive as a Recommends of
+# another (mmdebstrap's arch-test once did not, and every deploy test
+# failed on a fresh machine). The device's packages are another list:
+# deploy/arm64/runtime.packages.
 packages=(
+  make git ca-certificates  # the build itself, go mod download over HTTPS
   gcc g++ pkg-config   # cgo and gocv
-  libopencv-dev        # OpenCV 4.6, matching gocv v0.31.0
+  binutils             # readelf: the tests check doorbelld's NEEDED libraries and symbols
+  libopencv-dev        # OpenCV 4.6 (core, imgproc, imgcodecs, videoio are used)
   opencv-doc           # real test footage (vtest.avi)
-  ffmpeg               # the H.264 encoder and test clips
+  ffmpeg               # the H.264 encoder and test clips (ffprobe too)
   chromium             # headless browser tests of the phone page
   libnss3-tools        # certutil: the household root in a test Chromium's NSS database
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
   motion               # Debian's motion detector, the peer make bench-peers measures against
   pebble               # the ACME test server and pebble-challtestsrv, for the [http.acme] tests
-  libnss3-tools        # certutil: the household root in Chromium's NSS database, for the trust tests
-  ca-certificates git
+  procps               # ps and /proc tools the tests use to watch processes
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
-  mmdebstrap                                   # the arm64 Debian 12 sysroot and root filesystem
+  mmdebstrap                                   # the arm64 Debian sysroot and root filesystems
+  arch-test                                    # mmdebstrap: checks this machine can run arm64 (a Recommends, so named)
+  gpgv debian-archive-keyring                  # mmdebstrap: verifies the Debian mirror's Release files
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu  # cross-compiling doorbelld (cgo) for arm64
   qemu-user-static                             # running arm64 programs in tests, and in the image recipe
   dpkg-dev                                     # dpkg-shlibdeps: the package's Depends
-  systemd                                      # systemd-analyze verify and security
+  systemd                                      # systemd-analyze verify and security; the unit under a real systemd
+  util-linux mount bsdutils                    # unshare, nsenter, losetup, mount (overlay, loop), script
   fdisk e2fsprogs mtools                       # the image recipe: partitions, ext4, the FAT boot partition
   dosfstools                                   # the image test's FAT boot partition
+  xz-utils                                     # the image recipe reads .img.xz base images
+  # recorder/powercut: real power cuts under the recorder, in a virtual machine.
+  qemu-system-x86                              # the machine (TCG), killed at random moments
+  busybox-static                               # the guest's /init and tools
 )
 STATICCHECK_VERSION=v0.8.2
 

@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"doorbell/events"
+	_ "doorbell/internal/cvbuild" // the OpenCV build tags
 )
 
 // MaxBoxes is the most changed regions a result reports, largest first.

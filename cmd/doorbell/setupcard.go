@@ -13,8 +13,8 @@ import (
 	"golang.org/x/term"
 
 	"doorbell/crypto/keys"
-	"doorbell/deploy/setupcard"
 	"doorbell/internal/termqr"
+	"doorbell/setupcard"
 	"doorbell/wire"
 )
 

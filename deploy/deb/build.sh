@@ -42,8 +42,12 @@ echo /etc/doorbell/doorbell.toml > "$pkg/DEBIAN/conffiles"
 install -m 0755 "$here/postinst" "$here/prerm" "$here/postrm" "$pkg/DEBIAN/"
 install -m 0644 "$here/copyright" "$pkg/usr/share/doc/doorbell/copyright"
 install -m 0644 "$top/README.md" "$pkg/usr/share/doc/doorbell/README.md"
-printf 'doorbell (%s) bookworm; urgency=medium\n\n  * Built from %s.\n\n -- Doorbell developers <doorbell@localhost>  %s\n' \
-  "$version" "${COMMIT:-unknown}" "$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n > "$pkg/usr/share/doc/doorbell/changelog.Debian.gz"
+# The suite it is built for: arm64 against DEB_SUITE's sysroot (trixie by
+# default), amd64 natively, for this machine's.
+suite=${DEB_SUITE:-trixie}
+[ "$arch" = arm64 ] || suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-unknown}")
+printf 'doorbell (%s) %s; urgency=medium\n\n  * Built from %s.\n\n -- Doorbell developers <doorbell@localhost>  %s\n' \
+  "$version" "$suite" "${COMMIT:-unknown}" "$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n > "$pkg/usr/share/doc/doorbell/changelog.Debian.gz"
 
 # Depends: the shared libraries doorbelld links against, by dpkg-shlibdeps.
 mkdir -p "$work/debian"

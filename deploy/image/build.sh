@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Turns a Raspberry Pi OS Lite (bookworm, arm64) image into a doorbell image:
+# Turns a Raspberry Pi OS Lite (trixie or bookworm, arm64) image into a doorbell image:
 #
 #   deploy/image/build.sh [-grow SIZE] BASE.img OUT.img doorbell_VERSION_arm64.deb
 #
 # BASE may be a Raspberry Pi OS image (a partition table with a FAT boot
-# partition and an ext4 root partition) or any arm64 Debian 12 root file
+# partition and an ext4 root partition) or any arm64 Debian root file
 # system image: partitioned the same way, or a bare ext4 file system. BASE is
 # not changed. The recipe, run in the image's root through qemu-user:
 #
@@ -39,7 +39,7 @@ say() { echo "image: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (loop devices, mount, chroot)"
-[ -f "$base" ] || die "$base: no such image file; download Raspberry Pi OS Lite (bookworm, arm64) and unpack it (xz -d)"
+[ -f "$base" ] || die "$base: no such image file; download Raspberry Pi OS Lite (arm64; trixie, or bookworm for a DEB_SUITE=bookworm package) and unpack it (xz -d)"
 [ -f "$deb" ] || die "$deb: no such package; build it with make deb"
 [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || die "$deb is not an arm64 package"
 for tool in losetup sfdisk e2fsck resize2fs mdel; do

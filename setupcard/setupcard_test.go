@@ -171,7 +171,7 @@ func TestStageAppliesSettingsAndHandsOnlyTheOwnerPartOn(t *testing.T) {
 	}
 	staged := filepath.Join(data, "setup", FileName)
 	sys := &fakeSystem{}
-	found, err := Stage(context.Background(), bootPath, staged, -1, -1, sys, quiet)
+	found, err := Stage(context.Background(), bootPath, staged, -1, -1, DataDir(data), sys, quiet)
 	if err != nil || !found {
 		t.Fatalf("Stage: %v, %v", found, err)
 	}
@@ -201,7 +201,7 @@ func TestStageAppliesSettingsAndHandsOnlyTheOwnerPartOn(t *testing.T) {
 	}
 
 	// Nothing there: nothing done.
-	if found, err := Stage(context.Background(), bootPath, staged, -1, -1, sys, quiet); found || err != nil {
+	if found, err := Stage(context.Background(), bootPath, staged, -1, -1, DataDir(data), sys, quiet); found || err != nil {
 		t.Errorf("no card: %v, %v", found, err)
 	}
 }
@@ -215,7 +215,7 @@ func TestStageAppliesNothingOfAMalformedCard(t *testing.T) {
 	}
 	staged := filepath.Join(data, FileName)
 	sys := &fakeSystem{}
-	if found, err := Stage(context.Background(), bootPath, staged, -1, -1, sys, quiet); !found || err != nil {
+	if found, err := Stage(context.Background(), bootPath, staged, -1, -1, DataDir(data), sys, quiet); !found || err != nil {
 		t.Fatalf("Stage: %v, %v", found, err)
 	}
 	if sys.ssh || sys.wifi != nil {
@@ -226,6 +226,63 @@ func TestStageAppliesNothingOfAMalformedCard(t *testing.T) {
 	}
 	if _, err := os.Stat(staged); err != nil {
 		t.Errorf("malformed card not handed on for the daemon to report: %v", err)
+	}
+}
+
+// An installed doorbell (one with members) ignores a card: anyone who can
+// reach the SD card must not be able to turn SSH on or move it to their
+// Wi-Fi. It says so, erases the card, and stages nothing.
+func TestStageIgnoresACardOnceThereAreMembers(t *testing.T) {
+	boot, data := t.TempDir(), t.TempDir()
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := members.Add(data, "bob", id.Recipient().String(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bootPath := filepath.Join(boot, FileName)
+	if err := os.WriteFile(bootPath, testCard(t).Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(data, "setup", FileName)
+	sys := &fakeSystem{}
+	var logged bytes.Buffer
+	found, err := Stage(context.Background(), bootPath, staged, -1, -1, DataDir(data), sys, slog.New(slog.NewTextHandler(&logged, nil)))
+	if !found || err != nil {
+		t.Fatalf("Stage: %v, %v", found, err)
+	}
+	if sys.ssh || sys.wifi != nil {
+		t.Errorf("a card on a doorbell with members changed the system: ssh %v, wifi %+v", sys.ssh, sys.wifi)
+	}
+	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the card was handed to the daemon: %v", err)
+	}
+	if _, err := os.Stat(bootPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the ignored card (it holds a Wi-Fi passphrase) is still on the boot partition: %v", err)
+	}
+	if !strings.Contains(logged.String(), "setup card ignored") || !strings.Contains(logged.String(), "level=WARN") {
+		t.Errorf("the log does not say the card was ignored:\n%s", logged.String())
+	}
+	if strings.Contains(logged.String(), "pass") {
+		t.Errorf("the log shows the card's passphrase:\n%s", logged.String())
+	}
+
+	// A member list that cannot be read: nothing applied, the card kept.
+	if err := os.WriteFile(bootPath, testCard(t).Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(members.Path(data), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Stage(context.Background(), bootPath, staged, -1, -1, DataDir(data), sys, quiet); err == nil || !strings.Contains(err.Error(), "not applied") {
+		t.Errorf("Stage with an unreadable member list: %v", err)
+	}
+	if sys.ssh || sys.wifi != nil {
+		t.Error("a card was applied though the member list could not be read")
+	}
+	if _, err := os.Stat(bootPath); err != nil {
+		t.Errorf("the card was not kept for the next boot: %v", err)
 	}
 }
 

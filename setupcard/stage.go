@@ -21,16 +21,39 @@ type System interface {
 	JoinWiFi(ctx context.Context, w WiFi) error
 }
 
+// MemberLister lists a household's members; DataDir is the real one.
+type MemberLister interface {
+	Members() ([]Member, error)
+}
+
 // Stage is step 1, run as root before the daemon starts: if a card is at
 // bootPath, it applies the card's Wi-Fi and SSH settings through sys, writes
 // the owner's part of it to stagedPath (mode 0600, owned by uid:gid, the
 // daemon's user) and securely deletes the card. A card that does not parse
 // is staged as it is, so that the daemon reports why (the LED and the
 // journal), and nothing of it is applied. It reports whether there was a card.
-func Stage(ctx context.Context, bootPath, stagedPath string, uid, gid int, sys System, log *slog.Logger) (bool, error) {
+//
+// A doorbell that already has members (household) is installed: a card
+// there changes nothing, neither SSH nor Wi-Fi, since anyone who can reach
+// the SD card could otherwise reconfigure it. Stage logs that it was
+// ignored and erases it. If the member list cannot be read, nothing is
+// applied and the card stays for the next boot.
+func Stage(ctx context.Context, bootPath, stagedPath string, uid, gid int, household MemberLister, sys System, log *slog.Logger) (bool, error) {
 	data, err := readCard(bootPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
+	}
+	ms, merr := household.Members()
+	if merr != nil {
+		return true, fmt.Errorf("setup card %s not applied: cannot tell whether this doorbell already has members: %w; fix or remove the member list, then reboot (the card is kept)", bootPath, merr)
+	}
+	if len(ms) > 0 {
+		log.Warn("setup card ignored: this doorbell already has members, so a card changes nothing (no Wi-Fi, no SSH, no owner); erasing it. To set the doorbell up again, remove every member first",
+			"file", bootPath, "members", len(ms))
+		if err := SecureRemove(bootPath); err != nil {
+			return true, fmt.Errorf("setup card ignored, but erasing it failed: %w", err)
+		}
+		return true, nil
 	}
 	if err != nil {
 		// Unreadable or not a plain file: hand the reason on, and erase it.
@@ -64,7 +87,7 @@ func Stage(ctx context.Context, bootPath, stagedPath string, uid, gid int, sys S
 		staged = (&Card{Version: card.Version, Owner: card.Owner, Pairing: card.Pairing}).Marshal()
 	}
 	if err := writePrivate(stagedPath, staged, uid, gid); err != nil {
-		return true, fmt.Errorf("cannot hand the setup card to the daemon at %s: %v", stagedPath, err)
+		return true, fmt.Errorf("cannot hand the setup card to the daemon at %s: %w", stagedPath, err)
 	}
 	if err := SecureRemove(bootPath); err != nil {
 		return true, err

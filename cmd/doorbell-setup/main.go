@@ -2,7 +2,7 @@
 // first-time setup, run by doorbell-setup.service as root before the daemon
 // starts: it applies the setup card's Wi-Fi and SSH settings, hands the
 // owner's part of the card to the daemon, and erases the card from the boot
-// partition. See package doorbell/deploy/setupcard.
+// partition. See package doorbell/setupcard.
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"doorbell/deploy/setupcard"
+	"doorbell/setupcard"
 )
 
 func main() {
@@ -30,6 +30,7 @@ func run(args []string, stderr io.Writer) int {
 	card := fs.String("card", "/boot/firmware/"+setupcard.FileName, "the setup card on the boot partition")
 	staged := fs.String("staged", "/var/lib/doorbell/setup/"+setupcard.FileName, "where the daemon imports the card from (its DOORBELL_SETUP_FILE)")
 	owner := fs.String("user", "doorbell", "the daemon's user, who gets the staged card")
+	data := fs.String("data", "/var/lib/doorbell", "the daemon's data directory: a doorbell with members there ignores cards")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,7 +48,7 @@ func run(args []string, stderr io.Writer) int {
 	gid, _ := strconv.Atoi(u.Gid)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	found, err := setupcard.Stage(ctx, *card, *staged, uid, gid, setupcard.HostSystem{}, log)
+	found, err := setupcard.Stage(ctx, *card, *staged, uid, gid, setupcard.DataDir(*data), setupcard.HostSystem{}, log)
 	if err != nil {
 		log.Error("setup card", "err", err)
 		return 1
