@@ -132,8 +132,8 @@ func demoDataDir() (string, error) {
 	base := os.Getenv("XDG_STATE_HOME")
 	if base == "" {
 		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("cannot find a place for the demo's data (%w); give one with -data DIR", err)
+		if err != nil { // no $HOME (a service, a bare shell): the temporary directory still keeps it between runs
+			home = os.TempDir()
 		}
 		base = filepath.Join(home, ".local", "state")
 	}

@@ -188,9 +188,10 @@ func TestHybridHousehold(t *testing.T) {
 			t.Errorf("clip %s: ffprobe %.2f s, record %.2f s", id, got, durations[id])
 		}
 	}
-	// Default output name: the clip's without .age.
-	run(t, env, 0, "doorbell", "clips", "open", "-i", bob, filepath.Join(pulled, first+".mp4.age"))
-	if _, err := os.Stat(filepath.Join(pulled, first+".mp4")); err != nil {
+	// Default output name: the clip's without .age, in the current directory.
+	cwd := t.TempDir()
+	runIn(t, cwd, env, 0, "doorbell", "clips", "open", "-i", bob, filepath.Join(pulled, first+".mp4.age"))
+	if _, err := os.Stat(filepath.Join(cwd, first+".mp4")); err != nil {
 		t.Errorf("default output: %v", err)
 	}
 	// Bob cannot open the clip sealed after his removal, and nothing is left behind.

@@ -221,6 +221,12 @@ func (d *daemon) metric(name string) float64 {
 // the test if the exit code is not want.
 func run(t *testing.T, env []string, want int, name string, args ...string) (stdout, stderr string) {
 	t.Helper()
+	return runIn(t, "", env, want, name, args...)
+}
+
+// runIn is run in the working directory dir ("": the test's).
+func runIn(t *testing.T, dir string, env []string, want int, name string, args ...string) (stdout, stderr string) {
+	t.Helper()
 	path := name
 	if !strings.Contains(name, "/") {
 		path = filepath.Join(bin(), name)
@@ -229,6 +235,7 @@ func run(t *testing.T, env []string, want int, name string, args ...string) (std
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
