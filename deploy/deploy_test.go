@@ -591,7 +591,8 @@ func testDebInstallUpgradePurgeInArm64System(t *testing.T, b builtT) {
 	if st := c.run(t, "stat", "-c", "%a %U %G", "/var/lib/doorbell"); strings.TrimSpace(st) != "700 doorbell doorbell" {
 		t.Errorf("/var/lib/doorbell: %s", st)
 	}
-	if l, err := os.Readlink(c.path("/etc/systemd/system/multi-user.target.wants/doorbell.service")); err != nil || l != "/lib/systemd/system/doorbell.service" {
+	// trixie's systemctl links to the unit's merged-/usr path.
+	if l, err := os.Readlink(c.path("/etc/systemd/system/multi-user.target.wants/doorbell.service")); err != nil || (l != "/lib/systemd/system/doorbell.service" && l != "/usr/lib/systemd/system/doorbell.service") {
 		t.Errorf("doorbell.service not enabled: %q %v", l, err)
 	}
 	if out := c.run(t, "dpkg-query", "-W", "-f", "${Conffiles}", "doorbell"); !strings.Contains(out, "/etc/doorbell/doorbell.toml ") {
