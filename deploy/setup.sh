@@ -11,6 +11,7 @@ packages=(
   opencv-doc           # real test footage (vtest.avi)
   ffmpeg               # the H.264 encoder and test clips
   chromium             # headless browser tests of the phone page
+  libnss3-tools        # certutil: the household root in a test Chromium's NSS database
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
   ca-certificates git

@@ -1,316 +1,128 @@
-// Doorbell phone page: full-screen live video over WHEP, the "someone is at
-// the door" banner from /api/events, and window.doorbell for tests.
-//
-// The script is loaded async from <head> and starts the connection at once;
-// the page's elements are used once they are parsed.
-'use strict';
-(() => {
-  const $ = (id) => document.getElementById(id);
-  let video, stateEl, muteBtn, banner, bannerTime, notice;
-  const ready = new Promise((ok) => {
-    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', ok);
-    else ok();
-  }).then(() => {
-    video = $('video');
-    stateEl = $('state');
-    muteBtn = $('mute');
-    banner = $('banner');
-    bannerTime = $('banner-time');
-    notice = $('notice');
-  });
+// The doorbell app: the live view with the doorbell's state and its events,
+// or the screen that says why it cannot be shown. window.doorbell is for
+// tests and benchmarks (daemon/*browser_test.go).
+import * as live from './live.js';
+import * as router from './router.js';
+import { show, hide } from './screens.js';
+import { listen } from './events.js';
+import { watch } from './status.js';
+import { setupPush } from './push.js';
 
-  let token = null;
-  try { token = localStorage.getItem('doorbell.token'); } catch (e) { /* storage blocked */ }
-  const auth = () => ({ Authorization: 'Bearer ' + token });
+const boot = window.doorbellBoot;
+const $ = (id) => document.getElementById(id);
+const token = boot.token;
+let ended = false; // unpaired or revoked: nothing more to do
 
-  let pc = null; // the current RTCPeerConnection
-  let session = null; // its WHEP resource, for DELETE
-  let gen = 0; // bumped on every hang-up: callbacks of older connections do nothing
-  let backoff = 1000;
-  let retryTimer = 0;
-  let stallTimer = 0;
-  let stopped = false; // not paired: nothing to retry
-  let measuring = null;
-  let canvas = null;
-  let ctx2d = null;
+const api = window.doorbell = {
+  get state() { return live.stats.state; },
+  get firstFrameMs() { return boot.firstFrameMs; },
+  get sessions() { return live.stats.sessions; },
+  get attempts() { return live.stats.attempts; },
+  get audioOffered() { return live.stats.audioOffered; },
+  get samples() { return live.stats.samples; },
+  get screen() { return document.body.dataset.screen; },
+  marks: boot.marks,
+  events: [],
+  framesDecoded: live.framesDecoded,
+  measure: live.measure,
+  worker: null, // the service worker registration, once it is active
+};
 
-  // For tests and benchmarks (daemon/browser_test.go).
-  const api = window.doorbell = {
-    state: 'starting',
-    firstFrameMs: null, // from navigation start to the first picture on screen
-    sessions: 0, // WHEP sessions started
-    events: [], // what /api/events sent
-    samples: [], // time-strip rows, after measure()
-    marks: { script: Math.round(performance.now()) }, // ms from navigation start to each step of the first connection
-    // framesDecoded is getStats' framesDecoded of the video, or 0.
-    async framesDecoded() {
-      if (!pc) return 0;
-      let n = 0;
-      (await pc.getStats()).forEach((r) => {
-        if (r.type === 'inbound-rtp' && (r.kind || r.mediaType) === 'video') n = r.framesDecoded || 0;
-      });
-      return n;
-    },
-    // measure keeps pixel row `row` of the next `count` pictures shown, as
-    // luma, with when each was shown (ms since the epoch).
-    measure(row, count) {
-      api.samples = [];
-      measuring = { row, count };
-    },
-  };
+// later runs f when the page is idle: what is not the picture waits its turn,
+// each in a task of its own.
+const later = (f) => new Promise((done) => {
+  const run = () => done(f());
+  if (window.requestIdleCallback) requestIdleCallback(run, { timeout: 1000 }); else setTimeout(run, 50);
+});
 
-  function mark(name) {
-    if (!(name in api.marks)) api.marks[name] = Math.round(performance.now());
-  }
+// The service worker keeps the app shell for when the doorbell is away.
+// Browsers refuse it on a certificate they do not trust.
+const worker = 'serviceWorker' in navigator
+  ? later(() => navigator.serviceWorker.register('/sw.js', { scope: '/' })).then(() => navigator.serviceWorker.ready)
+    .then((reg) => (api.worker = reg), () => null)
+  : Promise.resolve(null);
 
-  function setState(state, text) {
-    api.state = state;
-    ready.then(() => {
-      if (api.state !== state) return; // overtaken
-      stateEl.textContent = text;
-      document.body.dataset.state = state;
-    });
-  }
+function revoked() {
+  if (ended) return;
+  ended = true;
+  live.stop();
+  try {
+    localStorage.removeItem('doorbell.token');
+    localStorage.setItem('doorbell.revoked', '1');
+  } catch (e) { /* the screen says it all the same */ }
+  worker.then((reg) => reg && reg.pushManager && reg.pushManager.getSubscription())
+    .then((s) => s && s.unsubscribe()).catch(() => {});
+  show('revoked');
+}
 
-  function hangUp() {
-    gen++;
-    clearTimeout(retryTimer);
-    clearInterval(stallTimer);
-    if (session) {
-      fetch(session, { method: 'DELETE', headers: auth(), keepalive: true }).catch(() => {});
-      session = null;
-    }
-    if (pc) {
-      pc.close();
-      pc = null;
-    }
-  }
-
-  function retry(why) {
-    if (stopped) return;
-    hangUp();
-    const wait = backoff * (0.75 + Math.random() / 2);
-    backoff = Math.min(backoff * 2, 30000);
-    setState('waiting', why + ' Retrying in ' + Math.ceil(wait / 1000) + ' s…');
-    retryTimer = setTimeout(connect, wait);
-  }
-
-  async function connect() {
-    hangUp();
-    if (stopped) return;
-    const my = gen;
-    setState('connecting', 'Connecting…');
-    const p = pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    p.addTransceiver('video', { direction: 'recvonly' });
-    p.ontrack = (e) => {
-      mark('track');
-      const stream = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
-      ready.then(() => {
-        if (my !== gen) return;
-        video.srcObject = stream;
-        video.play().catch(() => {});
-      });
-    };
-    const changed = () => {
-      if (my !== gen) return;
-      const s = p.connectionState || p.iceConnectionState; // older Safari: ICE state only
-      if (s === 'connected' || s === 'completed') {
-        mark('connected');
-        if (api.state !== 'live') setState('live', 'Live');
-        backoff = 1000;
-      } else if (s === 'disconnected') {
-        setState('unstable', 'Connection unstable…');
-      } else if (s === 'failed' || s === 'closed') {
-        retry('Connection lost.');
-      }
-    };
-    p.onconnectionstatechange = changed;
-    p.oniceconnectionstatechange = changed;
-    try {
-      await p.setLocalDescription(await p.createOffer());
-      mark('offer');
-      // Sent at once, without waiting for ICE gathering: the answer
-      // carries the doorbell's candidates, and this browser's checks
-      // reach it.
-      const r = await fetch('/whep', {
-        method: 'POST',
-        headers: Object.assign({ 'Content-Type': 'application/sdp' }, auth()),
-        body: p.localDescription.sdp,
-        cache: 'no-store',
-      });
-      if (my !== gen) return;
-      if (r.status === 401) {
-        unpaired();
-        return;
-      }
-      if (r.status !== 201) throw new Error('HTTP ' + r.status);
-      mark('answer');
-      api.sessions++;
-      session = new URL(r.headers.get('Location') || '/whep', location.href).href;
-      const sdp = await r.text();
-      if (my !== gen) return;
-      await p.setRemoteDescription({ type: 'answer', sdp });
-      watchStall(my);
-    } catch (e) {
-      if (my === gen) retry('Cannot reach the doorbell.');
-    }
-  }
-
-  // A session that stops delivering pictures (the doorbell restarted, the
-  // network changed) is replaced.
-  function watchStall(my) {
-    clearInterval(stallTimer);
-    let last = -1;
-    let still = 0;
-    stallTimer = setInterval(async () => {
-      const n = await api.framesDecoded();
-      if (my !== gen) return;
-      if (n !== last) {
-        last = n;
-        still = 0;
-      } else if (++still >= 4) {
-        retry('No picture.');
-      }
-    }, 2000);
-  }
-
-  function unpaired() {
-    stopped = true;
-    hangUp();
-    setState('unpaired', 'Not paired');
-    ready.then(() => { notice.hidden = false; });
-  }
-
-  // Pictures: time to the first one, and time-strip samples on request.
-  function onFrame(now, meta) {
-    if (api.firstFrameMs === null) {
-      api.firstFrameMs = Math.round(meta.presentationTime || now);
-      mark('frame');
-    }
-    if (measuring) sample(meta);
-    video.requestVideoFrameCallback(onFrame);
-  }
-
-  function sample(meta) {
-    const w = video.videoWidth;
-    if (!w) return;
-    if (!canvas || canvas.width !== w) {
-      canvas = document.createElement('canvas');
-      canvas.width = w;
-      canvas.height = 1;
-      ctx2d = canvas.getContext('2d', { willReadFrequently: true });
-    }
-    ctx2d.drawImage(video, 0, measuring.row, w, 1, 0, 0, w, 1);
-    const d = ctx2d.getImageData(0, 0, w, 1).data;
-    const y = new Array(w);
-    for (let i = 0; i < w; i++) y[i] = (77 * d[4 * i] + 150 * d[4 * i + 1] + 29 * d[4 * i + 2]) >> 8;
-    const shown = performance.timeOrigin + (meta.expectedDisplayTime || performance.now());
-    api.samples.push({ y, width: w, height: video.videoHeight, shown });
-    if (api.samples.length >= measuring.count) measuring = null;
-  }
-
-  // Events: fetch with the token in a header (EventSource cannot send
-  // one), read as a stream.
-  async function listen() {
-    let delay = 1000;
-    while (!stopped) {
-      try {
-        const r = await fetch('/api/events', {
-          headers: Object.assign({ Accept: 'text/event-stream' }, auth()),
-          cache: 'no-store',
-        });
-        if (r.status === 401) {
-          unpaired();
-          return;
-        }
-        if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
-        delay = 1000;
-        const reader = r.body.getReader();
-        const text = new TextDecoder();
-        let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += text.decode(value, { stream: true });
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            onMessage(buf.slice(0, i));
-            buf = buf.slice(i + 2);
-          }
-        }
-      } catch (e) { /* tried again below */ }
-      if (stopped) return;
-      await new Promise((ok) => setTimeout(ok, delay));
-      delay = Math.min(delay * 2, 30000);
-    }
-  }
-
-  let bannerTimer = 0;
-  function onMessage(block) {
-    let data = '';
-    for (const line of block.split('\n')) {
-      if (line.startsWith('data:')) data += line.slice(5).trim();
-    }
-    if (!data) return;
-    let ev;
-    try { ev = JSON.parse(data); } catch (e) { return; }
-    api.events.push(ev);
-    if (ev.kind !== 'ring') return;
-    ready.then(() => showBanner(ev));
-  }
-
-  function showBanner(ev) {
-    bannerTime.textContent = new Date(ev.time).toLocaleTimeString();
-    banner.hidden = false;
+let ringTimer = 0;
+function onEvent(ev) {
+  api.events.push(ev);
+  const when = new Date(ev.time);
+  const time = isNaN(when) ? '' : when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  if (ev.kind === 'ring') {
+    $('ring-time').textContent = time;
+    $('ring').hidden = false;
+    document.body.classList.add('ringing');
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
-    clearTimeout(bannerTimer);
-    bannerTimer = setTimeout(() => { banner.hidden = true; }, 60000);
+    clearTimeout(ringTimer);
+    ringTimer = setTimeout(closeRing, 60000);
   }
+  const what = { ring: 'Someone rang', motion_start: 'Movement', clip_sealed: 'Clip saved' }[ev.kind];
+  if (!what) return;
+  $('events-empty').hidden = true;
+  const list = $('events-list');
+  list.prepend(Object.assign(document.createElement('li'), { textContent: what + (time ? ' at ' + time : '') }));
+  while (list.children.length > 50) list.lastChild.remove();
+}
 
-  // A hidden page holds no session: phones suspend it anyway.
-  document.addEventListener('visibilitychange', () => {
-    if (stopped) return;
-    if (document.hidden) {
-      hangUp();
-      setState('paused', 'Paused');
-    } else {
-      backoff = 1000;
-      connect();
-    }
-  });
-  window.addEventListener('pagehide', hangUp);
-  window.addEventListener('pageshow', (e) => {
-    if (e.persisted && !stopped) connect(); // back from the back-forward cache
-  });
+function closeRing() {
+  $('ring').hidden = true;
+  document.body.classList.remove('ringing');
+}
 
-  if (!token) {
-    unpaired();
-  } else {
-    connect();
-    listen();
-  }
-
-  ready.then(() => {
-    if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
-      video.requestVideoFrameCallback(onFrame);
-    } else {
-      video.addEventListener('loadeddata', () => {
-        if (api.firstFrameMs === null) {
-          api.firstFrameMs = Math.round(performance.now());
-          mark('frame');
-        }
-      });
+router.add('live', {
+  enter() {
+    if (!token) {
+      ended = true;
+      let wasRevoked = false;
+      try { wasRevoked = localStorage.getItem('doorbell.revoked') === '1'; } catch (e) { /* never paired, then */ }
+      show(wasRevoked ? 'revoked' : 'unpaired');
+      return;
     }
-    banner.addEventListener('click', () => { banner.hidden = true; });
-    function showMute() {
-      muteBtn.textContent = video.muted ? 'Sound off' : 'Sound on';
-      muteBtn.setAttribute('aria-pressed', String(!video.muted));
-    }
-    muteBtn.addEventListener('click', () => {
-      video.muted = !video.muted;
-      if (!video.muted) video.play().catch(() => {});
-      showMute();
+    live.start({
+      state(name, text) {
+        document.body.dataset.state = name;
+        $('state').textContent = text;
+      },
+      reached() {
+        if (document.body.dataset.screen === 'unreachable') hide();
+      },
+      unreachable(at, retry) {
+        if (!ended) show('unreachable', { at, retry });
+      },
+      revoked,
+      audio() {
+        const mute = $('mute');
+        const video = $('video');
+        const label = () => {
+          mute.textContent = video.muted ? 'Sound off' : 'Sound on';
+          mute.setAttribute('aria-pressed', String(!video.muted));
+        };
+        mute.onclick = () => {
+          video.muted = !video.muted;
+          if (!video.muted) video.play().catch(() => {});
+          label();
+        };
+        label();
+        mute.hidden = false;
+      },
     });
-    showMute();
-  });
-})();
+    later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
+    later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
+    later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
+  },
+});
+
+$('ring-close').addEventListener('click', closeRing);
+router.start();
