@@ -85,7 +85,7 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { led.Set(gpio.Recording, on) },
 		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
-	}, ring, store, key, watcher.Current, bus.Publish, log)
+	}, ring, store, key, sealTo(watcher, tokens), bus.Publish, log)
 	return &recorderPart{
 		clips: store, rec: r, watcher: watcher, tokens: tokens,
 		deviceKey: devicekey.PublicString(key.Public().(ed25519.PublicKey)),
@@ -117,4 +117,16 @@ func (p *recorderPart) start(ctx context.Context, h *host) error {
 		return r.Status()
 	})
 	return nil
+}
+
+// sealTo is who a clip starting now is sealed to: the members, and the
+// phones they paired with a key of their own (a revoked phone's key goes
+// with its token).
+func sealTo(watcher *members.Watcher, tokens *pairing.Store) func() *members.Registry {
+	return func() *members.Registry {
+		if tokens == nil {
+			return watcher.Current()
+		}
+		return watcher.Current().WithDeviceKeys(tokens.DeviceRecipients())
+	}
 }

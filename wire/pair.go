@@ -14,6 +14,11 @@ const DefaultPort = "8443"
 type PairRequest struct {
 	Code   string `json:"code"`
 	Device string `json:"device"` // what the phone calls itself; optional
+	// Recipients are the phone's own age public keys, made on the phone:
+	// one of each kind, since the phone cannot know the household's. The
+	// doorbell keeps the one of the household's kind and seals every clip
+	// to it from then on. Optional: a computer pairs without.
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // PairResponse is the answer to a successful POST /api/pair.
@@ -23,6 +28,7 @@ type PairResponse struct {
 	Member    string `json:"member"`               // whom the code was made for
 	Device    string `json:"device"`               // the device's name as stored
 	DeviceKey string `json:"device_key,omitempty"` // the doorbell's signing key, to pin
+	Recipient string `json:"recipient,omitempty"`  // which of PairRequest.Recipients the doorbell kept
 }
 
 // PairLink is the pairing link for code at hostport: https://HOST:PORT/pair#CODE.

@@ -121,6 +121,7 @@ router.add('live', {
     later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
     later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
     later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
+    later(() => import('./keyui.js').then((m) => m.setup({ state: $('key-state'), threat: $('key-threat'), button: $('key-export') })));
   },
 });
 
