@@ -109,7 +109,7 @@ func (p *recorderPart) start(ctx context.Context, h *host) error {
 		r.Run(ctx, evs) // seals the clip going on when ctx ends
 		unsubscribe()
 	})
-	(&clipstore.Handler{Store: p.clips, Log: p.log, DeviceKey: p.deviceKey, Auth: p.tokens}).Register(h.mux)
+	(&clipstore.Handler{Store: p.clips, Log: p.log, DeviceKey: p.deviceKey, Auth: p.tokens, Since: p.tokens.KeysSince}).Register(h.mux)
 	h.AddHealth("recording", func() any {
 		if watcher.Current().Len() == 0 {
 			return "disabled: no members"

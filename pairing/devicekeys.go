@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"doorbell/crypto/keys"
 )
@@ -50,4 +51,28 @@ func (s *Store) DeviceRecipients() []string {
 		}
 	}
 	return out
+}
+
+// KeysSince says since when the keys of paired device id are in the
+// household: its member's own key, and the key the device made at pairing
+// (zero if it made none). ok is false for an unknown device or a former
+// member's.
+func (s *Store) KeysSince(id string) (member, phone time.Time, ok bool) {
+	s.refresh()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if e.ID != id || s.members == nil {
+			continue
+		}
+		m, found := memberOf(s.members, e.Token)
+		if !found {
+			return time.Time{}, time.Time{}, false
+		}
+		if e.Recipient != "" {
+			phone = e.Paired
+		}
+		return m.Added, phone, true
+	}
+	return time.Time{}, time.Time{}, false
 }

@@ -55,6 +55,13 @@ func TestPhoneKeyFollowsItsToken(t *testing.T) {
 		t.Errorf("sealed to %d keys, want %d members and 2 phones", n, reg.Len())
 	}
 
+	if m, phone, ok := s.KeysSince(tok.ID); !ok || !phone.Equal(tok.Paired) || m.IsZero() || m.After(phone) {
+		t.Errorf("KeysSince = %v %v %v", m, phone, ok)
+	}
+	if _, _, ok := s.KeysSince("0000000000000000"); ok {
+		t.Error("KeysSince knows an unknown device")
+	}
+
 	// Revoking the phone removes its key.
 	if _, _, err := Revoke(dir, tok.ID); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"doorbell/crypto/keys"
 	"doorbell/crypto/members"
 	"doorbell/devicekey"
+	"doorbell/household"
 	"doorbell/pairing"
 )
 
@@ -351,5 +352,20 @@ func TestClipsOpenBadInput(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "mine" {
 		t.Error("an existing file was overwritten")
+	}
+}
+
+// Clips recorded before the member was added are not rows of errors: list
+// leaves them out, and says so in one line.
+func TestPrintListLeavesOutClipsSealedBefore(t *testing.T) {
+	var b strings.Builder
+	printList(&b, []household.Listed{{ID: strings.Repeat("a", 26), Bytes: 5_700_000, SealedBefore: true}, {ID: strings.Repeat("b", 26), Bytes: 5_700_000, SealedBefore: true}})
+	if b.String() != "" {
+		t.Errorf("clips from before the member were printed:\n%s", b.String())
+	}
+	b.Reset()
+	printList(&b, []household.Listed{{ID: strings.Repeat("a", 26), SealedBefore: true}, {ID: strings.Repeat("b", 26), Bytes: 10, Sig: household.SigNone}})
+	if strings.Contains(b.String(), strings.Repeat("a", 26)) || !strings.Contains(b.String(), strings.Repeat("b", 26)) {
+		t.Errorf("list:\n%s", b.String())
 	}
 }
