@@ -110,11 +110,13 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	body := wire.ClipList{DeviceKey: h.DeviceKey, Clips: make([]wire.ClipEntry, 0, len(list))}
 	for _, e := range list {
 		ce := wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)}
-		// A clip's file time is when it was finished, after it was sealed.
+		// A clip's file time is when it was finished; it was sealed to the
+		// keys of when it started, at least a second before (pre- and
+		// post-roll), which covers the key times being whole seconds.
 		switch {
-		case e.Time.Before(member):
+		case !member.IsZero() && e.Time.Before(member.Add(time.Second)):
 			ce.SealedBefore = wire.SealedBeforeMember
-		case e.Time.Before(phone):
+		case !phone.IsZero() && e.Time.Before(phone.Add(time.Second)):
 			ce.SealedBefore = wire.SealedBeforePhone
 		}
 		body.Clips = append(body.Clips, ce)
