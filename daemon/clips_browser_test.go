@@ -6,12 +6,15 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"doorbell/clipstore"
@@ -71,6 +74,7 @@ func TestClipListInTheBrowser(t *testing.T) {
 	altered := forge(deviceKey, func(b []byte) []byte { return bytes.Replace(b, []byte(`"kind":"motion"`), []byte(`"kind":"ring"`), 1) })
 
 	phonePortrait(t, ctx)
+	captured := captureResponses(t, ctx)
 	navigate(t, ctx, origin+"/")
 	state := func(id string) string {
 		return `(document.querySelector('#clips-list [data-id="` + id + `"]') || {dataset: {}}).dataset.state || ''`
@@ -106,10 +110,72 @@ func TestClipListInTheBrowser(t *testing.T) {
 	if first, _ := js[string](ctx, `document.querySelector('#clips-list li').dataset.id`); first != fresh {
 		t.Errorf("the new clip is not on top")
 	}
+	// Every byte the doorbell served in this session is ciphertext or the app.
+	records, scanned := 0, 0
+	for url, body := range captured() {
+		if !strings.HasPrefix(url, origin+"/") {
+			continue // data: URLs the page made of what it decrypted
+		}
+		scanned += len(body)
+		if strings.Contains(url, clip.RecordSuffix) {
+			records++
+		}
+		for _, marker := range [][]byte{[]byte("ftyp"), []byte("mdat"), {0xFF, 0xD8, 0xFF}, []byte("/9j/")} {
+			if bytes.Contains(body, marker) {
+				t.Errorf("%s holds %q: plaintext footage or a thumbnail left the doorbell", url, marker)
+			}
+		}
+	}
+	if records < 4 {
+		t.Errorf("captured %d sealed records, want the 4 listed", records)
+	}
+	t.Logf("scanned %d bytes of responses, %d sealed records among them", scanned, records)
+
 	timings, _ := js[string](ctx, `JSON.stringify(doorbell.clips.timings)`)
 	var tm map[string]float64
 	_ = json.Unmarshal([]byte(timings), &tm)
 	t.Logf("clip list timings (ms since the module started): %v", tm)
+}
+
+// captureResponses records the body of every response the page gets from
+// now on; the returned function fetches them, by URL.
+func captureResponses(t *testing.T, ctx context.Context) func() map[string][]byte {
+	t.Helper()
+	var mu sync.Mutex
+	urls := map[network.RequestID]string{}
+	var finished []network.RequestID
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventResponseReceived:
+			urls[e.RequestID] = e.Response.URL
+		case *network.EventLoadingFinished:
+			finished = append(finished, e.RequestID)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: new(int64(200 << 20)), MaxResourceBufferSize: new(int64(50 << 20))}); err != nil {
+		t.Fatal(err)
+	}
+	return func() map[string][]byte {
+		mu.Lock()
+		ids := slices.Clone(finished)
+		mu.Unlock()
+		out := map[string][]byte{}
+		for _, id := range ids {
+			res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: id})
+			mu.Lock()
+			u := urls[id]
+			mu.Unlock()
+			if err != nil || u == "" {
+				continue // no body (a redirect, or a preflight)
+			}
+			out[u+"#"+string(id)] = res.Body
+		}
+		return out
+	}
 }
 
 // phonePortrait makes the window a phone held upright, where the app
