@@ -134,7 +134,7 @@ func TestClipListInTheBrowser(t *testing.T) {
 	timings, _ := js[string](ctx, `JSON.stringify(doorbell.clips.timings)`)
 	var tm map[string]float64
 	_ = json.Unmarshal([]byte(timings), &tm)
-	t.Logf("clip list timings (ms since the module started): %v", tm)
+	t.Logf("clip list timings (ms since the page began loading): %v", tm)
 }
 
 // captureResponses records the body of every response the page gets from
