@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -110,6 +111,35 @@ func TestClipListInTheBrowser(t *testing.T) {
 	if first, _ := js[string](ctx, `document.querySelector('#clips-list li').dataset.id`); first != fresh {
 		t.Errorf("the new clip is not on top")
 	}
+	// Tapping the clip plays it: checked against the pinned key as it
+	// plays, and the picture moves.
+	res, err := js[map[string]any](ctx, `(document.querySelector('#clips-list [data-id="`+after+`"]').click(), new Promise((ok) => {
+		const t = setInterval(() => { if (doorbell.clips.result) { clearInterval(t); ok(doorbell.clips.result); } }, 20); }))`)
+	if err != nil || res["verified"] != true || res["error"] != "" {
+		t.Fatalf("playing the clip: %v %v", res, err)
+	}
+	waitJS(t, ctx, `document.getElementById('clip-video').currentTime`, 10*time.Second, func(v float64) bool { return v > 0.2 })
+	if frames, _ := js[float64](ctx, `document.getElementById('clip-video').getVideoPlaybackQuality().totalVideoFrames`); frames == 0 {
+		t.Error("no frames decoded")
+	}
+
+	// One bit flipped in the sealed clip: flagged, and not played.
+	sealedFresh, _ := os.ReadFile(store.ClipPath(fresh))
+	payload := bytes.Index(sealedFresh, []byte("\n--- ")) + 1
+	payload += bytes.IndexByte(sealedFresh[payload:], '\n') + 1
+	sealedFresh[payload+16+300] ^= 0x10
+	if err := os.WriteFile(store.ClipPath(fresh), sealedFresh, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js[bool](ctx, `(document.getElementById('clip-close').click(), delete doorbell.clips.result, true)`)
+	res, err = js[map[string]any](ctx, `doorbell.clips.play('`+fresh+`')`)
+	if err != nil || res["verified"] != false || !strings.Contains(fmt.Sprint(res["error"]), "Not signed by your doorbell") {
+		t.Errorf("a clip with a bit flipped: %v %v", res, err)
+	}
+	if v, _ := js[string](ctx, `(() => { const v = document.getElementById('clip-video'); return v.currentTime + ' ' + v.getVideoPlaybackQuality().totalVideoFrames + ' ' + !document.getElementById('clip-insist').hidden + ' ' + document.getElementById('clip-note').textContent; })()`); !strings.HasPrefix(v, "0 0 true Not signed by your doorbell") {
+		t.Errorf("the altered clip: currentTime, frames, insist button, note: %q", v)
+	}
+
 	// Every byte the doorbell served in this session is ciphertext or the app.
 	records, scanned := 0, 0
 	for url, body := range captured() {

@@ -196,6 +196,38 @@ export function setup({ token, list, empty }) {
     api.timings.listed = api.timings.listed || performance.now();
   }
 
+  // Tapping an opened entry plays it; the player module loads then.
+  list.addEventListener('click', (ev) => {
+    const li = ev.target.closest('li.clip');
+    if (li && li.dataset.state === 'ok') api.play(li.dataset.id);
+  });
+  api.play = async (id, insist = false) => {
+    const e = api.entries.get(id);
+    const $ = (x) => document.getElementById(x);
+    const panel = $('player');
+    const video = $('clip-video');
+    const note = $('clip-note');
+    panel.hidden = false;
+    panel.dataset.id = id;
+    $('clip-insist').hidden = true;
+    note.textContent = 'Opening…';
+    $('clip-close').onclick = () => { video.pause(); video.removeAttribute('src'); video.load(); panel.hidden = true; };
+    const m = await import('./player.js');
+    $('clip-save').onclick = () => m.save({ token, e, key }).catch((err) => { note.textContent = String(err.message || err); });
+    api.tapped = performance.now();
+    note.textContent = 'Checking the doorbell’s signature as it plays…';
+    const res = await m.play({ video, token, e, record: e.record, key, pub, insist, onNote: (t) => { note.textContent = t; } });
+    api.result = res;
+    panel.dataset.result = res.error ? 'forged' : res.truncated ? 'truncated' : 'verified';
+    if (res.error && !insist) {
+      $('clip-insist').hidden = false;
+      $('clip-insist').onclick = () => api.play(id, true);
+    } else if (!res.error && !res.truncated) {
+      note.textContent = 'Signed by your doorbell.';
+    }
+    return res;
+  };
+
   refresh();
   return api;
 }
