@@ -18,7 +18,7 @@ import (
 
 // Handler serves the sealed clips and records to paired members:
 //
-//	GET /api/clips                   {"device_key": …, "clips": [{"id", "bytes", "record_bytes", "hour"}, …]}
+//	GET /api/clips                   {"device_key": …, "clips": [{"id", "bytes", "record_bytes", "hour", "sealed_before"}, …]}
 //	GET /api/clips/<id>.mp4.age      the sealed clip (Range requests supported)
 //	GET /api/clips/<id>.event.age    its sealed event record
 //
@@ -111,8 +111,8 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	for _, e := range list {
 		ce := wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)}
 		// A clip's file time is when it was finished; it was sealed to the
-		// keys of when it started, at least a second before (pre- and
-		// post-roll), which covers the key times being whole seconds.
+		// keys of when it started, its pre- and post-roll earlier (seconds,
+		// as configured), which covers key times kept in whole seconds.
 		switch {
 		case !member.IsZero() && e.Time.Before(member.Add(time.Second)):
 			ce.SealedBefore = wire.SealedBeforeMember

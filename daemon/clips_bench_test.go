@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/chromedp/chromedp"
 
 	"doorbell/clipstore"
 	"doorbell/config"
@@ -132,6 +133,63 @@ func BenchmarkTypageDecrypt(b *testing.B) {
 		mbps += got[0] / 1e6 / (got[1] / 1000)
 	}
 	b.ReportMetric(mbps/float64(b.N), "MB/s")
+}
+
+// recordClip rings and returns the id of the clip sealed after it.
+func recordClip(b *testing.B, d *Daemon, within time.Duration) string {
+	b.Helper()
+	sub, unsubscribe := d.Bus().Subscribe("bench-sealed", 16)
+	defer unsubscribe()
+	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now()})
+	timeout := time.After(within)
+	for {
+		select {
+		case e := <-sub:
+			if e.Kind == events.ClipSealed {
+				return e.Clip
+			}
+		case <-timeout:
+			b.Fatalf("no clip sealed %v after a ring", within)
+		}
+	}
+}
+
+// BenchmarkClipPlayHeap plays a 60 s 720p clip and reports the page's
+// JavaScript heap: the most while the whole clip streams through, and
+// before. Bounded means not growing with the clip.
+//
+//	go test -run '^$' -bench ClipPlayHeap -benchtime 1x -timeout 20m ./daemon
+func BenchmarkClipPlayHeap(b *testing.B) {
+	root := newHouseholdRoot(b)
+	ctx := trustingBrowser(b, root, chromedp.Flag("enable-precise-memory-info", true), chromedp.Flag("js-flags", "--expose-gc"))
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 1280, 720, 15
+	cfg.Motion.Enabled = false
+	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0, 60
+	d, origin, _ := appDoorbell(b, root, cfg)
+	pairApp(b, ctx, d, origin, "bench")
+	id := recordClip(b, d, 4*time.Minute)
+	phonePortrait(b, ctx)
+	navigate(b, ctx, origin+"/")
+	waitJS(b, ctx, `(document.querySelector('#clips-list [data-id="`+id+`"]') || {dataset: {}}).dataset.state || ''`, 20*time.Second, func(s string) bool { return s == "ok" })
+	run := `(async () => {
+		gc();
+		const before = performance.memory.usedJSHeapSize;
+		let most = before;
+		const t = setInterval(() => { most = Math.max(most, performance.memory.usedJSHeapSize); }, 10);
+		const res = await doorbell.clips.play('` + id + `');
+		clearInterval(t);
+		return [before, most, res.verified ? 1 : 0, doorbell.clips.entries.get('` + id + `').bytes];
+	})()`
+	for b.Loop() {
+		v, err := js[[]float64](ctx, run)
+		if err != nil || v[2] != 1 {
+			b.Fatalf("%v %v", v, err)
+		}
+		b.ReportMetric(v[0]/1e6, "MB-heap-before")
+		b.ReportMetric(v[1]/1e6, "MB-heap-most")
+		b.ReportMetric(v[3]/1e6, "MB-clip")
+	}
 }
 
 // BenchmarkClipTapToFirstFrame records a 30 s 720p clip, then taps it in
