@@ -18,7 +18,7 @@ import (
 
 // Handler serves the sealed clips and records to paired members:
 //
-//	GET /api/clips                   {"device_key": …, "clips": [{"id", "bytes", "record_bytes", "hour"}, …]}
+//	GET /api/clips                   {"device_key": …, "clips": [{"id", "bytes", "record_bytes", "hour", "sealed_before"}, …]}
 //	GET /api/clips/<id>.mp4.age      the sealed clip (Range requests supported)
 //	GET /api/clips/<id>.event.age    its sealed event record
 //
@@ -32,6 +32,10 @@ type Handler struct {
 	// members can tell if it changed since they pinned it.
 	DeviceKey string
 	Log       *slog.Logger
+	// Since, if set, says since when the asking device's keys are in the
+	// household: its member's key, and the phone's own key (zero if it has
+	// none). The list marks the clips finished before (SealedBefore).
+	Since func(deviceID string) (member, phone time.Time, ok bool)
 
 	warnedNoAuth atomic.Bool
 }
@@ -58,12 +62,18 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 
 // authorize checks the bearer token. It never logs the token.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
+	_, ok := h.authorized(w, r)
+	return ok
+}
+
+// authorized is authorize, also returning the device's id.
+func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) (string, bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	token, ok := bearer.Token(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", bearer.Challenge)
 		fail(w, http.StatusUnauthorized, "no token: send Authorization: Bearer TOKEN, with the token this computer got from doorbell device add")
-		return false
+		return "", false
 	}
 	a := h.Auth
 	if a == nil {
@@ -71,19 +81,25 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 			h.log().Warn("clips are refused to everyone: no token store is wired to them")
 		}
 		fail(w, http.StatusServiceUnavailable, "the doorbell has no token store yet; try again in a moment")
-		return false
+		return "", false
 	}
-	if _, ok := a.Authorize(token); !ok {
+	device, ok := a.Authorize(token)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", bearer.ChallengeInvalid)
 		fail(w, http.StatusUnauthorized, "the token is unknown or was revoked; pair this computer again with doorbell device add URL CODE")
-		return false
+		return "", false
 	}
-	return true
+	return device, true
 }
 
 func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
-	if !h.authorize(w, r) {
+	device, ok := h.authorized(w, r)
+	if !ok {
 		return
+	}
+	var member, phone time.Time
+	if h.Since != nil {
+		member, phone, _ = h.Since(device)
 	}
 	list, err := h.Store.List()
 	if err != nil {
@@ -93,7 +109,17 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	body := wire.ClipList{DeviceKey: h.DeviceKey, Clips: make([]wire.ClipEntry, 0, len(list))}
 	for _, e := range list {
-		body.Clips = append(body.Clips, wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)})
+		ce := wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)}
+		// A clip's file time is when it was finished; it was sealed to the
+		// keys of when it started, its pre- and post-roll earlier (seconds,
+		// as configured), which covers key times kept in whole seconds.
+		switch {
+		case !member.IsZero() && e.Time.Before(member.Add(time.Second)):
+			ce.SealedBefore = wire.SealedBeforeMember
+		case !phone.IsZero() && e.Time.Before(phone.Add(time.Second)):
+			ce.SealedBefore = wire.SealedBeforePhone
+		}
+		body.Clips = append(body.Clips, ce)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)

@@ -91,7 +91,7 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 		Recording: func(on bool) { led.Set(gpio.Recording, on) },
 		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
 		Replica:   replica,
-	}, ring, store, key, watcher.Current, bus.Publish, log)
+	}, ring, store, key, sealTo(watcher, tokens), bus.Publish, log)
 	return &recorderPart{
 		clips: store, rec: r, watcher: watcher, tokens: tokens,
 		deviceKey: devicekey.PublicString(key.Public().(ed25519.PublicKey)),
@@ -115,7 +115,7 @@ func (p *recorderPart) start(ctx context.Context, h *host) error {
 		r.Run(ctx, evs) // seals the clip going on when ctx ends
 		unsubscribe()
 	})
-	(&clipstore.Handler{Store: p.clips, Log: p.log, DeviceKey: p.deviceKey, Auth: p.tokens}).Register(h.mux)
+	(&clipstore.Handler{Store: p.clips, Log: p.log, DeviceKey: p.deviceKey, Auth: p.tokens, Since: p.tokens.KeysSince}).Register(h.mux)
 	h.AddHealth("recording", func() any {
 		if watcher.Current().Len() == 0 {
 			return "disabled: no members"
@@ -123,4 +123,16 @@ func (p *recorderPart) start(ctx context.Context, h *host) error {
 		return r.Status()
 	})
 	return nil
+}
+
+// sealTo is who a clip starting now is sealed to: the members, and the
+// phones they paired with a key of their own (a revoked phone's key goes
+// with its token).
+func sealTo(watcher *members.Watcher, tokens *pairing.Store) func() *members.Registry {
+	return func() *members.Registry {
+		if tokens == nil {
+			return watcher.Current()
+		}
+		return watcher.Current().WithDeviceKeys(tokens.DeviceRecipients())
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"doorbell/crypto/clip"
 	"doorbell/devicekey"
 	"doorbell/internal/atomicfile"
+	"doorbell/wire"
 )
 
 // Signature states of a listed event.
@@ -37,6 +38,10 @@ type Listed struct {
 	Record *clip.Record // nil if it could not be opened
 	Sig    string
 	Err    error // why Record is nil, or why the signature is not ok
+	// SealedBefore is set when the doorbell says the clip was finished
+	// before this member was in the household: it was never sealed to
+	// them, and its record is not fetched.
+	SealedBefore bool
 }
 
 // checkRecord opens a sealed record and checks its signature.
@@ -125,6 +130,10 @@ func ListRemote(ctx context.Context, c *Client, ids []age.Identity, trusted []ed
 			var buf bytes.Buffer
 			for i := range jobs {
 				e := entries[i]
+				if e.SealedBefore == wire.SealedBeforeMember {
+					out[i] = Listed{ID: e.ID, Bytes: e.Bytes, Sig: SigNone, SealedBefore: true}
+					continue
+				}
 				if e.RecordBytes == 0 {
 					out[i] = Listed{ID: e.ID, Bytes: e.Bytes, Sig: SigNone, Err: errors.New("the doorbell has no event record for this clip (its recording was cut off before one was written)")}
 					continue
@@ -180,12 +189,25 @@ type PullStats struct {
 	// Flagged are new clips that claim an earlier hour than clips pulled
 	// before (seen.go): do not trust them.
 	Flagged []Flagged
+	// Skipped are the clips finished before the member was in the
+	// household, which Pull leaves on the doorbell: they cannot open them.
+	Skipped int
 }
 
-// Pull downloads the doorbell's clips and records that dir lacks. A
-// download cut off is resumed from where it stopped (DIR/.<name>.part).
-// Only ciphertext is written.
+// Pull downloads the doorbell's clips and records that dir lacks, except
+// those sealed before the member was in the household (PullAll takes
+// those too). A download cut off is resumed from where it stopped
+// (DIR/.<name>.part). Only ciphertext is written.
 func Pull(ctx context.Context, c *Client, dir string, progress Progress) (PullStats, error) {
+	return pull(ctx, c, dir, progress, false)
+}
+
+// PullAll is Pull, taking also the clips the member cannot open.
+func PullAll(ctx context.Context, c *Client, dir string, progress Progress) (PullStats, error) {
+	return pull(ctx, c, dir, progress, true)
+}
+
+func pull(ctx context.Context, c *Client, dir string, progress Progress, all bool) (PullStats, error) {
 	var st PullStats
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return st, fmt.Errorf("cannot create %s: %w", dir, err)
@@ -205,6 +227,10 @@ func Pull(ctx context.Context, c *Client, dir string, progress Progress) (PullSt
 	var jobs []job
 	var total int64
 	for _, e := range entries {
+		if e.SealedBefore == wire.SealedBeforeMember && !all {
+			st.Skipped++
+			continue
+		}
 		fresh := false
 		for _, f := range []struct {
 			suffix string

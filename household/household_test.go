@@ -41,6 +41,7 @@ type fakeDoorbell struct {
 	key    ed25519.PrivateKey
 	member *keys.Identity
 	paired atomic.Int32
+	since  atomic.Pointer[time.Time] // when the asking member was added; nil: always
 }
 
 func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
@@ -72,7 +73,13 @@ func newFakeDoorbell(t testing.TB, clips int) *fakeDoorbell {
 	}
 	mux := http.NewServeMux()
 	(&clipstore.Handler{Store: f.store, DeviceKey: devicekey.PublicString(pub),
-		Auth: testkit.NewTokens(map[string]string{"tok": "dev1"})}).Register(mux)
+		Auth: testkit.NewTokens(map[string]string{"tok": "dev1"}),
+		Since: func(string) (time.Time, time.Time, bool) {
+			if t := f.since.Load(); t != nil {
+				return *t, time.Time{}, true
+			}
+			return time.Time{}, time.Time{}, true
+		}}).Register(mux)
 	mux.HandleFunc("GET /api/device", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(wire.Device{DeviceKey: devicekey.PublicString(pub)})
 	})
@@ -280,4 +287,57 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// A member added after some clips were recorded: list says those were
+// never sealed to them (without fetching their records, and not as
+// errors), and pull leaves them on the doorbell unless asked for all.
+func TestClipsSealedBeforeTheMember(t *testing.T) {
+	f := newFakeDoorbell(t, 4)
+	entries, _ := f.store.List()
+	old := time.Now().Add(-48 * time.Hour)
+	for _, e := range entries[:3] {
+		if err := os.Chtimes(f.store.ClipPath(e.ID), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	added := time.Now().Add(-24 * time.Hour)
+	f.since.Store(&added)
+	ds, _ := LoadDevices(t.TempDir())
+	ctx := context.Background()
+	d, err := Pair(ctx, ds, f.srv.URL, "goodcode", f.id(), "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(d)
+	defer c.Close()
+	other, _ := keys.Generate(keys.Hybrid) // the new member's key: nothing here is sealed to it
+	list, err := ListRemote(ctx, c, []age.Identity{other.Identity}, ds.TrustedKeys(), 4)
+	if err != nil || len(list) != 4 {
+		t.Fatalf("list: %v %d", err, len(list))
+	}
+	before := 0
+	for _, l := range list {
+		if l.SealedBefore {
+			before++
+			if l.Err != nil || l.Record != nil {
+				t.Errorf("a clip from before the member is listed with %v", l.Err)
+			}
+		}
+	}
+	if before != 3 {
+		t.Errorf("%d clips marked as sealed before the member, want 3", before)
+	}
+	dir := t.TempDir()
+	st, err := Pull(ctx, c, dir, nil)
+	if err != nil || st.New != 1 || st.Skipped != 3 {
+		t.Fatalf("pull: %+v %v; want 1 new, 3 left on the doorbell", st, err)
+	}
+	if got, _ := os.ReadDir(dir); len(got) != 2 {
+		t.Errorf("pulled %d files, want the one clip and its record", len(got))
+	}
+	st, err = PullAll(ctx, c, dir, nil)
+	if err != nil || st.New != 3 || st.Present != 1 || st.Skipped != 0 {
+		t.Fatalf("pull everything: %+v %v", st, err)
+	}
 }

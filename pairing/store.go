@@ -54,10 +54,14 @@ type Token struct {
 	// MemberID is that member's identity (members.Member.ID): the device
 	// works only while a member with this ID is in the household. Tokens
 	// made before it was recorded have none, and go by the name.
-	MemberID string    `json:"member_id,omitempty"`
-	Device   string    `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
-	SHA256   string    `json:"sha256"` // hex SHA-256 of the token
-	Paired   time.Time `json:"paired"`
+	MemberID string `json:"member_id,omitempty"`
+	Device   string `json:"device"` // what the phone called itself, e.g. "iPhone (Safari)"
+	SHA256   string `json:"sha256"` // hex SHA-256 of the token
+	// Recipient is the device's own age public key, made on the phone at
+	// pairing: clips are sealed to it too while the token lasts, so
+	// revoking the device removes its key with it.
+	Recipient string    `json:"recipient,omitempty"`
+	Paired    time.Time `json:"paired"`
 
 	LastUsed time.Time `json:"-"` // filled in by List; zero if never seen
 }
@@ -326,7 +330,7 @@ func memberSet(tokens []Token) map[string]bool {
 }
 
 // add makes a token for a device of member and saves its hash.
-func add(dataDir string, member members.Member, device string, now time.Time) (string, Token, error) {
+func add(dataDir string, member members.Member, device, recipient string, now time.Time) (string, Token, error) {
 	raw := make([]byte, tokenBytes)
 	id := make([]byte, 8)
 	if _, err := rand.Read(raw); err != nil {
@@ -337,7 +341,7 @@ func add(dataDir string, member members.Member, device string, now time.Time) (s
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(secret))
-	t := Token{ID: hex.EncodeToString(id), Member: member.Name, MemberID: member.ID(), SHA256: hex.EncodeToString(sum[:]), Paired: now.UTC().Truncate(time.Second)}
+	t := Token{ID: hex.EncodeToString(id), Member: member.Name, MemberID: member.ID(), SHA256: hex.EncodeToString(sum[:]), Recipient: recipient, Paired: now.UTC().Truncate(time.Second)}
 	err := update(dataDir, func(tokens []Token) ([]Token, error) {
 		if len(tokens) >= MaxTokens {
 			return nil, fmt.Errorf("the doorbell has %d paired devices, the most it keeps; revoke unused ones (doorbell member tokens, doorbell member revoke)", len(tokens))
@@ -503,22 +507,30 @@ func (s *Store) OnRevoke(f func(Token)) {
 //
 // The code's member must still be in the household: a code made for a
 // member who was removed since is refused (ErrNotMember), and used up.
-func (s *Store) Pair(code, device string) (string, Token, error) {
-	now := s.now()
-	name, err := redeemCode(s.dir, code, now)
+//
+// recipients are the device's own public keys, if it made any: the one of
+// the household's kind is kept in the token (Token.Recipient). Keys that
+// are not age public keys, or none of the household's kind, are refused
+// before the code is used.
+func (s *Store) Pair(code, device string, recipients ...string) (string, Token, error) {
+	reg, err := members.Load(s.dir)
 	if err != nil {
 		return "", Token{}, err
 	}
-	reg, err := members.Load(s.dir)
+	recipient, err := pickRecipient(reg.Kind(), recipients)
 	if err != nil {
-		unredeemCode(s.dir, code)
+		return "", Token{}, err
+	}
+	now := s.now()
+	name, err := redeemCode(s.dir, code, now)
+	if err != nil {
 		return "", Token{}, err
 	}
 	member, ok := reg.Find(name)
 	if !ok {
 		return "", Token{}, ErrNotMember
 	}
-	secret, t, err := add(s.dir, member, device, now)
+	secret, t, err := add(s.dir, member, device, recipient, now)
 	if err != nil {
 		unredeemCode(s.dir, code)
 		return "", Token{}, err

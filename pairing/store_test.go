@@ -353,7 +353,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 16; i++ {
 		wg.Go(func() {
-			if _, _, err := add(dir, members.Member{Name: "anna"}, fmt.Sprint("phone ", i), time.Now()); err != nil {
+			if _, _, err := add(dir, members.Member{Name: "anna"}, fmt.Sprint("phone ", i), "", time.Now()); err != nil {
 				t.Error(err)
 			}
 		})

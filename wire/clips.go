@@ -15,4 +15,15 @@ type ClipEntry struct {
 	Bytes       int64     `json:"bytes"`
 	RecordBytes int64     `json:"record_bytes"`
 	Hour        time.Time `json:"hour"`
+	// SealedBefore says the clip was finished before the asking device's
+	// key was in the household, so it is not sealed to that key:
+	// SealedBeforeMember (the member's own key, as a computer uses) or
+	// SealedBeforePhone (the key the asking phone made at pairing).
+	SealedBefore string `json:"sealed_before,omitempty"`
 }
+
+// Values of ClipEntry.SealedBefore.
+const (
+	SealedBeforeMember = "member"
+	SealedBeforePhone  = "phone"
+)

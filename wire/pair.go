@@ -19,6 +19,11 @@ const DefaultPort = "8443"
 type PairRequest struct {
 	Code   string `json:"code"`
 	Device string `json:"device"` // what the phone calls itself; optional
+	// Recipients are the phone's own age public keys, made on the phone:
+	// one of each kind, since the phone cannot know the household's. The
+	// doorbell keeps the one of the household's kind and seals every clip
+	// to it from then on. Optional: a computer pairs without.
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // PairResponse is the answer to a successful POST /api/pair.
@@ -28,6 +33,7 @@ type PairResponse struct {
 	Member    string `json:"member"`               // whom the code was made for
 	Device    string `json:"device"`               // the device's name as stored
 	DeviceKey string `json:"device_key,omitempty"` // the doorbell's signing key, to pin
+	Recipient string `json:"recipient,omitempty"`  // which of PairRequest.Recipients the doorbell kept
 }
 
 // Device is the body of GET /api/device, which anyone may ask: the keys

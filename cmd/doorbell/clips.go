@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,7 +26,7 @@ import (
 
 const clipsUsage = `Usage:
   doorbell clips list [-from URL|DIR|s3://BUCKET/PREFIX] -i IDENTITY [-json]
-  doorbell clips pull [-from URL|s3://BUCKET/PREFIX] DIR
+  doorbell clips pull [-from URL|s3://BUCKET/PREFIX] [-all] DIR
   doorbell clips open -i IDENTITY [-o OUT.mp4] [-no-verify] CLIP
 
 list   shows the events (time, kind, duration, size, signature) by opening
@@ -35,7 +36,9 @@ pull   downloads the clips DIR lacks (ciphertext only), resuming cut-off
        downloads; from a replica it reassembles each clip from its pieces,
        also when the doorbell itself is gone. DIR/.doorbell-seen.json
        records the clips seen; a new clip that claims an earlier time than
-       clips seen before is flagged (exit 1).
+       clips seen before is flagged (exit 1). Clips recorded before you
+       were added to the household (never sealed to you) stay on the
+       doorbell, unless -all.
 
 From a replica (s3://BUCKET/PREFIX, as in the doorbell's [replica]), give
 -endpoint https://HOST[:PORT] and your own read key pair: -credentials FILE
@@ -147,8 +150,11 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	opened, bad := 0, 0
+	opened, bad, before := 0, 0, 0
 	for _, l := range list {
+		if l.SealedBefore {
+			before++
+		}
 		if l.Record != nil {
 			opened++
 		}
@@ -164,6 +170,9 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printList(stdout, list)
 	}
+	if before > 0 && !*asJSON {
+		fmt.Fprintf(stdout, "%d clip(s) recorded before you were added to the household: not sealed to you, not listed.\n", before)
+	}
 	for _, l := range list {
 		// The replica's newest piece says when a cut-off recording stopped.
 		if r, ok := fromReplica[l.ID]; ok && l.Record != nil && l.Record.Status != clip.StatusComplete {
@@ -171,12 +180,12 @@ func clipsList(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	switch {
-	case len(list) > 0 && opened == 0:
-		return c.failf("%v: none of the %d events could be opened with the identity given", clip.ErrNoIdentity, len(list))
+	case len(list)-before > 0 && opened == 0:
+		return c.failf("%v: none of the %d events since you were added could be opened with the identity given", clip.ErrNoIdentity, len(list)-before)
 	case bad > 0:
 		return c.failf("%d event record(s) do not carry the pinned doorbell's signature (marked ✗): do not trust them", bad)
-	case opened < len(list):
-		fmt.Fprintf(stderr, "doorbell: %d event(s) could not be opened: sealed to other keys, or damaged (marked ?).\n", len(list)-opened)
+	case opened < len(list)-before:
+		fmt.Fprintf(stderr, "doorbell: %d event(s) could not be opened: sealed to other keys, or damaged (marked ?).\n", len(list)-before-opened)
 	}
 	return 0
 }
@@ -193,10 +202,12 @@ type listedJSON struct {
 	Boxes     [][4]float64 `json:"boxes,omitempty"`
 	Signature string       `json:"signature"`
 	Error     string       `json:"error,omitempty"`
+	// SealedBefore: recorded before you were added, so not sealed to you.
+	SealedBefore bool `json:"sealed_before,omitempty"`
 }
 
 func listJSON(l household.Listed) listedJSON {
-	j := listedJSON{ID: l.ID, Bytes: l.Bytes, Signature: l.Sig}
+	j := listedJSON{ID: l.ID, Bytes: l.Bytes, Signature: l.Sig, SealedBefore: l.SealedBefore}
 	if r := l.Record; r != nil {
 		j.Time, j.Start = &r.Trigger, &r.Start
 		j.Kind, j.Duration, j.Status, j.Zones, j.Boxes = r.Kind, r.Duration, r.Status, r.Zones, r.Boxes
@@ -208,6 +219,11 @@ func listJSON(l household.Listed) listedJSON {
 }
 
 func printList(w io.Writer, list []household.Listed) {
+	shown := slices.DeleteFunc(slices.Clone(list), func(l household.Listed) bool { return l.SealedBefore })
+	if len(shown) == 0 && len(list) > 0 {
+		return // all recorded before the member was added: clipsList says so in one line
+	}
+	list = shown
 	if len(list) == 0 {
 		fmt.Fprintln(w, "No clips.")
 		return
@@ -253,10 +269,11 @@ func size(n int64) string {
 }
 
 func clipsPull(args []string, stdout, stderr io.Writer) int {
-	c := newCommand("clips pull", "clips pull [-from URL|s3://BUCKET/PREFIX] DIR", stderr)
+	c := newCommand("clips pull", "clips pull [-from URL|s3://BUCKET/PREFIX] [-all] DIR", stderr)
 	from := c.fs.String("from", "", "the paired doorbell's `URL` (default: the only one paired), or the replica's s3://BUCKET/PREFIX")
 	s3 := addS3Flags(c.fs)
 	workers := c.fs.Int("parallel", 8, "with -from s3://…: clips fetched at once")
+	all := c.fs.Bool("all", false, "also pull the clips recorded before you were added, which you cannot open")
 	args, code, ok := c.parse(args, 1, 1)
 	if !ok {
 		return code
@@ -293,7 +310,11 @@ func clipsPull(args []string, stdout, stderr io.Writer) int {
 	cl := household.NewClient(d)
 	defer cl.Close()
 	bar := newProgressBar(stderr)
-	st, err := household.Pull(ctx, cl, args[0], bar.update)
+	pull := household.Pull
+	if *all {
+		pull = household.PullAll
+	}
+	st, err := pull(ctx, cl, args[0], bar.update)
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -302,6 +323,9 @@ func clipsPull(args []string, stdout, stderr io.Writer) int {
 		return c.failf("%v", err)
 	}
 	fmt.Fprintf(stdout, "Pulled %d new clip(s), %s; %d already in %s.\n", st.New, size(st.Bytes), st.Present, args[0])
+	if st.Skipped > 0 {
+		fmt.Fprintf(stdout, "Left %d clip(s) on the doorbell that were recorded before you were added, so never sealed to you (pull them anyway with -all).\n", st.Skipped)
+	}
 	for _, f := range st.Flagged {
 		fmt.Fprintf(stderr, "doorbell: warning: clip %s appeared only now, but claims %s, before clips pulled earlier (up to %s)\n",
 			terminalSafe(f.ID), f.Hour.Local().Format("2006-01-02 15:00"), f.LatestSeen.Local().Format("2006-01-02 15:00"))

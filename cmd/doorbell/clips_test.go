@@ -18,6 +18,7 @@ import (
 	"doorbell/crypto/keys"
 	"doorbell/crypto/members"
 	"doorbell/devicekey"
+	"doorbell/household"
 	"doorbell/pairing"
 )
 
@@ -136,15 +137,20 @@ func TestMemberAddListRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := pairing.Open(data, nil)
-	if _, _, err := st.Pair(code.Code, "Ben's phone"); err != nil {
+	phoneKey, _ := keys.Generate(keys.Hybrid)
+	if _, _, err := st.Pair(code.Code, "Ben's phone", phoneKey.Recipient); err != nil {
 		t.Fatal(err)
 	}
 	out, _, _ := cli(t, "member", "list", "-data", data)
-	if !regexp.MustCompile(`(?m)^ben +age1pq1\S+ +\S+ \S+ +1$`).MatchString(out) || !strings.Contains(out, "post-quantum") {
+	if !regexp.MustCompile(`(?m)^ben +age1pq1\S+ +\S+ \S+ +1\n  key of Ben's phone +age1pq1\S+ +\S+ \S+ *$`).MatchString(out) || !strings.Contains(out, "post-quantum") {
 		t.Errorf("member list:\n%s", out)
 	}
+	out, _, _ = cli(t, "member", "list", "-data", data, "-json")
+	if !strings.Contains(out, `"device": "Ben's phone"`) || !strings.Contains(out, phoneKey.Recipient) || !strings.Contains(out, `"from": "phone"`) {
+		t.Errorf("member list -json lacks the phone's key:\n%.600s", out)
+	}
 	out, e, rc := cli(t, "member", "remove", "-data", data, "ben")
-	if rc != 0 || !strings.Contains(out, "Removed ben") || !strings.Contains(out, "Revoked Ben's phone") {
+	if rc != 0 || !strings.Contains(out, "Removed ben") || !strings.Contains(out, "Revoked Ben's phone") || !strings.Contains(out, "Its key is gone") {
 		t.Errorf("remove: %d %s %s", rc, out, e)
 	}
 	reg, _ := members.Load(data)
@@ -361,4 +367,19 @@ func copyNamed(t *testing.T, path, name string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Clips recorded before the member was added are not rows of errors: list
+// leaves them out, and says so in one line.
+func TestPrintListLeavesOutClipsSealedBefore(t *testing.T) {
+	var b strings.Builder
+	printList(&b, []household.Listed{{ID: strings.Repeat("a", 26), Bytes: 5_700_000, SealedBefore: true}, {ID: strings.Repeat("b", 26), Bytes: 5_700_000, SealedBefore: true}})
+	if b.String() != "" {
+		t.Errorf("clips from before the member were printed:\n%s", b.String())
+	}
+	b.Reset()
+	printList(&b, []household.Listed{{ID: strings.Repeat("a", 26), SealedBefore: true}, {ID: strings.Repeat("b", 26), Bytes: 10, Sig: household.SigNone}})
+	if strings.Contains(b.String(), strings.Repeat("a", 26)) || !strings.Contains(b.String(), strings.Repeat("b", 26)) {
+		t.Errorf("list:\n%s", b.String())
+	}
 }

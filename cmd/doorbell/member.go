@@ -309,6 +309,9 @@ func memberRevoke(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, t := range gone {
 		fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
+		if t.Recipient != "" {
+			fmt.Fprintf(stdout, "Its key is gone with it: clips from now on are not sealed to %s.\n", terminalSafe(t.Device))
+		}
 	}
 	if codes > 0 {
 		fmt.Fprintf(stdout, "Removed %d unused pairing link(s) for %s.\n", codes, who)

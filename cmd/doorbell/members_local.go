@@ -21,9 +21,10 @@ const membersLocalUsage = `  doorbell member add [-data DIR] NAME PUBLIC-KEY
 add      adds member NAME with their age public key (age1pq1… or age1…, from
          doorbell keygen); clips from now on are sealed to them too. A running
          doorbell picks the change up within 2 s.
-list     lists the members, their keys and paired devices.
+list     lists the members, their keys and paired devices: the key given to
+         member add, and each key a phone made for itself at pairing.
 remove   removes member NAME: clips from now on are not sealed to them, and
-         their paired devices are revoked. Clips they already have stay theirs.
+         their paired devices are revoked, with the phones' keys. Clips they already have stay theirs.
 `
 
 func memberAdd(args []string, stdout, stderr io.Writer) int {
@@ -66,22 +67,43 @@ func memberList(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	devices := map[string]int{}
-	if tokens, err := pairing.List(*data); err == nil {
+	tokens, _ := pairing.List(*data)
+	// devicesOf are member m's paired devices, by identity (older tokens by name).
+	devicesOf := func(m members.Member) []pairing.Token {
+		var out []pairing.Token
 		for _, t := range tokens {
-			devices[strings.ToLower(t.Member)]++
+			if t.MemberID == m.ID() || t.MemberID == "" && strings.EqualFold(t.Member, m.Name) {
+				out = append(out, t)
+			}
 		}
+		return out
 	}
 	if *asJSON {
+		type key struct {
+			Recipient string     `json:"recipient"`
+			From      string     `json:"from"`             // "member" (doorbell member add) or "phone" (made on the phone at pairing)
+			Device    string     `json:"device,omitempty"` // the phone's name
+			DeviceID  string     `json:"device_id,omitempty"`
+			Since     *time.Time `json:"since,omitempty"`
+		}
 		type member struct {
 			Name      string    `json:"name"`
 			Recipient string    `json:"recipient"`
 			Added     time.Time `json:"added"`
 			Devices   int       `json:"paired_devices"`
+			Keys      []key     `json:"keys"`
 		}
 		out := []member{}
 		for _, m := range reg.Members() {
-			out = append(out, member{m.Name, m.Recipient, m.Added, devices[strings.ToLower(m.Name)]})
+			ds := devicesOf(m)
+			j := member{Name: m.Name, Recipient: m.Recipient, Added: m.Added, Devices: len(ds),
+				Keys: []key{{Recipient: m.Recipient, From: "member", Since: &m.Added}}}
+			for _, t := range ds {
+				if t.Recipient != "" {
+					j.Keys = append(j.Keys, key{Recipient: t.Recipient, From: "phone", Device: t.Device, DeviceID: t.ID, Since: &t.Paired})
+				}
+			}
+			out = append(out, j)
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -95,7 +117,13 @@ func memberList(args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPUBLIC KEY\tADDED\tPAIRED DEVICES")
 	for _, m := range reg.Members() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, shortKey(m.Recipient), m.Added.Local().Format("2006-01-02 15:04"), devices[strings.ToLower(m.Name)])
+		ds := devicesOf(m)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, shortKey(m.Recipient), m.Added.Local().Format("2006-01-02 15:04"), len(ds))
+		for _, t := range ds {
+			if t.Recipient != "" {
+				fmt.Fprintf(tw, "  key of %s\t%s\t%s\t\n", t.Device, shortKey(t.Recipient), t.Paired.Local().Format("2006-01-02 15:04"))
+			}
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "Keys: %s.\n", reg.Kind())
@@ -140,6 +168,9 @@ func memberRemove(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, t := range revoked {
 		fmt.Fprintf(stdout, "Revoked %s of %s (id %s).\n", terminalSafe(t.Device), terminalSafe(t.Member), t.ID)
+		if t.Recipient != "" {
+			fmt.Fprintf(stdout, "Its key is gone with it: clips from now on are not sealed to %s.\n", terminalSafe(t.Device))
+		}
 	}
 	if codes > 0 {
 		fmt.Fprintf(stdout, "Removed %d unused pairing link(s) for %s.\n", codes, gone.Name)

@@ -376,3 +376,28 @@ func (w *Watcher) poll() (changed bool, err error) {
 	}
 	return true, nil
 }
+
+// WithDeviceKeys returns the registry with the public keys of members'
+// paired phones added to its recipients, so that clips are sealed to them
+// too. Keys not of the household's kind, unreadable or already listed are
+// left out: pairing refuses those, so none are expected.
+func (r *Registry) WithDeviceKeys(recipients []string) *Registry {
+	if len(recipients) == 0 || r.Len() == 0 {
+		return r
+	}
+	out := &Registry{members: r.members, recipients: slices.Clone(r.recipients), kind: r.kind}
+	seen := map[string]bool{}
+	for _, m := range r.members {
+		seen[m.Recipient] = true
+	}
+	for _, s := range recipients {
+		norm := strings.ToLower(strings.TrimSpace(s))
+		rec, kind, err := keys.ParseRecipient(norm)
+		if err != nil || kind != r.kind || seen[norm] {
+			continue
+		}
+		seen[norm] = true
+		out.recipients = append(out.recipients, rec)
+	}
+	return out
+}

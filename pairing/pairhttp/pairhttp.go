@@ -118,8 +118,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, ResultBadRequest, "the request has no code; open the whole pairing link, including the part after #")
 		return
 	}
-	token, t, err := h.Store.Pair(req.Code, req.Device)
+	token, t, err := h.Store.Pair(req.Code, req.Device, req.Recipients...)
 	switch {
+	case errors.Is(err, pairing.ErrRecipient):
+		h.fail(w, http.StatusBadRequest, ResultBadRequest, "%v", err)
+		return
 	case errors.Is(err, pairing.ErrCodeUnknown):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="doorbell pairing"`)
 		h.fail(w, http.StatusUnauthorized, ResultUnknown, "%v", err)
@@ -138,10 +141,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusInternalServerError, ResultError, "the doorbell could not save the pairing: %v", err)
 		return
 	}
-	h.log().Info("device paired", "id", t.ID, "member", t.Member, "device", t.Device, "client", clientKey(r.RemoteAddr))
+	h.log().Info("device paired", "id", t.ID, "member", t.Member, "device", t.Device, "own_key", t.Recipient != "", "client", clientKey(r.RemoteAddr))
 	h.result(ResultPaired)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(wire.PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey})
+	_ = json.NewEncoder(w).Encode(wire.PairResponse{Token: token, ID: t.ID, Member: t.Member, Device: t.Device, DeviceKey: h.DeviceKey, Recipient: t.Recipient})
 }
 
 func strictJSON(body []byte, v any) error {

@@ -59,6 +59,7 @@ function revoked() {
 let ringTimer = 0;
 function onEvent(ev) {
   api.events.push(ev);
+  if (ev.kind === 'clip_sealed' && api.clips) api.clips.refresh();
   const when = new Date(ev.time);
   const time = isNaN(when) ? '' : when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   if (ev.kind === 'ring') {
@@ -122,6 +123,10 @@ router.add('live', {
     later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
     later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
     later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
+    later(() => import('./clips.js').then((m) => {
+      api.clips = m.setup({ token, list: $('clips-list'), empty: $('clips-empty') });
+    }));
+    later(() => import('./keyui.js').then((m) => m.setup({ state: $('key-state'), threat: $('key-threat'), button: $('key-export') })));
   },
 });
 

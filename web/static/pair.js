@@ -3,6 +3,7 @@
 // answered is the one the link names, keeps the token, and opens the app.
 import { show } from './screens.js';
 import { LINK_PARAM, verify } from './identity.js';
+import { candidates, keep as keepKey } from './keystore.js';
 
 const fragment = location.hash.slice(1);
 let code = '';
@@ -40,14 +41,22 @@ function pinned() {
 }
 
 let backoff = 2000;
+let keys = null; // this phone's new keys, one of each kind, made once per pairing
 async function pair() {
   let r;
   let body = {};
+  if (!keys) {
+    try {
+      keys = await candidates();
+    } catch (e) {
+      keys = []; // pairs without a key of its own: it then sees live video, but cannot open clips
+    }
+  }
   try {
     r = await fetch('/api/pair', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code, device: deviceName() }),
+      body: JSON.stringify({ code, device: deviceName(), recipients: keys.map((k) => k.recipient) }),
       cache: 'no-store',
       signal: AbortSignal.timeout(8000),
     });
@@ -79,7 +88,14 @@ async function pair() {
   keep(body, id.fingerprint);
 }
 
-function keep(body, fingerprint) {
+async function keep(body, fingerprint) {
+  if (body.recipient) {
+    try {
+      await keepKey(keys, body.recipient);
+    } catch (e) {
+      api.keyError = String(e && e.message || e); // the app says this phone cannot open clips
+    }
+  }
   localStorage.setItem('doorbell.token', body.token);
   // The page keeps no pin of the doorbell's signing key: script cannot see
   // the TLS certificate, so the browser's own certificate check is what

@@ -1,0 +1,236 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"doorbell/clipstore"
+	"doorbell/crypto/clip"
+	"doorbell/crypto/keys"
+	"doorbell/devicekey"
+	"doorbell/internal/testkit"
+	"doorbell/pairing"
+)
+
+// The phone's list of recorded clips: a clip from before pairing says so;
+// one after is opened in the browser, thumbnail included; records signed
+// by another device key, or changed after signing, say "not signed by your
+// doorbell"; a new clip appears without a reload.
+func TestClipListInTheBrowser(t *testing.T) {
+	root := newHouseholdRoot(t)
+	ctx := trustingBrowser(t, root)
+	cfg := smallCamera()
+	cfg.Motion.Enabled = false
+	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 0.5
+	data := t.TempDir()
+	testkit.AddMember(t, data, "anna") // before the doorbell starts, so that it records at once
+	d, origin, _ := appDoorbell(t, root, cfg, inDir(data))
+	waitFrames(t, d)
+	before := clipID(ringForClip(t, d))
+
+	pairApp(t, ctx, d, origin, "anna")
+	after := clipID(ringForClip(t, d))
+
+	// Two records sealed to the phone that the doorbell did not sign as they are.
+	tokens, _ := pairing.List(d.DataDir())
+	rcpt, _, err := keys.ParseRecipient(tokens[0].Recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := clipstore.Open(d.DataDir())
+	sealedClip, _ := os.ReadFile(store.ClipPath(after))
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	deviceKey, _ := devicekey.Load(d.DataDir())
+	forge := func(key ed25519.PrivateKey, alter func([]byte) []byte) string {
+		id := clip.NewID()
+		r := &clip.Record{ID: id, Device: devicekey.Fingerprint(key.Public().(ed25519.PublicKey)), Status: clip.StatusComplete,
+			Kind: "motion", Trigger: time.Now(), Duration: 2, Zones: []string{}}
+		env, err := r.Sign(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w, _ := age.Encrypt(&buf, rcpt)
+		w.Write(alter(env))
+		w.Close()
+		os.WriteFile(store.ClipPath(id), sealedClip, 0o600)
+		os.WriteFile(store.RecordPath(id), buf.Bytes(), 0o600)
+		return id
+	}
+	otherDevice := forge(otherKey, func(b []byte) []byte { return b })
+	altered := forge(deviceKey, func(b []byte) []byte { return bytes.Replace(b, []byte(`"kind":"motion"`), []byte(`"kind":"ring"`), 1) })
+
+	phonePortrait(t, ctx)
+	captured := captureResponses(t, ctx)
+	navigate(t, ctx, origin+"/")
+	state := func(id string) string {
+		return `(document.querySelector('#clips-list [data-id="` + id + `"]') || {dataset: {}}).dataset.state || ''`
+	}
+	text := func(id string) string {
+		v, _ := js[string](ctx, `document.querySelector('#clips-list [data-id="`+id+`"]').textContent`)
+		return v
+	}
+	for id, want := range map[string]string{before: "before", after: "ok", otherDevice: "forged", altered: "forged"} {
+		waitJS(t, ctx, state(id), 10*time.Second, func(s string) bool { return s == want })
+	}
+	if s := text(before); !strings.Contains(s, "Recorded before this phone was paired") {
+		t.Errorf("the clip from before pairing says %q", s)
+	}
+	for _, id := range []string{otherDevice, altered} {
+		if s := text(id); !strings.Contains(s, "Not signed by your doorbell") {
+			t.Errorf("a forged record says %q", s)
+		}
+	}
+	ok, _ := js[string](ctx, `(() => { const li = document.querySelector('#clips-list [data-id="`+after+`"]');
+		const img = li.querySelector('img'); return li.querySelector('.kind').textContent + ' ' + (!img.hidden && img.complete && img.naturalWidth > 0); })()`)
+	if ok != "Ring true" {
+		t.Errorf("the clip after pairing: %q, want a ring with its thumbnail shown", ok)
+	}
+	order, _ := js[string](ctx, `[...document.querySelectorAll('#clips-list li')].map((li) => li.dataset.id).join(' ')`)
+	if strings.Index(order, after) > strings.Index(order, before) {
+		t.Errorf("not newest first: %s", order)
+	}
+
+	// A new clip appears without a reload, on top.
+	fresh := clipID(ringForClip(t, d))
+	waitJS(t, ctx, state(fresh), 10*time.Second, func(s string) bool { return s == "ok" })
+	if first, _ := js[string](ctx, `document.querySelector('#clips-list li').dataset.id`); first != fresh {
+		t.Errorf("the new clip is not on top")
+	}
+	// Tapping the clip plays it: checked against the pinned key as it
+	// plays, and the picture moves.
+	res, err := js[map[string]any](ctx, `(document.querySelector('#clips-list [data-id="`+after+`"]').click(), new Promise((ok) => {
+		const t = setInterval(() => { if (doorbell.clips.result) { clearInterval(t); ok(doorbell.clips.result); } }, 20); }))`)
+	if err != nil || res["verified"] != true || res["error"] != "" {
+		t.Fatalf("playing the clip: %v %v", res, err)
+	}
+	waitJS(t, ctx, `document.getElementById('clip-video').currentTime`, 10*time.Second, func(v float64) bool { return v > 0.2 })
+	if frames, _ := js[float64](ctx, `document.getElementById('clip-video').getVideoPlaybackQuality().totalVideoFrames`); frames == 0 {
+		t.Error("no frames decoded")
+	}
+
+	// One bit flipped in the sealed clip: flagged, and not played.
+	sealedFresh, _ := os.ReadFile(store.ClipPath(fresh))
+	payload := bytes.Index(sealedFresh, []byte("\n--- ")) + 1
+	payload += bytes.IndexByte(sealedFresh[payload:], '\n') + 1
+	sealedFresh[payload+16+300] ^= 0x10
+	if err := os.WriteFile(store.ClipPath(fresh), sealedFresh, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js[bool](ctx, `(document.getElementById('clip-close').click(), delete doorbell.clips.result, true)`)
+	res, err = js[map[string]any](ctx, `doorbell.clips.play('`+fresh+`')`)
+	if err != nil || res["verified"] != false || !strings.Contains(fmt.Sprint(res["error"]), "Not signed by your doorbell") {
+		t.Errorf("a clip with a bit flipped: %v %v", res, err)
+	}
+	if v, _ := js[string](ctx, `(() => { const v = document.getElementById('clip-video'); return v.currentTime + ' ' + v.getVideoPlaybackQuality().totalVideoFrames + ' ' + !document.getElementById('clip-insist').hidden + ' ' + document.getElementById('clip-note').textContent; })()`); !strings.HasPrefix(v, "0 0 true Not signed by your doorbell") {
+		t.Errorf("the altered clip: currentTime, frames, insist button, note: %q", v)
+	}
+
+	// Every byte the doorbell served in this session is ciphertext or the app.
+	records, scanned := 0, 0
+	for url, body := range captured() {
+		if !strings.HasPrefix(url, origin+"/") {
+			continue // data: URLs the page made of what it decrypted
+		}
+		scanned += len(body)
+		if strings.Contains(url, clip.RecordSuffix) {
+			records++
+		}
+		for _, marker := range [][]byte{[]byte("ftyp"), []byte("mdat"), {0xFF, 0xD8, 0xFF}, []byte("/9j/")} {
+			if bytes.Contains(body, marker) {
+				t.Errorf("%s holds %q: plaintext footage or a thumbnail left the doorbell", url, marker)
+			}
+		}
+	}
+	if records < 4 {
+		t.Errorf("captured %d sealed records, want the 4 listed", records)
+	}
+	t.Logf("scanned %d bytes of responses, %d sealed records among them", scanned, records)
+
+	timings, _ := js[string](ctx, `JSON.stringify(doorbell.clips.timings)`)
+	var tm map[string]float64
+	_ = json.Unmarshal([]byte(timings), &tm)
+	t.Logf("clip list timings (ms since the page began loading): %v", tm)
+}
+
+// captureResponses records the body of every response the page gets from
+// now on; the returned function fetches them, by URL.
+func captureResponses(t *testing.T, ctx context.Context) func() map[string][]byte {
+	t.Helper()
+	var mu sync.Mutex
+	urls := map[network.RequestID]string{}
+	var finished []network.RequestID
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventResponseReceived:
+			urls[e.RequestID] = e.Response.URL
+		case *network.EventLoadingFinished:
+			finished = append(finished, e.RequestID)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: new(int64(200 << 20)), MaxResourceBufferSize: new(int64(50 << 20))}); err != nil {
+		t.Fatal(err)
+	}
+	return func() map[string][]byte {
+		mu.Lock()
+		ids := slices.Clone(finished)
+		mu.Unlock()
+		out := map[string][]byte{}
+		for _, id := range ids {
+			res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: id})
+			mu.Lock()
+			u := urls[id]
+			mu.Unlock()
+			if err != nil || u == "" {
+				continue // no body (a redirect, or a preflight)
+			}
+			out[u+"#"+string(id)] = res.Body
+		}
+		return out
+	}
+}
+
+// phonePortrait makes the window a phone held upright, where the app
+// shows its lists below the picture.
+func phonePortrait(t testing.TB, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: 390, Height: 844, DeviceScaleFactor: 3, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func clipID(path string) string {
+	id, _, _ := clip.SplitName(path[strings.LastIndexByte(path, '/')+1:])
+	return id
+}
+
+// waitFrames waits until the camera runs, so that a ring records a clip.
+func waitFrames(t *testing.T, d *Daemon) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.camera.Status().State != "running" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the camera is %+v after 10 s", d.camera.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

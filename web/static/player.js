@@ -1,0 +1,156 @@
+// Playing a clip: fetched with Range requests, decrypted while it
+// downloads (typage's streams), each signed checkpoint checked against the
+// doorbell key pinned at pairing before the video it covers is played
+// (Media Source Extensions, or ManagedMediaSource on iOS 17.1+), and the
+// whole against the record's hash. crypto/clip defines the format.
+import { Decrypter, sha256 } from './age.js';
+import { verifyEd25519 } from './clips.js';
+
+const CHUNK = 1 << 20; // bytes per Range request
+const UUID = [0xd0, 0x0b, 0xe1, 0x1c, 0x5e, 0xa1, 0x4c, 0x1b, 0x9a, 0x0e, 0x5c, 0x1e, 0x7d, 0x6f, 0x11, 0x01];
+const CHECKPOINT_SIZE = 8 + 16 + 56 + 64;
+const CONTEXT = new TextEncoder().encode('doorbell clip checkpoint v1\0');
+export const FORGED = 'Not signed by your doorbell: this clip was changed, damaged, or made by another device.';
+
+// rangeStream reads url in CHUNK-sized Range requests.
+function rangeStream(url, token, size) {
+  let at = 0;
+  return new ReadableStream({
+    async pull(ctl) {
+      if (at >= size) return ctl.close();
+      const end = Math.min(at + CHUNK, size) - 1;
+      const r = await fetch(url, { headers: { Authorization: 'Bearer ' + token, Range: `bytes=${at}-${end}` }, cache: 'no-store' });
+      if (r.status !== 206) throw new Error('the doorbell answered ' + r.status + ' to a range request');
+      const b = new Uint8Array(await r.arrayBuffer());
+      at += b.length;
+      ctl.enqueue(b);
+    },
+  }, { highWaterMark: 2 });
+}
+
+const u32 = (b, i) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+const isCheckpoint = (box) => box.length >= 24 && box[4] === 0x75 && box[5] === 0x75 && box[6] === 0x69 && box[7] === 0x64 &&
+  UUID.every((c, i) => box[8 + i] === c);
+
+// codecOf reads the avc1 codec string from the init segment's avcC box.
+function codecOf(init) {
+  for (let i = 4; i + 8 < init.length; i++) {
+    if (init[i] === 0x61 && init[i + 1] === 0x76 && init[i + 2] === 0x63 && init[i + 3] === 0x43) {
+      const hex = (n) => n.toString(16).padStart(2, '0');
+      return 'avc1.' + hex(init[i + 5]) + hex(init[i + 6]) + hex(init[i + 7]);
+    }
+  }
+  return 'avc1.42E01E';
+}
+
+// play plays clip entry e (with its opened record) in video. It resolves
+// to {verified, truncated, error}. insist plays even what fails the check.
+export async function play({ video, token, e, record, key, pub, insist = false, onNote = () => {} }) {
+  const MS = window.ManagedMediaSource || window.MediaSource;
+  if (!MS) throw new Error('this browser cannot play clips (no Media Source Extensions)');
+  const ms = new MS();
+  video.disableRemotePlayback = true; // ManagedMediaSource needs it
+  video.src = URL.createObjectURL(ms);
+  await new Promise((ok) => ms.addEventListener('sourceopen', ok, { once: true }));
+  const d = new Decrypter();
+  d.addIdentity(key.identity);
+  const plain = (await d.decrypt(rangeStream('/api/clips/' + e.id + '.mp4.age', token, e.bytes))).getReader();
+  const idBytes = new TextEncoder().encode(e.id);
+  const hash = sha256.create();
+  let buf = new Uint8Array(0);
+  let total = 0; // plaintext bytes hashed
+  let pending = []; // boxes waiting for the checkpoint that covers them
+  let seq = 0;
+  let sb = null;
+  const result = { verified: false, truncated: false, error: '' };
+  const append = async (bytes) => {
+    if (!sb) {
+      sb = ms.addSourceBuffer('video/mp4; codecs="' + codecOf(bytes) + '"');
+    }
+    sb.appendBuffer(bytes);
+    await new Promise((ok, fail) => {
+      sb.addEventListener('updateend', ok, { once: true });
+      sb.addEventListener('error', () => fail(new Error('the video could not be decoded')), { once: true });
+    });
+    if (video.paused) video.play().catch(() => {});
+  };
+  const fail = (why) => {
+    result.error = why;
+    onNote(why);
+    return !insist;
+  };
+  const checkpoint = async (box) => {
+    const signed = box.subarray(24, 80);
+    const sig = box.subarray(80, 144);
+    const cpSeq = u32(signed, 4);
+    const offset = Number((BigInt(u32(signed, 16)) << 32n) | BigInt(u32(signed, 20)));
+    const sum = hash.clone().digest();
+    const same = signed[0] === 1 && cpSeq === seq && offset === total && sum.every((c, i) => c === signed[24 + i]);
+    const msg = new Uint8Array(CONTEXT.length + idBytes.length + 1 + 56);
+    msg.set(CONTEXT);
+    msg.set(idBytes, CONTEXT.length);
+    msg.set(signed, CONTEXT.length + idBytes.length + 1);
+    return same && pub && await verifyEd25519(pub, sig, msg);
+  };
+  try {
+    for (;;) {
+      const { value, done } = await plain.read();
+      if (done) break;
+      const joined = new Uint8Array(buf.length + value.length);
+      joined.set(buf);
+      joined.set(value, buf.length);
+      buf = joined;
+      while (buf.length >= 8) {
+        const size = u32(buf, 0);
+        if (size < 8) throw new Error('bad box');
+        if (buf.length < size) break;
+        const box = buf.slice(0, size);
+        buf = buf.subarray(size);
+        if (isCheckpoint(box)) {
+          if (box.length !== CHECKPOINT_SIZE || !(await checkpoint(box))) {
+            if (fail(FORGED)) return result;
+          }
+          seq++;
+          const ready = pending;
+          pending = [];
+          for (const b of ready) await append(b);
+        } else {
+          pending.push(box);
+        }
+        hash.update(box);
+        total += box.length;
+      }
+    }
+  } catch (err) {
+    // Decryption refused a chunk: changed, or cut short.
+    if (total === 0 || !/truncat|unexpected end|premature/i.test(String(err && err.message))) {
+      if (fail(FORGED)) return result;
+    }
+    result.truncated = true;
+  }
+  if (pending.length || buf.length) result.truncated = true;
+  const whole = Array.from(hash.digest(), (c) => c.toString(16).padStart(2, '0')).join('');
+  if (!result.truncated && record.media_sha256 && whole !== record.media_sha256) {
+    if (fail(FORGED)) return result;
+  }
+  if (result.truncated) onNote('This clip was cut off: it plays what was recovered, up to its last signed checkpoint.');
+  result.verified = !result.error;
+  if (ms.readyState === 'open' && (!sb || !sb.updating)) ms.endOfStream();
+  return result;
+}
+
+// save writes the decrypted MP4 to the phone, on the member's tap only.
+export async function save({ token, e, key }) {
+  const d = new Decrypter();
+  d.addIdentity(key.identity);
+  const r = await fetch('/api/clips/' + e.id + '.mp4.age', { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
+  const blob = await new Response(await d.decrypt(r.body)).blob();
+  const url = URL.createObjectURL(new Blob([blob], { type: 'video/mp4' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = 'doorbell-' + e.id + '.mp4';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
