@@ -325,6 +325,11 @@ func TestAppOverTrustedHTTPS(t *testing.T) {
 	if title, _ := js[string](tab, `document.getElementById('screen-title').textContent`); !strings.Contains(title, "reach") {
 		t.Errorf("unreachable screen titled %q", title)
 	}
+	// It says since when the doorbell is silent (its event stream was heard
+	// while it ran).
+	if heard, _ := js[string](tab, `(document.getElementById('last-heard') || {}).textContent || ''`); !strings.Contains(heard, "Last heard from it") {
+		t.Errorf("the unreachable screen does not say when the doorbell was last heard: %q", heard)
+	}
 	before, _ := js[float64](tab, `doorbell.attempts`)
 	if _, err := js[bool](tab, `document.getElementById('retry').click(), true`); err != nil {
 		t.Fatal(err)

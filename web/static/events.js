@@ -1,6 +1,14 @@
 // The doorbell's event stream (/api/events, Server-Sent Events read with
 // fetch, because EventSource cannot send the token in a header).
 // onEvent gets each {kind, time}; onRevoked is called if the token is refused.
+// Whatever arrives (an event or the 15 s heartbeat) marks the doorbell as
+// heard from, so that the unreachable screen can say since when it is silent.
+export const LAST_HEARD = 'doorbell.lastHeard';
+
+function heard() {
+  try { localStorage.setItem(LAST_HEARD, String(Date.now())); } catch (e) { /* private window: nothing kept */ }
+}
+
 export async function listen(token, { onEvent, onRevoked, stopped }) {
   let delay = 1000;
   while (!stopped()) {
@@ -21,6 +29,7 @@ export async function listen(token, { onEvent, onRevoked, stopped }) {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        heard();
         buf += text.decode(value, { stream: true });
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {

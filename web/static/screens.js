@@ -61,6 +61,7 @@ const screens = {
     body: [
       ['This phone may not be on the home network, or the doorbell is off or restarting.'],
       ['Nothing is shown or recorded on this phone until it answers.'],
+      ...lastHeard(),
     ],
     countdown: true,
   }),
@@ -72,6 +73,16 @@ const screens = {
     ],
   }),
 };
+
+// lastHeard says when this phone last heard from the doorbell (events.js
+// marks it): if it went silent in the middle of a visit, that is when.
+function lastHeard() {
+  let at = 0;
+  try { at = Number(localStorage.getItem('doorbell.lastHeard')) || 0; } catch (e) { /* nothing kept */ }
+  if (!at) return [];
+  const when = new Date(at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  return [[h('span', { id: 'last-heard' }, 'Last heard from it: ' + when + '.')]];
+}
 
 export const names = Object.keys(screens);
 
