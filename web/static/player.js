@@ -7,6 +7,8 @@ import { Decrypter, sha256 } from './age.js';
 import { verifyEd25519 } from './clips.js';
 
 const CHUNK = 1 << 20; // bytes per Range request
+const AHEAD = 10; // seconds of video buffered ahead of the picture, at most
+const BEHIND = 20; // seconds of played video kept for seeking back
 const UUID = [0xd0, 0x0b, 0xe1, 0x1c, 0x5e, 0xa1, 0x4c, 0x1b, 0x9a, 0x0e, 0x5c, 0x1e, 0x7d, 0x6f, 0x11, 0x01];
 const CHECKPOINT_SIZE = 8 + 16 + 56 + 64;
 const CONTEXT = new TextEncoder().encode('doorbell clip checkpoint v1\0');
@@ -67,13 +69,22 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
     if (!sb) {
       sb = ms.addSourceBuffer('video/mp4; codecs="' + codecOf(bytes) + '"');
     }
-    sb.appendBuffer(bytes);
-    await new Promise((ok, fail) => {
-      sb.addEventListener('updateend', ok, { once: true });
-      sb.addEventListener('error', () => fail(new Error('the video could not be decoded')), { once: true });
-    });
+    // Stay at most AHEAD seconds ahead of the picture, and let go of what
+    // was played: memory stays bounded however long the clip.
+    while (sb.buffered.length && sb.buffered.end(sb.buffered.length - 1) - video.currentTime > AHEAD && !video.paused) {
+      await new Promise((ok) => video.addEventListener('timeupdate', ok, { once: true }));
+    }
+    if (sb.buffered.length && video.currentTime - sb.buffered.start(0) > BEHIND) {
+      await update(() => sb.remove(0, video.currentTime - BEHIND / 2));
+    }
+    await update(() => sb.appendBuffer(bytes));
     if (video.paused) video.play().catch(() => {});
   };
+  const update = (f) => new Promise((ok, fail) => {
+    sb.addEventListener('updateend', ok, { once: true });
+    sb.addEventListener('error', () => fail(new Error('the video could not be decoded')), { once: true });
+    f();
+  });
   const fail = (why) => {
     result.error = why;
     onNote(why);
