@@ -110,13 +110,13 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	body := wire.ClipList{DeviceKey: h.DeviceKey, Clips: make([]wire.ClipEntry, 0, len(list))}
 	for _, e := range list {
 		ce := wire.ClipEntry{ID: e.ID, Bytes: e.Bytes, RecordBytes: e.RecordBytes, Hour: e.Time.UTC().Truncate(time.Hour)}
-		// A clip's file time is when it was finished; it was sealed to the
-		// keys of when it started, its pre- and post-roll earlier (seconds,
-		// as configured), which covers key times kept in whole seconds.
+		// A clip was sealed to the keys of when it started; key times are
+		// kept in whole seconds, so a clip started in the second a key was
+		// added counts as before it.
 		switch {
-		case !member.IsZero() && e.Time.Before(member.Add(time.Second)):
+		case !member.IsZero() && e.Started.Before(member.Add(time.Second)):
 			ce.SealedBefore = wire.SealedBeforeMember
-		case !phone.IsZero() && e.Time.Before(phone.Add(time.Second)):
+		case !phone.IsZero() && e.Started.Before(phone.Add(time.Second)):
 			ce.SealedBefore = wire.SealedBeforePhone
 		}
 		body.Clips = append(body.Clips, ce)

@@ -173,7 +173,8 @@ type Entry struct {
 	ID          string
 	Bytes       int64 // of the sealed clip
 	RecordBytes int64 // of its sealed record; 0 if it has none
-	Time        time.Time
+	Time        time.Time // the clip file's modification time, to the hour (coarse.go)
+	Started     time.Time // when its recording started: the file's birth (birth.go)
 }
 
 // List returns the finished clips, oldest first (by file time).
@@ -201,6 +202,7 @@ func (s *Store) List() ([]Entry, error) {
 		}
 		if suf == clip.ClipSuffix {
 			en.Bytes, en.Time = fi.Size(), fi.ModTime()
+			en.Started = birth(filepath.Join(s.dir, e.Name()), en.Time)
 		} else {
 			en.RecordBytes = fi.Size()
 		}

@@ -43,6 +43,7 @@ func TestClipListInTheBrowser(t *testing.T) {
 	before := clipID(ringForClip(t, d))
 
 	pairApp(t, ctx, d, origin, "anna")
+	pastPairingSecond()
 	after := clipID(ringForClip(t, d))
 
 	// Two records sealed to the phone that the doorbell did not sign as they are.
@@ -233,4 +234,12 @@ func waitFrames(t *testing.T, d *Daemon) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pastPairingSecond waits until the wall clock is past the second in which
+// the phone was just paired: key times are kept in whole seconds, so a clip
+// that starts within that second counts as sealed before the phone
+// (clipstore's sealed_before), and the next tests want one from after.
+func pastPairingSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 }

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -295,14 +296,22 @@ func selfSigned(t *testing.T) tls.Certificate {
 func TestClipsSealedBeforeTheMember(t *testing.T) {
 	f := newFakeDoorbell(t, 4)
 	entries, _ := f.store.List()
-	old := time.Now().Add(-48 * time.Hour)
-	for _, e := range entries[:3] {
-		if err := os.Chtimes(f.store.ClipPath(e.ID), old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-	added := time.Now().Add(-24 * time.Hour)
+	// The member is added now, in whole seconds as the doorbell keeps it;
+	// one clip is then recorded anew once the clock is past that second.
+	added := time.Now().Truncate(time.Second)
 	f.since.Store(&added)
+	later := f.store.ClipPath(entries[3].ID)
+	data, err := os.ReadFile(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(added.Add(time.Second + 10*time.Millisecond))) // the wall clock itself is what is waited for
+	if err := os.Remove(later); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(later, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ds, _ := LoadDevices(t.TempDir())
 	ctx := context.Background()
 	d, err := Pair(ctx, ds, f.srv.URL, "goodcode", f.id(), "laptop")
@@ -333,7 +342,9 @@ func TestClipsSealedBeforeTheMember(t *testing.T) {
 	if err != nil || st.New != 1 || st.Skipped != 3 {
 		t.Fatalf("pull: %+v %v; want 1 new, 3 left on the doorbell", st, err)
 	}
-	if got, _ := os.ReadDir(dir); len(got) != 2 {
+	got, _ := os.ReadDir(dir)
+	got = slices.DeleteFunc(got, func(e os.DirEntry) bool { return e.Name() == ".doorbell-seen.json" })
+	if len(got) != 2 {
 		t.Errorf("pulled %d files, want the one clip and its record", len(got))
 	}
 	st, err = PullAll(ctx, c, dir, nil)
