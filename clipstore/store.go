@@ -171,8 +171,8 @@ func syncFile(path string) error {
 // Entry is one finished clip.
 type Entry struct {
 	ID          string
-	Bytes       int64 // of the sealed clip
-	RecordBytes int64 // of its sealed record; 0 if it has none
+	Bytes       int64     // of the sealed clip
+	RecordBytes int64     // of its sealed record; 0 if it has none
 	Time        time.Time // the clip file's modification time, to the hour (coarse.go)
 	Started     time.Time // when its recording started: the file's birth (birth.go)
 }
