@@ -192,10 +192,15 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 	stop := make(chan struct{})
-	defer close(stop)
 	// The token is checked on its own goroutine, so that a write stuck on a
 	// client that stopped reading cannot delay the end of a revoked stream.
+	// It must be gone before ServeHTTP returns: the server then reuses w.
+	var checker sync.WaitGroup
+	defer checker.Wait()
+	defer close(stop)
+	checker.Add(1)
 	go func() {
+		defer checker.Done()
 		t := time.NewTicker(recheck)
 		defer t.Stop()
 		for {
