@@ -30,6 +30,7 @@ type Config struct {
 	GPIO        GPIO     `toml:"gpio"`
 	MQTT        MQTT     `toml:"mqtt"`
 	Recorder    Recorder `toml:"recorder"`
+	Privacy     Privacy  `toml:"privacy"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -85,6 +86,7 @@ func Defaults() Config {
 		GPIO:     defaultGPIO(),
 		MQTT:     defaultMQTT(),
 		Recorder: defaultRecorder(),
+		Privacy:  defaultPrivacy(),
 	}
 }
 
@@ -107,6 +109,7 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, decodeErrors(name, data, err)
 	}
 	v := &validator{file: name, lines: keyLines(data)}
+	cfg.ApplyPrivacyProfile(v.inFile) // privacy.go
 	cfg.validate(v)
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
@@ -300,6 +303,13 @@ func (v *validator) errorf(key, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: v.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+// inFile reports whether the file sets key (or, for an array of tables, its first entry).
+func (v *validator) inFile(key string) bool {
+	_, ok := v.lines[key]
+	_, first := v.lines[key+"[0]"]
+	return ok || first
+}
+
 // line finds key's line, or the line of the nearest enclosing table in the file.
 func (v *validator) line(key string) int {
 	for k := key; k != ""; {
@@ -341,6 +351,7 @@ func (c *Config) validate(v *validator) {
 	c.GPIO.validate(v)
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
+	c.Privacy.validate(v, c)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {
