@@ -54,6 +54,7 @@ type Daemon struct {
 	tokenStore *pairing.Store // paired devices' tokens (startPairing)
 	led        *gpio.LED      // the status LED, or only its state without GPIO (startGPIO)
 	ring       *stream.Ring   // recent encoded pictures: live view and pre-roll (startStream)
+	window     *liveWindow    // the no-recording profile's live window, else nil (privacy.go)
 
 	// background is every goroutine that must finish before Run returns:
 	// the recorder sealing its clip, the encoder, the watchers.
@@ -97,6 +98,7 @@ func New(cfg config.Config, dataDir string, log *slog.Logger) *Daemon {
 // ends (nil) or when the server cannot start (the error says why).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
+	d.enforcePrivacy() // privacy.go
 	ln, err := net.Listen("tcp", d.Cfg.HTTP.Listen)
 	if err != nil {
 		return listenError(d.Cfg.HTTP.Listen, err)
@@ -134,10 +136,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.Mux.HandleFunc("GET /healthz", d.serveHealth)
 	d.Mux.Handle("GET /metrics", d.insidersOnly(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 
-	d.goBackground(func() { d.camera.Run(ctx) })
+	d.goBackground(func() { d.runCamera(ctx) }) // only after a ring in the no-recording profile (privacy.go)
 
 	srv := &http.Server{
-		Handler:           d.Mux,
+		Handler:           d.lanOnly(d.Mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.Log.Handler(), slog.LevelDebug),
 		// Long-lived requests (event streams) end when the daemon stops.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"doorbell/clipstore"
+	"doorbell/config"
 	"doorbell/crypto/keys"
 	"doorbell/crypto/members"
 	"doorbell/devicekey"
@@ -36,6 +37,11 @@ const membersPoll = 500 * time.Millisecond
 // /healthz ("recording": "disabled: no members").
 func (d *Daemon) startRecorder(ctx context.Context) error {
 	log := d.Log.With("part", "recorder")
+	if d.noRecording() {
+		log.Info("recording nothing: privacy profile no-recording")
+		d.AddHealth("recording", func() any { return "off: privacy profile no-recording" })
+		return nil
+	}
 	ring := d.ring
 	if ring == nil {
 		return errors.New("recorder: the stream's ring is missing; startStream must run first")
@@ -91,7 +97,8 @@ func (d *Daemon) startRecorder(ctx context.Context) error {
 	r := recorder.New(recorder.Config{
 		PreRoll: seconds(c.PreRoll), PostRoll: seconds(c.PostRoll), MaxLength: seconds(c.MaxLength),
 		OnMotion: c.OnMotion, OnRing: c.OnRing, FPS: d.Cfg.Camera.FPS,
-		SyncInterval: seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
+		NothingBeforeEvent: d.Cfg.Privacy.Profile == config.ProfileRingOnly,
+		SyncInterval:       seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { d.led.Set(gpio.Recording, on) },
 	}, ring, store, key, watcher.Current, d.Bus.Publish, log)

@@ -19,7 +19,7 @@ func (d *Daemon) startStream(ctx context.Context) error {
 		Command: c.FFmpeg, Backend: c.Encoder,
 		Width: cam.Width, Height: cam.Height, FPS: cam.FPS,
 		BitrateKbps: c.BitrateKbps, KeyframeInterval: seconds(c.KeyframeInterval),
-	}, ring, d.Log.With("part", "encoder"))
+	}, d.liveOnly(ring), d.Log.With("part", "encoder"))
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (d *Daemon) startStream(ctx context.Context) error {
 		return err
 	}
 	whep := &stream.WHEP{
-		Viewers: hub, ICEServers: ice, Log: d.Log.With("part", "whep"),
+		Viewers: d.liveGate(hub), ICEServers: ice, Log: d.Log.With("part", "whep"),
 		Auth: d.tokens(),
 	}
 	// A revoked phone stops watching at once, not at the next recheck.
