@@ -68,6 +68,7 @@ type pipelineConfig struct {
 	noEncoder  bool
 	maxViewers int
 	queue      int
+	audio      *Audio
 }
 
 // tokenStore is a fake of the pairing code's token store.
@@ -118,7 +119,7 @@ func startPipeline(t testing.TB, c pipelineConfig) *pipeline {
 		go func() { defer p.wg.Done(); p.enc.Run(ctx) }()
 		go func() { defer p.wg.Done(); _ = feed(ctx, c.w, c.h, c.fps, p.enc) }()
 	}
-	p.hub, err = NewHub(p.ring, HubConfig{MaxViewers: c.maxViewers, Queue: c.queue, LoopbackCandidates: true, Log: testLog(t)})
+	p.hub, err = NewHub(p.ring, HubConfig{MaxViewers: c.maxViewers, Queue: c.queue, LoopbackCandidates: true, Log: testLog(t), Audio: c.audio})
 	if err != nil {
 		t.Fatal(err)
 	}
