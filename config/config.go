@@ -31,6 +31,7 @@ type Config struct {
 	MQTT        MQTT     `toml:"mqtt"`
 	Recorder    Recorder `toml:"recorder"`
 	Privacy     Privacy  `toml:"privacy"`
+	Audio       Audio    `toml:"audio"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -87,6 +88,7 @@ func Defaults() Config {
 		MQTT:     defaultMQTT(),
 		Recorder: defaultRecorder(),
 		Privacy:  defaultPrivacy(),
+		Audio:    defaultAudio(),
 	}
 }
 
@@ -352,6 +354,7 @@ func (c *Config) validate(v *validator) {
 	c.MQTT.validate(v)
 	c.Recorder.validate(v, &c.Stream)
 	c.Privacy.validate(v, c)
+	c.Audio.validate(v)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

@@ -438,3 +438,5 @@ func firstFrameTime(t testing.TB, d *Daemon, id age.Identity, store *clipstore.S
 
 // recording reports whether a clip is recording now (the LED shows it).
 func (d *Daemon) recording() bool { return d.LED().State() == gpio.Recording }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

@@ -27,7 +27,12 @@ func (d *Daemon) startStream(ctx context.Context) error {
 	for i, s := range c.ICEServers {
 		ice[i] = webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 	}
+	audio, err := d.startAudio(ctx) // audio.go
+	if err != nil {
+		return err
+	}
 	hub, err := stream.NewHub(ring, stream.HubConfig{
+		Audio:      audio,
 		MaxViewers: c.MaxViewers, Queue: c.ViewerQueue, ICEServers: ice,
 		LoopbackCandidates: c.LoopbackCandidates,
 		UDPPortMin:         uint16(c.UDPPortMin), UDPPortMax: uint16(c.UDPPortMax),
