@@ -9,6 +9,7 @@ import (
 	"doorbell/events"
 	"doorbell/gpio"
 	"doorbell/internal/bearer"
+	"doorbell/replies"
 	"doorbell/stream"
 )
 
@@ -55,6 +56,11 @@ func (d *Daemon) startAudio(ctx context.Context) (*stream.Audio, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"listen_s": window.Seconds()})
 	})
+	if a.HasSpeaker() {
+		if err := d.startReplies(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	rings, unsubscribe := d.Bus.Subscribe(16)
 	d.goBackground(func() {
 		defer unsubscribe()
@@ -69,6 +75,13 @@ func (d *Daemon) startAudio(ctx context.Context) (*stream.Audio, error) {
 				if e.Kind != events.Ring {
 					continue
 				}
+				if c.RingSound && !e.Repeat {
+					go func() {
+						if err := a.Play(ctx, stream.RingSound, c.RingVolume); err != nil {
+							d.Log.Warn("the ring sound did not play", "err", err)
+						}
+					}()
+				}
 			case <-listen:
 			case <-timer.C:
 				a.Allow(false)
@@ -79,4 +92,32 @@ func (d *Daemon) startAudio(ctx context.Context) (*stream.Audio, error) {
 		}
 	})
 	return a, nil
+}
+
+// startReplies serves the quick replies (replies package): built-in ones
+// made once with espeak-ng in the background, and the owner's recordings,
+// each played on the speaker with one tap.
+func (d *Daemon) startReplies(ctx context.Context, a *stream.Audio) error {
+	store, err := replies.Open(d.DataDir, d.Cfg.Audio.FFmpeg, "")
+	if err != nil {
+		return err
+	}
+	d.goBackground(func() {
+		if err := store.MakeBuiltins(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Warn("the built-in quick replies are missing; the owner's own still work", "err", err)
+		}
+	})
+	(&replies.Handler{
+		Store: store, Log: d.Log.With("part", "replies"),
+		Authorized: func(token string) bool { _, ok := d.tokens().Authorize(token); return ok },
+		Play: func(path string) error {
+			go func() {
+				if err := a.Play(ctx, []string{"-i", path}, 0); err != nil {
+					d.Log.Warn("a quick reply did not play", "err", err)
+				}
+			}()
+			return nil
+		},
+	}).Register(d.Mux)
+	return nil
 }

@@ -58,6 +58,8 @@ type Audio struct {
 	micStop   context.CancelFunc // the capture running now, or nil
 	micDone   chan struct{}
 	talking   int // phone tracks playing now
+	sounds    int // Play calls playing now
+	stopSound context.CancelFunc
 	onLive    func(bool)
 	live      bool
 
@@ -151,6 +153,8 @@ func (a *Audio) Status() AudioStatus {
 	if a.HasSpeaker() {
 		st.Speaker = "idle"
 		if a.talking > 0 {
+			st.Speaker = "talk"
+		} else if a.sounds > 0 {
 			st.Speaker = "playing"
 		}
 	}
@@ -372,6 +376,7 @@ const releaseFlush = 30 * time.Millisecond
 // burst plays one burst of talk, starting with p; it reports false when
 // the track ended.
 func (a *Audio) burst(p *rtp.Packet, packets <-chan *rtp.Packet) bool {
+	a.stopSounds() // the member's voice wins over a reply or the ring sound
 	cmd := exec.Command(a.cfg.FFmpeg, PlaybackArgs(a.playbackOutput(), a.cfg.Volume)...)
 	stdin, err := cmd.StdinPipe()
 	stderr := &tailWriter{}

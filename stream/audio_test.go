@@ -2,6 +2,8 @@ package stream
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -253,4 +255,48 @@ func TestTwoWayAudio(t *testing.T) {
 	// The listener leaves: the microphone stops.
 	_ = phone.pc.Close()
 	eventually(t, 5*time.Second, "the microphone stopping when the last listener left", func() bool { return !a.Live() })
+}
+
+func rms(pcm []byte) float64 {
+	var sum float64
+	n := len(pcm) / 2
+	for i := 0; i < n; i++ {
+		x := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
+		sum += x * x
+	}
+	return math.Sqrt(sum / math.Max(1, float64(n)))
+}
+
+// The ring sound plays on the speaker through ALSA, at the volume asked
+// for; without a speaker Play says what to configure.
+func TestPlayRingSound(t *testing.T) {
+	speaker := alsaDevices(t, 1000)
+	a, err := NewAudio(AudioConfig{Playback: "spk", Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := func(volume float64) ([]byte, float64) {
+		t.Helper()
+		_ = os.Remove(speaker)
+		if err := a.Play(context.Background(), RingSound, volume); err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.ReadFile(speaker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, rms(out)
+	}
+	out, loud := level(1)
+	if hi, lo, other := goertzel(out, 660), goertzel(out, 550), goertzel(out, 1000); hi+lo < 0.3 || other > 0.02 {
+		t.Errorf("the ring sound (%d bytes): 660 Hz %.2f, 550 Hz %.2f, 1 kHz %.2f of the power; want the two tones", len(out), hi, lo, other)
+	}
+	_, quiet := level(0.25)
+	if r := quiet / loud; r < 0.2 || r > 0.3 {
+		t.Errorf("at volume 0.25 the ring sound is %.2f as loud as at 1", r)
+	}
+	none, _ := NewAudio(AudioConfig{})
+	if err := none.Play(context.Background(), RingSound, 1); !errors.Is(err, ErrNoSpeaker) {
+		t.Errorf("Play without a speaker: %v", err)
+	}
 }
