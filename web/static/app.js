@@ -7,6 +7,7 @@ import { show, hide } from './screens.js';
 import { listen } from './events.js';
 import { watch } from './status.js';
 import { setupPush } from './push.js';
+import { setupTalk, connected as talkConnected, talkState } from './talk.js';
 
 const boot = window.doorbellBoot;
 const $ = (id) => document.getElementById(id);
@@ -25,6 +26,7 @@ const api = window.doorbell = {
   framesDecoded: live.framesDecoded,
   measure: live.measure,
   worker: null, // the service worker registration, once it is active
+  talk: talkState,
 };
 
 // The service worker keeps the app shell for when the doorbell is away.
@@ -94,7 +96,8 @@ router.add('live', {
         if (!ended) show('unreachable', { at, retry });
       },
       revoked,
-      audio() {
+      audio(pc) {
+        talkConnected(pc);
         const mute = $('mute');
         const video = $('video');
         const label = () => {
@@ -113,6 +116,7 @@ router.add('live', {
     listen(token, { onEvent, onRevoked: revoked, stopped: () => ended });
     watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage') });
     setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') });
+    setupTalk({ token, panel: $('talk'), video: $('video') });
   },
 });
 
