@@ -440,3 +440,63 @@ func firstFrameTime(t testing.TB, d *Daemon, id age.Identity, store *clipstore.S
 func (d *Daemon) recording() bool { return d.LED().State() == gpio.Recording }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// BenchmarkNoRecordingRingToFirstFrame: in the no-recording profile, from
+// a ring (the camera off) to the first video packet at a viewer that asks
+// at once and again every 20 ms while the doorbell says the camera is off:
+// the camera's start, the encoder's first keyframe, WHEP and ICE included.
+// Reports the p50 and p90 over b.N rings, and the p50s of the ring to the
+// camera's first frame and to the encoder's first keyframe.
+func BenchmarkNoRecordingRingToFirstFrame(b *testing.B) {
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 1280, 720, 30
+	cfg.Privacy.Profile = config.ProfileNoRecording
+	cfg.Privacy.LiveWindow = 2 // each ring's window ends before the next
+	var d *Daemon
+	addr, _ := started(b, cfg, func(dd *Daemon) { d = dd })
+	token := pairedToken(b, d)
+	var firstFrame atomic.Int64
+	d.AddSink(camera.SinkFunc(func(f *camera.Frame) { firstFrame.CompareAndSwap(0, time.Now().UnixNano()) }))
+	var ms, cam, key []float64
+	for i := 0; i < b.N; i++ {
+		waitUntil(b, 30*time.Second, "the camera off", func() bool { return !getPrivacy(b, addr).Live })
+		firstFrame.Store(0)
+		rang := time.Now()
+		firstKey := make(chan time.Time, 1)
+		_, cancelSub := d.ring.Subscribe(time.Now().Add(time.Hour), func(au *stream.AccessUnit) {
+			select {
+			case firstKey <- time.Now():
+			default:
+			}
+		})
+		d.Bus.Publish(events.Event{Kind: events.Ring, Time: rang, ID: uint64(i + 1)})
+		var p *peer
+		for p == nil {
+			var code int
+			var body string
+			p, code, body = dialWHEP(b, addr, token, nil, false)
+			if p == nil && code != http.StatusServiceUnavailable {
+				b.Fatalf("WHEP: %d %s", code, body)
+			}
+			if p == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		waitUntil(b, 10*time.Second, "the first picture", func() bool { return p.videoPkts.Load() > 0 })
+		ms = append(ms, float64(time.Since(rang).Microseconds())/1000)
+		cancelSub()
+		cam = append(cam, float64(time.Unix(0, firstFrame.Load()).Sub(rang).Microseconds())/1000)
+		select {
+		case k := <-firstKey:
+			key = append(key, float64(k.Sub(rang).Microseconds())/1000)
+		default:
+		}
+		_ = p.pc.Close()
+	}
+	b.ReportMetric(percentile(ms, 0.5), "p50-ms")
+	b.ReportMetric(percentile(ms, 0.9), "p90-ms")
+	b.ReportMetric(percentile(cam, 0.5), "camera-p50-ms") // ring to the camera's first frame
+	if len(key) > 0 {
+		b.ReportMetric(percentile(key, 0.5), "keyframe-p50-ms") // ring to the first keyframe out of the encoder
+	}
+}
