@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os/exec"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,60 +20,90 @@ import (
 
 // AudioConfig sets up the doorbell's sound: a microphone whose Opus goes to
 // every listening viewer, and a speaker that plays what a member says.
-// Both run through ffmpeg subprocesses, as the video encoder does: ALSA
-// capture to Opus RTP on loopback, and Ogg Opus on stdin to ALSA playback.
+// They run as subprocesses, as the video encoder does: arecord | ffmpeg
+// (PCM to Opus RTP on loopback) for the microphone, and ffmpeg | aplay
+// (Ogg Opus on stdin to PCM) for the speaker. arecord and aplay set
+// ALSA's buffer small (ffmpeg's own ALSA output would take up to the
+// device's largest buffer, often over half a second of delay).
 type AudioConfig struct {
-	FFmpeg string // the ffmpeg executable; "" means "ffmpeg"
+	FFmpeg         string // the ffmpeg executable; "" means "ffmpeg"
+	ARecord, APlay string // alsa-utils' programs; "" means "arecord" and "aplay"
 	// Capture is the microphone's ALSA device, such as "plughw:1,0"; ""
-	// means no microphone. CaptureArgs, if set, replace "-f alsa -i
-	// Capture" (the demo's synthetic tone).
+	// means no microphone. CaptureArgs, if set, are ffmpeg input
+	// arguments used instead of arecord (the demo's synthetic tone).
 	Capture     string
 	CaptureArgs []string
 	// Playback is the speaker's ALSA device; "" means no speaker.
-	// PlaybackArgs, if set, replace "-f alsa Playback" (the demo's speaker
-	// that discards what it plays).
+	// PlaybackArgs, if set, are ffmpeg output arguments used instead of
+	// aplay (the demo's speaker that discards what it plays).
 	Playback     string
 	PlaybackArgs []string
-	Volume       float64 // of the speaker, 0 to 2; 0 means 1
+	Volume       float64 // of the phone's voice and the replies, 0 to 2; 0 means 1
 
-	// Hold is how long after the phone's last sound the doorbell's
+	// Hold is how long after the speaker's last sound the doorbell's
 	// microphone stays muted (half duplex, so the visitor does not hear
 	// themselves); 0 means 250 ms.
 	Hold time.Duration
 	Log  *slog.Logger
 }
 
+// ALSA buffer sizes asked of arecord and aplay, in microseconds: the
+// speaker's bounds how long it plays on after a release.
+const (
+	captureBufferUS  = 80000
+	playbackBufferUS = 40000
+	alsaPeriodUS     = 10000
+)
+
 // Audio is the doorbell's microphone and speaker. The microphone runs
-// only while Live says so and at least one viewer receives audio: with
-// nobody listening, no sound is captured at all.
+// only while Allow says so and at least one viewer receives audio: with
+// nobody listening, no sound is captured at all. The speaker's player runs
+// while someone who could talk is connected, so that talk starts at once.
 type Audio struct {
 	cfg   AudioConfig
 	log   *slog.Logger
 	track *webrtc.TrackLocalStaticSample // the microphone, shared by every listener
 
-	mu        sync.Mutex
-	listeners int
-	allowed   bool               // the daemon's rule: after a ring, or "listen"
-	micStop   context.CancelFunc // the capture running now, or nil
-	micDone   chan struct{}
-	talking   int // phone tracks playing now
-	sounds    int // Play calls playing now
-	stopSound context.CancelFunc
-	onLive    func(bool)
-	live      bool
+	talkIn chan talkPacket // the phones' voices, for the player
 
-	lastTalk      atomic.Int64 // unix nanoseconds of the phone's last packet
-	micPackets    atomic.Uint64
-	mutedPackets  atomic.Uint64
-	speakerPkts   atomic.Uint64
-	micStarts     atomic.Uint64
-	captureFailed atomic.Value // string: the microphone's last failure
+	mu         sync.Mutex
+	listeners  int
+	allowed    bool               // the daemon's rule: after a ring, or "listen"
+	micStop    context.CancelFunc // the capture running now, or nil
+	micDone    chan struct{}
+	playerStop context.CancelFunc // the speaker's player running now, or nil
+	playerDone chan struct{}
+	soundGen   int                // which Play call owns the speaker
+	stopSound  context.CancelFunc // the sound Play is playing, or nil
+	soundDone  chan struct{}      // closed when it has let go of the speaker
+	sounds     int
+	onLive     func(bool)
+	live       bool
+
+	lastTalk     atomic.Int64 // unix nanoseconds of a phone's last sound
+	lastSpeaker  atomic.Int64 // unix nanoseconds of the speaker's last sound (talk or Play)
+	micPackets   atomic.Uint64
+	mutedPackets atomic.Uint64
+	speakerPkts  atomic.Uint64
+	micStarts    atomic.Uint64
+	failed       atomic.Value // string: the last failure of the microphone or speaker
+}
+
+type talkPacket struct {
+	payload []byte
+	at      time.Time
 }
 
 // NewAudio prepares the doorbell's sound; nothing runs until someone listens.
 func NewAudio(cfg AudioConfig) (*Audio, error) {
 	if cfg.FFmpeg == "" {
 		cfg.FFmpeg = "ffmpeg"
+	}
+	if cfg.ARecord == "" {
+		cfg.ARecord = "arecord"
+	}
+	if cfg.APlay == "" {
+		cfg.APlay = "aplay"
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = 250 * time.Millisecond
@@ -89,7 +118,7 @@ func NewAudio(cfg AudioConfig) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Audio{cfg: cfg, log: cfg.Log, track: track}, nil
+	return &Audio{cfg: cfg, log: cfg.Log, track: track, talkIn: make(chan talkPacket, 64)}, nil
 }
 
 // HasMic reports whether a microphone is configured.
@@ -124,41 +153,51 @@ func (a *Audio) Live() bool {
 
 // AudioStatus is the "audio" section of /healthz.
 type AudioStatus struct {
-	Mic        string `json:"mic"` // none, off, live, or failing (with Reason)
-	Speaker    string `json:"speaker"`
+	Mic        string `json:"mic"`     // none, off or live
+	Speaker    string `json:"speaker"` // none, off, ready (a member could talk), talk, or playing (a reply, the ring sound)
 	Listeners  int    `json:"listeners"`
-	Talking    int    `json:"talking"`
+	Talking    int    `json:"talking"` // 1 while a phone's voice is playing
 	MicPackets uint64 `json:"mic_packets"`
 	Muted      uint64 `json:"mic_packets_muted"` // while the speaker played
 	Played     uint64 `json:"speaker_packets"`
 	MicStarts  uint64 `json:"mic_starts"`
-	Reason     string `json:"reason,omitempty"`
+	Reason     string `json:"reason,omitempty"` // the last failure, and what to do
 }
 
 // Status reports the microphone's and speaker's state.
 func (a *Audio) Status() AudioStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AudioStatus{Mic: "none", Speaker: "none", Listeners: a.listeners, Talking: a.talking,
+	st := AudioStatus{Mic: "none", Speaker: "none", Listeners: a.listeners,
 		MicPackets: a.micPackets.Load(), Muted: a.mutedPackets.Load(), Played: a.speakerPkts.Load(), MicStarts: a.micStarts.Load()}
+	st.Reason, _ = a.failed.Load().(string)
 	if a.HasMic() {
 		st.Mic = "off"
 		if a.micStop != nil {
 			st.Mic = "live"
 		}
-		if r, _ := a.captureFailed.Load().(string); r != "" && a.micStop != nil {
-			st.Mic, st.Reason = "failing", r
-		}
 	}
 	if a.HasSpeaker() {
-		st.Speaker = "idle"
-		if a.talking > 0 {
-			st.Speaker = "talk"
-		} else if a.sounds > 0 {
+		st.Speaker = "off"
+		switch {
+		case a.sounds > 0:
 			st.Speaker = "playing"
+		case a.talkingNow():
+			st.Speaker, st.Talking = "talk", 1
+		case a.playerStop != nil:
+			st.Speaker = "ready"
 		}
 	}
 	return st
+}
+
+// releaseGap is the silence from the phone that ends its talk; the
+// speaker is quiet once ALSA's short buffer has played out.
+const releaseGap = 60 * time.Millisecond
+
+func (a *Audio) talkingNow() bool {
+	t := a.lastTalk.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) < releaseGap
 }
 
 // attach adds audio to a viewer's peer connection: the doorbell's
@@ -174,7 +213,7 @@ func (a *Audio) attach(pc *webrtc.PeerConnection) (detach func(), err error) {
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() == webrtc.RTPCodecTypeAudio && a.HasSpeaker() {
-			a.play(tr)
+			a.listenTo(tr)
 		}
 	})
 	a.mu.Lock()
@@ -192,54 +231,89 @@ func (a *Audio) attach(pc *webrtc.PeerConnection) (detach func(), err error) {
 	}, nil
 }
 
-// updateLocked starts or stops the microphone to match the rule: live
-// only while allowed and someone listens.
+// updateLocked starts or stops the microphone and the player to match the
+// rules: the microphone only while allowed and someone listens; the player
+// while someone is connected and no reply or ring sound has the speaker.
 func (a *Audio) updateLocked() {
-	want := a.HasMic() && a.allowed && a.listeners > 0
+	wantMic := a.HasMic() && a.allowed && a.listeners > 0
 	switch {
-	case want && a.micStop == nil:
+	case wantMic && a.micStop == nil:
 		ctx, cancel := context.WithCancel(context.Background())
 		a.micStop, a.micDone = cancel, make(chan struct{})
-		go a.runMic(ctx, a.micDone)
-	case !want && a.micStop != nil:
+		go a.supervise(ctx, a.micDone, "microphone", a.captureOnce)
+	case !wantMic && a.micStop != nil:
 		a.micStop()
 		a.micStop = nil
-		// runMic ends on its own; Close waits for it.
 	}
-	if want != a.live {
-		a.live = want
+	wantPlayer := a.HasSpeaker() && a.listeners > 0 && a.stopSound == nil
+	switch {
+	case wantPlayer && a.playerStop == nil:
+		ctx, cancel := context.WithCancel(context.Background())
+		a.playerStop, a.playerDone = cancel, make(chan struct{})
+		after := a.soundDone // a sound cut off may still hold the device
+		go a.supervise(ctx, a.playerDone, "speaker", func(ctx context.Context) error {
+			if after != nil {
+				select {
+				case <-after:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return a.playOnce(ctx)
+		})
+	case !wantPlayer && a.playerStop != nil:
+		a.playerStop()
+		a.playerStop = nil
+	}
+	if wantMic != a.live {
+		a.live = wantMic
 		if a.onLive != nil {
-			a.onLive(want)
+			a.onLive(wantMic)
 		}
 	}
 }
 
-// Close stops the microphone and waits for it.
+// Close stops the microphone and the speaker and waits for them.
 func (a *Audio) Close() {
 	a.mu.Lock()
-	stop, done := a.micStop, a.micDone
-	a.micStop = nil
 	a.allowed = false
+	a.listeners = 0
+	if a.stopSound != nil {
+		a.stopSound()
+	}
+	a.updateLocked()
+	var wait []chan struct{}
+	for _, c := range []chan struct{}{a.micDone, a.playerDone, a.soundDone} {
+		if c != nil {
+			wait = append(wait, c)
+		}
+	}
 	a.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
+	for _, c := range wait {
+		<-c
 	}
 }
 
-// runMic captures until ctx ends, restarting ffmpeg with backoff when it fails.
-func (a *Audio) runMic(ctx context.Context, done chan struct{}) {
+// supervise runs once until ctx ends, again with backoff after each
+// failure, like the camera: a missing or failing sound device never takes
+// the daemon down, and /healthz says why.
+func (a *Audio) supervise(ctx context.Context, done chan struct{}, what string, once func(context.Context) error) {
 	defer close(done)
-	a.micStarts.Add(1)
+	if what == "microphone" {
+		a.micStarts.Add(1)
+	}
 	backoff := 250 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()
-		err := a.captureOnce(ctx)
+		err := once(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		a.captureFailed.Store(err.Error())
-		a.log.Warn("microphone failed; retrying with backoff", "err", err)
+		if err == nil {
+			err = errors.New("it stopped")
+		}
+		a.failed.Store(fmt.Sprintf("%s: %v", what, err))
+		a.log.Warn(what+" failed; retrying with backoff", "err", err)
 		if time.Since(started) > 10*time.Second {
 			backoff = 250 * time.Millisecond
 		}
@@ -252,68 +326,61 @@ func (a *Audio) runMic(ctx context.Context, done chan struct{}) {
 	}
 }
 
-// CaptureArgs returns ffmpeg's arguments to capture input (ALSA device
-// arguments) as 20 ms Opus packets sent by RTP to 127.0.0.1:port.
-func CaptureArgs(input []string, port int) []string {
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-fflags", "nobuffer", "-flags", "low_delay"}
-	args = append(args, input...)
-	return append(args, "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-application", "voip",
-		"-frame_duration", "20", "-vbr", "off", "-payload_type", "111", "-f", "rtp", "rtp://127.0.0.1:"+strconv.Itoa(port)+"?pkt_size=1200")
-}
-
-func (a *Audio) captureInput() []string {
+// CaptureArgv returns the microphone's pipeline: arecord on the ALSA device
+// (or ffmpeg's own input arguments in), then ffmpeg encoding 20 ms Opus
+// packets sent by RTP to 127.0.0.1:port.
+func (a *Audio) CaptureArgv(port int) [][]string {
+	encode := []string{"-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-application", "voip",
+		"-frame_duration", "20", "-compression_level", "5", "-payload_type", "111", "-f", "rtp", "rtp://127.0.0.1:" + strconv.Itoa(port) + "?pkt_size=1200"}
+	ff := []string{a.cfg.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-fflags", "nobuffer", "-flags", "low_delay"}
 	if len(a.cfg.CaptureArgs) > 0 {
-		return a.cfg.CaptureArgs
+		return [][]string{append(append(ff, a.cfg.CaptureArgs...), encode...)}
 	}
-	return []string{"-f", "alsa", "-sample_rate", "48000", "-channels", "1", "-i", a.cfg.Capture}
+	rec := []string{a.cfg.ARecord, "-q", "-D", a.cfg.Capture, "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1",
+		"--buffer-time=" + strconv.Itoa(captureBufferUS), "--period-time=" + strconv.Itoa(alsaPeriodUS), "-"}
+	ff = append(ff, "-f", "s16le", "-ar", "48000", "-ac", "1", "-probesize", "32", "-analyzeduration", "0", "-i", "pipe:0")
+	return [][]string{rec, append(ff, encode...)}
 }
 
-// captureOnce runs one ffmpeg capture and forwards its Opus packets.
+// captureOnce runs the microphone's pipeline and forwards its Opus packets.
 func (a *Audio) captureOnce(ctx context.Context) error {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return fmt.Errorf("microphone: cannot open a loopback port for ffmpeg: %w", err)
+		return fmt.Errorf("cannot open a loopback port for ffmpeg: %w", err)
 	}
 	defer conn.Close()
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	cmd := exec.CommandContext(ctx, a.cfg.FFmpeg, CaptureArgs(a.captureInput(), port)...)
-	stderr := &tailWriter{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("microphone: cannot start %s: %w; install ffmpeg or set audio.ffmpeg", a.cfg.FFmpeg, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p, err := runPipeline(ctx, nil, nil, a.CaptureArgv(conn.LocalAddr().(*net.UDPAddr).Port)...)
+	if err != nil {
+		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	defer p.kill()
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-p.done:
+		}
 		conn.Close()
 	}()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
-	first := true
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
-			_ = cmd.Process.Kill()
-			werr := <-exited
-			if ctx.Err() != nil {
-				return ctx.Err()
+			cancel()
+			<-p.done
+			if p.err != nil {
+				return fmt.Errorf("%v; check audio.capture (arecord -L lists the devices)", p.err)
 			}
-			if line := stderr.lastLine(); line != "" {
-				return fmt.Errorf("microphone %s: ffmpeg: %s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture, line)
-			}
-			return fmt.Errorf("microphone %s: no sound for 2 s (%v, ffmpeg: %v); check audio.capture (arecord -L lists the devices)", a.cfg.Capture, err, werr)
+			return fmt.Errorf("no sound from %s for 2 s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
 		}
 		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
 			continue
 		}
-		if first {
-			first = false
-			a.captureFailed.Store("")
-		}
 		a.micPackets.Add(1)
-		if time.Since(time.Unix(0, a.lastTalk.Load())) < a.cfg.Hold {
+		if t := a.lastSpeaker.Load(); t != 0 && time.Since(time.Unix(0, t)) < a.cfg.Hold {
 			a.mutedPackets.Add(1) // half duplex: the speaker is playing
 			continue
 		}
@@ -321,125 +388,107 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 	}
 }
 
-// PlaybackArgs returns ffmpeg's arguments to play Ogg Opus from stdin on output.
-func PlaybackArgs(output []string, volume float64) []string {
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-fflags", "nobuffer", "-flags", "low_delay",
-		"-probesize", "32", "-analyzeduration", "0", "-f", "ogg", "-i", "pipe:0", "-ac", "1", "-ar", "48000"}
+// speakerArgv is the pipeline that plays ffmpeg input in on the speaker.
+func (a *Audio) speakerArgv(in []string, volume float64) [][]string {
+	ff := []string{a.cfg.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"}
+	ff = append(ff, in...)
+	ff = append(ff, "-ac", "1", "-ar", "48000")
+	if volume <= 0 {
+		volume = a.cfg.Volume
+	}
 	if volume != 1 {
-		args = append(args, "-af", "volume="+strconv.FormatFloat(volume, 'f', 2, 64))
+		ff = append(ff, "-af", "volume="+strconv.FormatFloat(volume, 'f', 2, 64))
 	}
-	return append(args, output...)
-}
-
-func (a *Audio) playbackOutput() []string {
 	if len(a.cfg.PlaybackArgs) > 0 {
-		return a.cfg.PlaybackArgs
+		return [][]string{append(ff, a.cfg.PlaybackArgs...)}
 	}
-	return []string{"-f", "alsa", a.cfg.Playback}
+	play := []string{a.cfg.APlay, "-q", "-D", a.cfg.Playback, "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1",
+		"--buffer-time=" + strconv.Itoa(playbackBufferUS), "--period-time=" + strconv.Itoa(alsaPeriodUS), "-"}
+	return [][]string{append(ff, "-f", "s16le", "-flush_packets", "1", "pipe:1"), play}
 }
 
-// play sends a phone's microphone to the speaker until its track ends.
-// Each burst of talk (hold-to-talk) starts ffmpeg when its first packet
-// arrives, and stops it as soon as the phone is silent for 60 ms, so a
-// release is heard to stop at once, and the microphone is muted meanwhile.
-func (a *Audio) play(tr *webrtc.TrackRemote) {
-	packets := make(chan *rtp.Packet, 64)
-	go func() {
-		defer close(packets)
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
+// playOnce runs the speaker's player: the phones' voices as they arrive,
+// as Ogg Opus into ffmpeg, PCM into aplay. Between words nothing is
+// written and ALSA plays silence; nothing is inserted between the phone's
+// frames, which would break the decoder's prediction.
+func (a *Audio) playOnce(ctx context.Context) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	in := []string{"-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0", "-f", "ogg", "-i", "pipe:0"}
+	p, err := runPipeline(ctx, r, nil, a.speakerArgv(in, 0)...)
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
+	}
+	defer p.kill()
+	ogg, err := oggwriter.NewWith(w, 48000, 2)
+	if err != nil {
+		return err
+	}
+	var seq uint16
+	write := func(payload []byte) error {
+		seq++
+		return ogg.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: payload})
+	}
+	// After the talk stops, a few frames of silence push its last words
+	// through ffmpeg and aplay (which plays only whole periods).
+	flush := time.NewTimer(time.Hour)
+	defer flush.Stop()
+	flushing := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.done:
+			return fmt.Errorf("%v; check audio.playback (aplay -L lists the devices)", p.err)
+		case t := <-a.talkIn:
+			if time.Since(t.at) > 300*time.Millisecond {
+				continue // held up while a reply had the speaker: too late to be heard
 			}
-			if len(p.Payload) <= 3 { // DTX or a muted track's comfort noise: not talk
-				continue
+			if err := write(t.payload); err != nil {
+				return fmt.Errorf("the speaker's ffmpeg: %w", err)
 			}
-			select {
-			case packets <- p:
-			default: // the speaker is behind: drop rather than delay
+			a.speakerPkts.Add(1)
+			a.lastSpeaker.Store(time.Now().UnixNano())
+			flushing = 3
+			flush.Reset(releaseGap)
+		case <-flush.C:
+			if err := write(opusSilence); err != nil {
+				return fmt.Errorf("the speaker's ffmpeg: %w", err)
+			}
+			if flushing--; flushing > 0 {
+				flush.Reset(20 * time.Millisecond)
 			}
 		}
-	}()
-	for p := range packets {
-		if !a.burst(p, packets) {
+	}
+}
+
+// opusSilence is a 20 ms Opus frame of silence (CELT, fullband), as
+// libopus makes it of digital silence.
+var opusSilence = []byte{0xf8, 0xff, 0xfe}
+
+// listenTo passes a phone's voice to the speaker's player until the track ends.
+func (a *Audio) listenTo(tr *webrtc.TrackRemote) {
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
 			return
 		}
-	}
-}
-
-// releaseGap is the silence from the phone that ends a burst of talk.
-const releaseGap = 60 * time.Millisecond
-
-// releaseFlush is how long the speaker may play on after a burst ends.
-const releaseFlush = 30 * time.Millisecond
-
-// burst plays one burst of talk, starting with p; it reports false when
-// the track ended.
-func (a *Audio) burst(p *rtp.Packet, packets <-chan *rtp.Packet) bool {
-	a.stopSounds() // the member's voice wins over a reply or the ring sound
-	cmd := exec.Command(a.cfg.FFmpeg, PlaybackArgs(a.playbackOutput(), a.cfg.Volume)...)
-	stdin, err := cmd.StdinPipe()
-	stderr := &tailWriter{}
-	cmd.Stderr = stderr
-	if err == nil {
-		err = cmd.Start()
-	}
-	if err != nil {
-		a.log.Warn("speaker: cannot start ffmpeg; the phone's voice is not played", "err", err)
-		return drain(packets)
-	}
-	a.mu.Lock()
-	a.talking++
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.talking--
-		a.mu.Unlock()
-	}()
-	ogg, err := oggwriter.NewWith(stdin, 48000, 2)
-	ok := true
-	if err == nil {
-		gap := time.NewTimer(releaseGap)
-		defer gap.Stop()
-	talk:
-		for {
-			a.lastTalk.Store(time.Now().UnixNano())
-			a.speakerPkts.Add(1)
-			if err = ogg.WriteRTP(p); err != nil {
-				break
-			}
-			gap.Reset(releaseGap)
-			select {
-			case q, more := <-packets:
-				if !more {
-					ok = false
-					break talk
-				}
-				p = q
-			case <-gap.C:
-				break talk
-			}
+		if len(p.Payload) <= 3 { // DTX, or a muted track's silence: not talk
+			continue
+		}
+		now := time.Now()
+		if !a.talkingNow() {
+			a.stopSounds() // the member's voice wins over a reply or the ring sound
+		}
+		a.lastTalk.Store(now.UnixNano())
+		a.lastSpeaker.Store(now.UnixNano())
+		select {
+		case a.talkIn <- talkPacket{payload: p.Payload, at: now}:
+		default: // the speaker is behind: drop rather than delay
 		}
 	}
-	// Released: let ffmpeg play what it has for at most releaseFlush, then
-	// cut it off, so the speaker stops within 100 ms of the release.
-	_ = stdin.Close()
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(releaseFlush):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	if err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		a.log.Warn("speaker failed", "err", err, "ffmpeg", stderr.lastLine())
-	}
-	return ok
-}
-
-func drain(packets <-chan *rtp.Packet) bool {
-	for range packets {
-	}
-	return false
 }

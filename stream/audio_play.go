@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"time"
 )
 
@@ -16,69 +15,76 @@ var RingSound = []string{"-f", "lavfi", "-i", "aevalsrc='0.6*sin(2*PI*if(lt(t,0.
 var ErrNoSpeaker = errors.New("the doorbell has no speaker: set audio.playback to the speaker's ALSA device (aplay -L lists them)")
 
 // Play plays a sound on the speaker: input is ffmpeg's input arguments,
-// such as {"-i", "reply.ogg"} for a quick reply or a lavfi source for the
-// ring sound. It returns when the sound has played, ctx ends, or the phone
-// starts talking (talk wins over a recording). The microphone is muted
-// meanwhile (half duplex). volume scales it (0 means audio.volume).
+// such as {"-i", "reply.ogg"} for a quick reply or RingSound. It returns
+// when the sound has played, ctx ends, a newer sound starts or a phone
+// starts talking (talk wins). The microphone is muted meanwhile (half
+// duplex). volume scales it (0 means the configured volume).
 func (a *Audio) Play(ctx context.Context, input []string, volume float64) error {
 	if !a.HasSpeaker() {
 		return ErrNoSpeaker
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
 	a.mu.Lock()
 	if a.stopSound != nil {
 		a.stopSound() // one sound at a time: the newest
 	}
-	a.stopSound = cancel
+	before, player := a.soundDone, a.playerDone
+	a.soundGen++
+	gen := a.soundGen
+	a.stopSound, a.soundDone = cancel, done
 	a.sounds++
+	a.updateLocked() // the player lets go of the speaker
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
 		a.sounds--
+		if a.soundGen == gen {
+			a.stopSound = nil
+		}
+		a.updateLocked()
 		a.mu.Unlock()
 	}()
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin"}
-	args = append(args, input...)
-	args = append(args, "-ac", "1", "-ar", "48000")
-	if volume <= 0 {
-		volume = a.cfg.Volume
+	for _, c := range []chan struct{}{before, player} {
+		if c != nil {
+			select {
+			case <-c:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 	}
-	if volume != 1 {
-		args = append(args, "-af", fmt.Sprintf("volume=%.2f", volume))
+	p, err := runPipeline(ctx, nil, nil, a.speakerArgv(input, volume)...)
+	if err != nil {
+		return fmt.Errorf("speaker: %w; install alsa-utils and ffmpeg", err)
 	}
-	cmd := exec.CommandContext(ctx, a.cfg.FFmpeg, append(args, a.playbackOutput()...)...)
-	stderr := &tailWriter{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("speaker: cannot start %s: %w; install ffmpeg or set audio.ffmpeg", a.cfg.FFmpeg, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	defer p.kill()
 	mute := time.NewTicker(50 * time.Millisecond)
 	defer mute.Stop()
 	for {
-		a.lastTalk.Store(time.Now().UnixNano()) // half duplex while it plays
+		a.lastSpeaker.Store(time.Now().UnixNano()) // half duplex while it plays
 		select {
-		case err := <-exited:
-			if ctx.Err() != nil {
-				return nil // cut off: by talk, a newer sound or the caller
+		case <-p.done:
+			if ctx.Err() != nil || p.err == nil {
+				return nil // played, or cut off by talk, a newer sound or the caller
 			}
-			if err != nil {
-				return fmt.Errorf("speaker %s: %v: %s; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, err, stderr.lastLine())
-			}
+			return fmt.Errorf("speaker %s: %v; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, p.err)
+		case <-ctx.Done():
 			return nil
 		case <-mute.C:
 		}
 	}
 }
 
-// stopSounds cuts off what Play is playing: the phone talks.
+// stopSounds cuts off what Play is playing: a phone talks.
 func (a *Audio) stopSounds() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopSound != nil {
 		a.stopSound()
 		a.stopSound = nil
+		a.updateLocked() // the player takes the speaker again
 	}
 }

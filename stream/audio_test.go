@@ -121,6 +121,7 @@ type audioPeer struct {
 	mic      *webrtc.TrackLocalStaticSample
 	mu       sync.Mutex
 	received []*rtp.Packet
+	arrivals []time.Time
 	video    atomic.Int64
 }
 
@@ -154,6 +155,7 @@ func dialAudio(t testing.TB, base string, withAudio bool) *audioPeer {
 			}
 			p.mu.Lock()
 			p.received = append(p.received, pkt)
+			p.arrivals = append(p.arrivals, time.Now())
 			p.mu.Unlock()
 		}
 	})
