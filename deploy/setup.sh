@@ -14,6 +14,7 @@ packages=(
   age                  # the real age tool, to decrypt clips in tests
   mosquitto            # a real MQTT broker for tests
   espeak-ng            # the built-in spoken quick replies (en, de), made on the device and in tests
+  alsa-utils           # arecord and aplay: the doorbell's microphone and speaker, with short ALSA buffers
   ca-certificates git
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian 12 sysroot and root filesystem

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -301,4 +302,28 @@ func TestPlayRingSound(t *testing.T) {
 	if err := none.Play(context.Background(), RingSound, 1); !errors.Is(err, ErrNoSpeaker) {
 		t.Errorf("Play without a speaker: %v", err)
 	}
+}
+
+// A microphone or speaker that is missing is retried with backoff and
+// /healthz says why; nothing else stops.
+func TestMissingSoundDevice(t *testing.T) {
+	alsaDevices(t, 1000)
+	a, err := NewAudio(AudioConfig{Capture: "no-such-mic", Playback: "no-such-speaker", Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	p := startPipeline(t, pipelineConfig{audio: a})
+	a.Allow(true)
+	phone := dialAudio(t, p.srv.URL+"/whep", true)
+	eventually(t, 10*time.Second, "video despite the missing sound devices", func() bool { return phone.video.Load() > 0 })
+	eventually(t, 10*time.Second, "the reason in the status", func() bool {
+		r := a.Status().Reason
+		return strings.Contains(r, "arecord -L") || strings.Contains(r, "aplay -L")
+	})
+	st := a.Status()
+	if st.Mic != "live" || st.MicStarts != 1 {
+		t.Errorf("the microphone gave up: %+v", st)
+	}
+	t.Logf("reason: %s", st.Reason)
 }
