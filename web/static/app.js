@@ -61,6 +61,8 @@ function onEvent(ev) {
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
     clearTimeout(ringTimer);
     ringTimer = setTimeout(closeRing, 60000);
+    // A ring may have just switched the camera on (privacy profile no-recording): look at once.
+    if (live.stats.state !== 'live') live.retryNow();
   }
   const what = { ring: 'Someone rang', motion_start: 'Movement', clip_sealed: 'Clip saved' }[ev.kind];
   if (!what) return;
