@@ -247,7 +247,7 @@ func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if !d.insider(r) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"camera":   d.camera.Status(),
+			"camera":   d.publicCamera(), // privacy.go
 			"uptime_s": time.Since(d.started).Seconds(),
 			"details":  "the other parts are shown only to this machine and to paired devices (Authorization: Bearer TOKEN)",
 		})

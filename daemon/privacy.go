@@ -237,3 +237,13 @@ func fromHomeNetwork(r *http.Request) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast())
 }
+
+// publicCamera is the camera's state as strangers on the network see it.
+// In the no-recording profile the camera runs only after a ring, so its
+// state would tell them that someone rang: they are told only the profile.
+func (d *Daemon) publicCamera() any {
+	if d.noRecording() {
+		return map[string]string{"state": "on only after a ring (privacy profile no-recording)", "source": d.Cfg.Camera.Source}
+	}
+	return d.camera.Status()
+}

@@ -248,6 +248,14 @@ func TestNoRecordingProfile(t *testing.T) {
 		t.Fatalf("live view after a ring: %d %q", code, body)
 	}
 	waitUntil(t, 10*time.Second, "video after the ring", func() bool { return p.videoPkts.Load() > 0 })
+	// A stranger on the home network cannot tell from /healthz that someone rang.
+	req := httptest.NewRequest("GET", "/healthz", nil)
+	req.RemoteAddr = "192.168.1.50:40000"
+	rec := httptest.NewRecorder()
+	d.Mux.ServeHTTP(rec, req)
+	if strings.Contains(rec.Body.String(), "running") || !strings.Contains(rec.Body.String(), "only after a ring") {
+		t.Errorf("a stranger's /healthz while the camera is on: %s", rec.Body.String())
+	}
 	select {
 	case <-p.closed:
 	case <-time.After(10 * time.Second):
