@@ -7,6 +7,7 @@ import { show, hide } from './screens.js';
 import { listen } from './events.js';
 import { watch } from './status.js';
 import { setupPush } from './push.js';
+import { setupTalk, connected as talkConnected, talkState } from './talk.js';
 
 const boot = window.doorbellBoot;
 boot.marks.app = Math.round(performance.now());
@@ -27,6 +28,7 @@ const api = window.doorbell = {
   framesDecoded: live.framesDecoded,
   measure: live.measure,
   worker: null, // the service worker registration, once it is active
+  talk: talkState,
 };
 
 // later runs f when the page is idle: what is not the picture waits its turn,
@@ -68,6 +70,8 @@ function onEvent(ev) {
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
     clearTimeout(ringTimer);
     ringTimer = setTimeout(closeRing, 60000);
+    // A ring may have just switched the camera on (privacy profile no-recording): look at once.
+    if (live.stats.state !== 'live') live.retryNow();
   }
   const what = { ring: 'Someone rang', motion_start: 'Movement', clip_sealed: 'Clip saved' }[ev.kind];
   if (!what) return;
@@ -103,7 +107,8 @@ router.add('live', {
         if (!ended) show('unreachable', { at, retry });
       },
       revoked,
-      audio() {
+      audio(pc) {
+        talkConnected(pc);
         const mute = $('mute');
         const video = $('video');
         const label = () => {
@@ -122,6 +127,7 @@ router.add('live', {
     later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
     later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
     later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
+    later(() => setupTalk({ token, panel: $('talk'), video: $('video') }));
   },
 });
 
