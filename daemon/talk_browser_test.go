@@ -83,7 +83,9 @@ func TestBrowserTalksAndListens(t *testing.T) {
 	d, addr := startedTB(t, cfg)
 	pairBrowser(t, ctx, d, addr, "anna")
 
-	// Sound on: the app calls again with audio both ways.
+	// Sound on: the app calls again with audio both ways. (The talk panel
+	// is set up once the first picture is up.)
+	waitJS(t, ctx, `!!document.getElementById('talk-enable')`, 10*time.Second, func(b bool) bool { return b })
 	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-enable').click(); return true; })()`); err != nil {
 		t.Fatal(err)
 	}
