@@ -59,6 +59,8 @@ func profileRules(profile string) (rules []profileRule, guidance string) {
 				func(c *Config) bool { return c.Motion.Enabled }, "false: motion detection stays off until someone rings"},
 			{"stream.ice_servers", func(c *Config) { c.Stream.ICEServers = []ICEServer{} },
 				func(c *Config) bool { return len(c.Stream.ICEServers) > 0 }, "empty: live view on the home network only, nothing streamed over the internet"},
+			{"replica.enabled", func(c *Config) { c.Replica.Enabled = false },
+				func(c *Config) bool { return c.Replica.Enabled }, "false: nothing is recorded, so nothing is copied out of the house"},
 		}, saxonGuidance
 	}
 	return nil, ""

@@ -63,6 +63,19 @@ func TestPrivacyProfiles(t *testing.T) {
 	}
 }
 
+// no-recording records nothing, so it has nothing to copy to a replica:
+// the owner is told to turn the replica off, not left thinking it works.
+func TestNoRecordingRefusesAReplica(t *testing.T) {
+	es := parseErr(t, "[replica]\nenabled = true\n[privacy]\nprofile = \"no-recording\"\n")
+	if !strings.Contains(es.Error(), "replica.enabled contradicts") || !strings.Contains(es.Error(), "copied out of the house") {
+		t.Errorf("no-recording with a replica:\n%v", es)
+	}
+	cfg, err := Parse("none.toml", []byte("[privacy]\nprofile = \"no-recording\"\n"))
+	if err != nil || cfg.Replica.Enabled {
+		t.Errorf("no-recording: %v, replica %v", err, cfg.Replica.Enabled)
+	}
+}
+
 // Flags change a loaded config afterwards: Recheck still refuses a
 // contradiction, with no line to name.
 func TestPrivacyRecheck(t *testing.T) {
