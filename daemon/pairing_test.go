@@ -351,13 +351,17 @@ func deviceID(t testing.TB, d *Daemon) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(d.DataDir(), tlscert.CertFileName))
+	certFile := filepath.Join(d.DataDir(), tlscert.CertFileName)
+	if d.cfg.HTTP.CertFile != "" { // the owner's (or the household root's) certificate
+		certFile = d.cfg.HTTP.CertFile
+	}
+	data, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		t.Fatalf("%s holds no PEM", tlscert.CertFileName)
+		t.Fatalf("%s holds no PEM", certFile)
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
