@@ -35,6 +35,8 @@ type Config struct {
 	Memory      Memory   `toml:"memory"` // memory.go
 	Push        Push     `toml:"push"`
 	Replica     Replica  `toml:"replica"`
+	Privacy     Privacy  `toml:"privacy"`
+	Audio       Audio    `toml:"audio"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -94,6 +96,8 @@ func Defaults() Config {
 		Memory:   defaultMemory(),
 		Push:     defaultPush(),
 		Replica:  defaultReplica(),
+		Privacy:  defaultPrivacy(),
+		Audio:    defaultAudio(),
 	}
 }
 
@@ -115,6 +119,7 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, decodeErrors(name, data, err)
 	}
 	v := &validator{file: name, lines: keyLines(data)}
+	cfg.ApplyPrivacyProfile(v.inFile) // privacy.go
 	cfg.validate(v)
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
@@ -322,6 +327,13 @@ func (v *validator) errorf(key, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: v.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+// inFile reports whether the file sets key (or, for an array of tables, its first entry).
+func (v *validator) inFile(key string) bool {
+	_, ok := v.lines[key]
+	_, first := v.lines[key+"[0]"]
+	return ok || first
+}
+
 // line finds key's line, or the line of the nearest enclosing table in the file.
 func (v *validator) line(key string) int {
 	for k := key; k != ""; {
@@ -367,6 +379,8 @@ func (c *Config) validate(v *validator) {
 	c.Push.validate(v)
 	c.HTTP.ACME.validate(v, &c.HTTP)
 	c.Replica.validate(v)
+	c.Privacy.validate(v, c)
+	c.Audio.validate(v)
 }
 
 func checkHostPort(v *validator, key, s string, optional bool) {

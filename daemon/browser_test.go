@@ -29,8 +29,9 @@ const chromiumPath = "/usr/lib/chromium/chromium"
 
 // browser starts a headless Chromium with a fresh profile and returns a
 // context for its first tab. Chromium and ffmpeg are part of the suite
-// (deploy/setup.sh installs them): missing, they fail the test.
-func browser(tb testing.TB) context.Context {
+// (deploy/setup.sh installs them): missing, they fail the test. extra
+// adds flags (talk_browser_test.go's fake microphone).
+func browser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("browser tests are not short")
@@ -55,6 +56,7 @@ func browser(tb testing.TB) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	tb.Cleanup(func() {

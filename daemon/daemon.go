@@ -72,6 +72,9 @@ func New(o Options) *Daemon {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// A file that contradicts its privacy profile was refused by config
+	// already; a config built in code obeys the profile as well.
+	o.Config.ApplyPrivacyProfile(nil)
 	reg := prometheus.NewRegistry()
 	bus := events.NewBus()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), busMetrics{bus})
@@ -146,13 +149,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fail(err)
 		}
 	}
-	d.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { d.serveHealth(w, r, ps.tokens) })
+	d.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { d.serveHealth(w, r, ps.tokens, ps.priv) })
 	d.mux.Handle("GET /metrics", insidersOnly(ps.tokens, promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{})))
 
-	d.goBackground(func() { d.camera.Run(ctx) })
+	d.goBackground(func() { ps.priv.runCamera(ctx, d.camera) }) // only after a ring in the no-recording profile (privacy.go)
 
 	// Long-lived requests (event streams) end when the daemon stops.
-	srv, conns := newHTTPServer(ctx, d.mux, tls.TLSConfig(), d.log, defaultHTTPLimits) // httpserver.go
+	srv, conns := newHTTPServer(ctx, ps.priv.lanOnly(d.mux), tls.TLSConfig(), d.log, defaultHTTPLimits) // httpserver.go
 	var redirect *http.Server
 	if d.cfg.HTTP.RedirectListen != "" {
 		if redirect, err = startRedirect(d.cfg.HTTP.RedirectListen, ln.Addr().String()); err != nil {
@@ -239,12 +242,12 @@ func (d *Daemon) Health() map[string]any {
 	return h
 }
 
-func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request, auth bearer.Authorizer) {
+func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request, auth bearer.Authorizer, priv *privacyPart) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !insider(auth, r) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"camera":   d.camera.Status(),
+			"camera":   priv.publicCamera(d.camera), // privacy.go
 			"uptime_s": time.Since(d.started).Seconds(),
 			"details":  "the other parts are shown only to this machine and to paired devices (Authorization: Bearer TOKEN)",
 		})

@@ -7,9 +7,7 @@ import (
 	"doorbell/internal/syncbuf"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -353,20 +351,17 @@ func deviceID(t testing.TB, d *Daemon) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(d.DataDir(), tlscert.CertFileName))
-	if errors.Is(err, fs.ErrNotExist) { // the owner's certificate (http.cert_file): the ID the daemon wrote
-		id, err := linkaddr.DeviceID(d.DataDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
+	certFile := filepath.Join(d.DataDir(), tlscert.CertFileName)
+	if d.cfg.HTTP.CertFile != "" { // the owner's (or the household root's) certificate
+		certFile = d.cfg.HTTP.CertFile
 	}
+	data, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		t.Fatalf("%s holds no PEM", tlscert.CertFileName)
+		t.Fatalf("%s holds no PEM", certFile)
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {

@@ -42,6 +42,7 @@ type parts struct {
 	tokens *pairing.Store // who may watch: the HTTP API's Authorizer
 	led    *gpio.LED
 	demo   *demoPart // nil unless Options.Demo
+	priv   *privacyPart
 	tls    *tlscert.Server
 }
 
@@ -64,7 +65,12 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 	if err != nil {
 		return parts{}, err
 	}
-	strm, err := newStream(c.Stream, c.Camera, pair.store, bell.led, d.log)
+	snd, err := newAudio(c.Audio, d.demo != nil, d.dataDir, pair.store, bell.led, d.bus, d.log)
+	if err != nil {
+		return parts{}, err
+	}
+	priv := newPrivacy(c.Privacy, c.Camera, pair.store, d.bus, d.log)
+	strm, err := newStream(c.Stream, c.Camera, pair.store, bell.led, snd.audio, priv, d.log)
 	if err != nil {
 		return parts{}, err
 	}
@@ -81,7 +87,7 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 		return parts{}, err
 	}
 	rep := newReplica(c.Replica, d.dataDir, clips, d.log)
-	rec, err := newRecorder(c.Recorder, c.Camera.FPS, d.dataDir, strm.ring, clips, rep.target(), pair.store, key, d.bus, bell.led, d.log)
+	rec, err := newRecorder(c.Recorder, c.Privacy.Profile, c.Camera.FPS, d.dataDir, strm.ring, clips, rep.target(), pair.store, key, d.bus, bell.led, d.log)
 	if err != nil {
 		return parts{}, err
 	}
@@ -90,13 +96,13 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 	if err != nil {
 		return parts{}, err
 	}
-	psh := newPush(c.Push, d.dataDir, pair.store, d.bus, d.log)
-	all := []part{pair, bell, strm, mot, mq, rep, rec, trust, acm, psh}
+	psh := newPush(c.Push, c.Privacy.Profile, d.dataDir, pair.store, d.bus, d.log)
+	all := []part{pair, bell, snd, priv, strm, mot, mq, rep, rec, trust, acm, psh}
 	if demo != nil {
 		demo.trust = tls
 		all = append(all, demo.withClips(rec.clips))
 	}
-	return parts{all: all, tokens: pair.store, led: bell.led, demo: demo, tls: tls}, nil
+	return parts{all: all, tokens: pair.store, led: bell.led, demo: demo, priv: priv, tls: tls}, nil
 }
 
 // host is what the parts attach to: the HTTP routes, the metrics, the

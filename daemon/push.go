@@ -27,14 +27,16 @@ var pushRoots *x509.CertPool
 // device deletes its subscription at once.
 type pushPart struct {
 	cfg     config.Push
+	noSnap  bool // the no-recording privacy profile: no pictures in notifications
 	dataDir string
 	tokens  *pairing.Store
 	bus     *events.Bus
 	log     *slog.Logger
 }
 
-func newPush(c config.Push, dataDir string, tokens *pairing.Store, bus *events.Bus, log *slog.Logger) *pushPart {
-	return &pushPart{cfg: c, dataDir: dataDir, tokens: tokens, bus: bus, log: log.With("part", "push")}
+// newPush sends no pictures in the no-recording privacy profile (profile).
+func newPush(c config.Push, profile string, dataDir string, tokens *pairing.Store, bus *events.Bus, log *slog.Logger) *pushPart {
+	return &pushPart{cfg: c, noSnap: profile == config.ProfileNoRecording, dataDir: dataDir, tokens: tokens, bus: bus, log: log.With("part", "push")}
 }
 
 func (p *pushPart) start(ctx context.Context, h *host) error {
@@ -79,7 +81,12 @@ func (p *pushPart) start(ctx context.Context, h *host) error {
 	snap := &snapshotter{wanted: func() bool {
 		return slices.ContainsFunc(subs.All(), func(s push.Subscription) bool { return s.Snapshot })
 	}}
-	h.AddSink(snap)
+	pictures := snap.jpeg
+	if p.noSnap {
+		pictures = nil // no frame is kept, and none leaves the house
+	} else {
+		h.AddSink(snap)
+	}
 
 	ch, unsubscribe := p.bus.Subscribe("push", 64)
 	h.goBackground(func() {
@@ -89,7 +96,7 @@ func (p *pushPart) start(ctx context.Context, h *host) error {
 	h.goBackground(func() {
 		for e := range ch {
 			if e.Kind == events.Ring || e.Kind == events.MotionStart {
-				sender.Notify(ctx, e, snap.jpeg)
+				sender.Notify(ctx, e, pictures)
 			}
 		}
 	})

@@ -268,3 +268,40 @@ func TestPushSnapshot(t *testing.T) {
 		t.Errorf("snapshot: %v, %v", err, img.Bounds())
 	}
 }
+
+// In the no-recording profile a phone that asked for pictures gets its
+// ring pushes without one, while the camera runs after the ring: no frame
+// is kept for them, and none leaves the house.
+func TestNoRecordingPushHasNoPicture(t *testing.T) {
+	svc := pushtest.New(t)
+	var bus <-chan events.Event
+	cfg := pushConfig(t, svc)
+	cfg.Camera.Width, cfg.Camera.Height = 320, 240
+	cfg.Privacy.Profile = config.ProfileNoRecording
+	cfg.Privacy.LiveWindow = 60
+	d, addr, _ := started(t, cfg, demoMode(strings.NewReader("")), subscribed(&bus))
+	sub := svc.Subscribe()
+	body := strings.Replace(sub.JSON(), "{", `{"snapshot":true,`, 1)
+	if code, m := pushRequest(t, addr, "POST", pairPhone(t, d, addr, "anna"), body); code != 201 || m["snapshot"] != true {
+		t.Fatalf("POST: %d %v", code, m)
+	}
+	var running time.Time // when the camera was first seen giving frames after the ring
+	for n := 0; running.IsZero() || time.Since(running) < 3*time.Second; n++ {
+		if n > 50 {
+			t.Fatal("the camera did not run after the rings")
+		}
+		pressDemo(t, addr)
+		nextRing(t, bus)
+		var p push.Payload
+		if err := json.Unmarshal(nextPush(t, svc).Plaintext, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Snapshot != "" {
+			t.Fatal("a push in the no-recording profile carries a picture")
+		}
+		waitReleased(t, addr)
+		if h := getHealth(t, addr); running.IsZero() && h.Camera.FPS > 0 {
+			running = time.Now()
+		}
+	}
+}

@@ -31,6 +31,7 @@ const membersPoll = 500 * time.Millisecond
 // With no members it records nothing, and says so in the log and in
 // /healthz ("recording": "disabled: no members").
 type recorderPart struct {
+	off       bool // the no-recording privacy profile: nothing is recorded
 	clips     *clipstore.Store
 	rec       *recorder.Recorder
 	watcher   *members.Watcher
@@ -62,9 +63,16 @@ func openClips(dataDir string, log *slog.Logger) (*clipstore.Store, error) {
 // newRecorder opens the member list. Clips come from ring, go to store and
 // to the replica (nil: none) as they are sealed, are signed with key and
 // are served to the devices of tokens; the LED shows a clip recording.
-func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ring, store *clipstore.Store, replica recorder.Replica,
+// The privacy profile may forbid recording (no-recording) or anything from
+// before the event (ring-only).
+func newRecorder(c config.Recorder, profile string, fps float64, dataDir string, ring *stream.Ring, store *clipstore.Store, replica recorder.Replica,
 	tokens *pairing.Store, key ed25519.PrivateKey, bus *events.Bus, led *gpio.LED, log *slog.Logger) (*recorderPart, error) {
 	log = log.With("part", "recorder")
+	if profile == config.ProfileNoRecording {
+		log.Info("recording nothing: privacy profile no-recording")
+		return &recorderPart{off: true, clips: store, tokens: tokens,
+			deviceKey: devicekey.PublicString(key.Public().(ed25519.PublicKey)), bus: bus, log: log}, nil
+	}
 
 	watcher, err := members.NewWatcher(dataDir, membersPoll)
 	if err != nil {
@@ -86,7 +94,8 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 	r := recorder.New(recorder.Config{
 		PreRoll: seconds(c.PreRoll), PostRoll: seconds(c.PostRoll), MaxLength: seconds(c.MaxLength),
 		OnMotion: c.OnMotion, OnRing: c.OnRing, FPS: fps,
-		SyncInterval: seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
+		NothingBeforeEvent: profile == config.ProfileRingOnly,
+		SyncInterval:       seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
 		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
 		Recording: func(on bool) { led.Set(gpio.Recording, on) },
 		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
@@ -100,6 +109,12 @@ func newRecorder(c config.Recorder, fps float64, dataDir string, ring *stream.Ri
 }
 
 func (p *recorderPart) start(ctx context.Context, h *host) error {
+	if p.off {
+		// Clips kept from another profile stay the members' (ciphertext only).
+		(&clipstore.Handler{Store: p.clips, Log: p.log, DeviceKey: p.deviceKey, Auth: p.tokens}).Register(h.mux)
+		h.AddHealth("recording", func() any { return "off: privacy profile no-recording" })
+		return nil
+	}
 	r, watcher := p.rec, p.watcher
 	if err := r.RegisterMetrics(h.metrics); err != nil {
 		return fmt.Errorf("recorder metrics: %w", err)

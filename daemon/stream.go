@@ -23,14 +23,16 @@ type streamPart struct {
 
 // newStream builds the encoder, ring, hub and WHEP handlers. Viewers need a
 // token of tokens; a revoked device stops watching at once. The LED shows
-// when someone watches.
-func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *gpio.LED, log *slog.Logger) (*streamPart, error) {
+// when someone watches. audio (nil: none) adds the doorbell's microphone
+// and speaker to sessions that offer audio; priv decides which pictures
+// reach the ring and when live view is open (the no-recording profile).
+func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *gpio.LED, audio *stream.Audio, priv *privacyPart, log *slog.Logger) (*streamPart, error) {
 	ring := stream.NewRing(c.RingBytes)
 	enc, err := stream.NewFFmpeg(stream.FFmpegConfig{
 		Command: c.FFmpeg, Backend: c.Encoder,
 		Width: cam.Width, Height: cam.Height, FPS: cam.FPS,
 		BitrateKbps: c.BitrateKbps, KeyframeInterval: seconds(c.KeyframeInterval),
-	}, ring, log.With("part", "encoder"))
+	}, priv.liveOnly(ring), log.With("part", "encoder"))
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +41,7 @@ func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *g
 		ice[i] = webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
 	}
 	hub, err := stream.NewHub(ring, stream.HubConfig{
+		Audio:      audio,
 		MaxViewers: c.MaxViewers, Queue: c.ViewerQueue, ICEServers: ice,
 		LoopbackCandidates: c.LoopbackCandidates,
 		UDPPortMin:         uint16(c.UDPPortMin), UDPPortMax: uint16(c.UDPPortMax),
@@ -49,7 +52,7 @@ func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *g
 		return nil, err
 	}
 	whep := &stream.WHEP{
-		Viewers: hub, ICEServers: ice, Log: log.With("part", "whep"),
+		Viewers: priv.liveGate(hub), ICEServers: ice, Log: log.With("part", "whep"),
 		Auth: tokens,
 	}
 	// A revoked phone stops watching at once, not at the next recheck.

@@ -23,6 +23,8 @@ packages=(
   motion               # Debian's motion detector, the peer make bench-peers measures against
   pebble               # the ACME test server and pebble-challtestsrv, for the [http.acme] tests
   procps               # ps and /proc tools the tests use to watch processes
+  espeak-ng            # the built-in spoken quick replies (en, de), made on the device and in tests
+  alsa-utils           # arecord and aplay: the doorbell's microphone and speaker, with short ALSA buffers
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian sysroot and root filesystems
   arch-test                                    # mmdebstrap: checks this machine can run arm64 (a Recommends, so named)

@@ -9,7 +9,7 @@ import (
 )
 
 // State is what the status LED shows. When several hold at once, the
-// highest wins: Error over Recording over Watching over Idle.
+// highest wins: Error over Listening over Recording over Watching over Idle.
 type State int
 
 // The LED's states, lowest priority first.
@@ -17,6 +17,7 @@ const (
 	Idle      State = iota // a short blink every two seconds: alive
 	Watching               // slow blink: someone is watching live
 	Recording              // steady on: a clip is being recorded
+	Listening              // double blink: the doorbell's microphone is live, for the visitor to see
 	Error                  // fast flashing: a fault, such as a stuck button
 	numStates
 )
@@ -29,6 +30,8 @@ func (s State) String() string {
 		return "watching"
 	case Recording:
 		return "recording"
+	case Listening:
+		return "listening"
 	case Error:
 		return "error"
 	}
@@ -49,6 +52,8 @@ func (s State) Pattern() []Step {
 		return []Step{{true, 500 * time.Millisecond}, {false, 500 * time.Millisecond}}
 	case Recording:
 		return []Step{{true, 0}}
+	case Listening:
+		return []Step{{true, 150 * time.Millisecond}, {false, 150 * time.Millisecond}, {true, 150 * time.Millisecond}, {false, 550 * time.Millisecond}}
 	case Error:
 		return []Step{{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond}}
 	default:

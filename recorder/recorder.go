@@ -33,12 +33,16 @@ import (
 
 // Config sets what is recorded and how.
 type Config struct {
-	PreRoll   time.Duration // before the event, from the ring (starting at a keyframe)
-	PostRoll  time.Duration // after the last activity
-	MaxLength time.Duration // longest clip, pre-roll included
-	OnMotion  bool
-	OnRing    bool
-	FPS       float64 // the camera's rate, for the last frame's duration
+	PreRoll time.Duration // before the event, from the ring (starting at a keyframe)
+	// NothingBeforeEvent drops the pre-roll altogether, even the pictures
+	// from the keyframe before the event: the clip begins at the first
+	// keyframe captured after it (the ring-only privacy profile).
+	NothingBeforeEvent bool
+	PostRoll           time.Duration // after the last activity
+	MaxLength          time.Duration // longest clip, pre-roll included
+	OnMotion           bool
+	OnRing             bool
+	FPS                float64 // the camera's rate, for the last frame's duration
 
 	// MaxFragment cuts a fragment (and writes a signed checkpoint) at least
 	// this often, besides at every keyframe; 0 means 1 s.
@@ -442,8 +446,14 @@ func (r *Recorder) start(e events.Event, kind string) *session {
 		s.last = s.trigger
 	}
 	s.startedAt = time.Now()
+	// Nothing before the event: live pictures only, from the first
+	// keyframe that offer takes (it refuses any older than the event).
+	s.dropping.Store(r.cfg.NothingBeforeEvent)
 	backlog, cancel := r.ring.Subscribe(s.trigger.Add(-r.cfg.PreRoll), s.offer)
 	s.cancel = cancel
+	if r.cfg.NothingBeforeEvent {
+		backlog = nil
+	}
 	if len(backlog) > 0 {
 		s.first = backlog[0].Captured
 	} else {
@@ -534,6 +544,9 @@ func (s *session) activity(e events.Event) {
 // blocks: when the queue is full, pictures are dropped up to the next
 // keyframe, so what is recorded still decodes.
 func (s *session) offer(au *stream.AccessUnit) {
+	if s.r.cfg.NothingBeforeEvent && au.Captured.Before(s.trigger) {
+		return
+	}
 	if s.dropping.Load() && !au.Keyframe {
 		s.r.mDropped.Inc()
 		return

@@ -63,6 +63,7 @@ type pipelineConfig struct {
 	maxViewers int
 	perViewer  int // sessions per token; 0: the hub's default
 	queue      int
+	audio      *Audio
 }
 
 type countingSink struct {
@@ -94,7 +95,7 @@ func startPipeline(t testing.TB, c pipelineConfig) *pipeline {
 		go func() { defer p.wg.Done(); p.enc.Run(ctx) }()
 		go func() { defer p.wg.Done(); _ = feed(ctx, c.w, c.h, c.fps, p.enc) }()
 	}
-	p.hub, err = NewHub(p.ring, HubConfig{MaxViewers: c.maxViewers, MaxPerViewer: c.perViewer, Queue: c.queue, LoopbackCandidates: true, Log: testLog(t)})
+	p.hub, err = NewHub(p.ring, HubConfig{MaxViewers: c.maxViewers, MaxPerViewer: c.perViewer, Queue: c.queue, LoopbackCandidates: true, Log: testLog(t), Audio: c.audio})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,11 @@ type HubConfig struct {
 	ConnectTimeout  time.Duration // a session not connected this long after its answer ends; 0: 5 s
 	RecheckInterval time.Duration // how often sessions' viewers are re-authorized; 0: 500 ms
 
+	// Audio, if set, adds the doorbell's microphone and speaker to every
+	// session whose offer has audio (audio.go); a viewer without audio
+	// still gets video.
+	Audio *Audio
+
 	// OnViewers, if set, is called with the number of connected viewers
 	// each time it changes (the status LED shows someone watching).
 	OnViewers func(n int)
@@ -145,6 +150,11 @@ func NewHub(ring *Ring, cfg HubConfig) (*Hub, error) {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: playoutDelayURI}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
+	if cfg.Audio != nil {
+		if err := registerOpus(m); err != nil {
+			return nil, err
+		}
+	}
 	// Retransmission on NACK and sender reports; no bandwidth estimation:
 	// the encoder's rate is fixed and shared by every viewer. The NACK
 	// responder keeps a copy of each packet sent to each viewer: 256 is
@@ -221,6 +231,7 @@ type session struct {
 	done   chan struct{}
 	once   sync.Once
 
+	detachAudio   func()        // set when the session has audio (audio_hub.go)
 	connected     chan struct{} // closed when ICE and DTLS are up
 	connectedOnce sync.Once
 	skipping      bool // touched only by offer, which the ring serialises
@@ -284,6 +295,9 @@ func (h *Hub) Open(ctx context.Context, offer, viewer string, still func() bool)
 	if err != nil {
 		delete(h.sessions, s.id)
 		h.mu.Unlock()
+		if s.detachAudio != nil {
+			s.detachAudio()
+		}
 		if s.pc != nil {
 			_ = s.pc.GracefulClose()
 		}
@@ -326,6 +340,9 @@ func (h *Hub) negotiate(ctx context.Context, s *session, offer string) (string, 
 		return "", err
 	}
 	s.sender = tr.Sender()
+	if err := h.addAudio(s, offer); err != nil {
+		return "", err
+	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateFailed:
@@ -518,6 +535,9 @@ func (h *Hub) viewersChanged() {
 func (s *session) end(reason string) {
 	s.once.Do(func() {
 		close(s.done)
+		if s.detachAudio != nil {
+			s.detachAudio()
+		}
 		h := s.hub
 		h.mu.Lock()
 		delete(h.sessions, s.id)

@@ -45,7 +45,7 @@ func TestAppIsSmallAndSelfContained(t *testing.T) {
 	}
 	for _, want := range []string{"index.html", "pair.html", "app.js", "pair.js", "style.css", "sw.js", "manifest.webmanifest",
 		"icon-192.png", "icon-512.png", "icon-maskable-512.png", "icon.svg", "live.js", "screens.js", "push.js", "trust.js", "identity.js",
-		"age.js", "keystore.js"} {
+		"age.js", "keystore.js", "talk.js"} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("%s missing", want)
 		}

@@ -7,6 +7,7 @@ import { show, hide } from './screens.js';
 import { listen } from './events.js';
 import { watch } from './status.js';
 import { setupPush } from './push.js';
+import { setupTalk, connected as talkConnected, talkState } from './talk.js';
 
 const boot = window.doorbellBoot;
 boot.marks.app = Math.round(performance.now());
@@ -27,6 +28,7 @@ const api = window.doorbell = {
   framesDecoded: live.framesDecoded,
   measure: live.measure,
   worker: null, // the service worker registration, once it is active
+  talk: talkState,
 };
 
 // later runs f when the page is idle: what is not the picture waits its turn,
@@ -69,6 +71,8 @@ function onEvent(ev) {
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
     clearTimeout(ringTimer);
     ringTimer = setTimeout(closeRing, 60000);
+    // A ring may have just switched the camera on (privacy profile no-recording): look at once.
+    if (live.stats.state !== 'live') live.retryNow();
   }
   const what = { ring: 'Someone rang', motion_start: 'Movement', clip_sealed: 'Clip saved' }[ev.kind];
   if (!what) return;
@@ -104,7 +108,8 @@ router.add('live', {
         if (!ended) show('unreachable', { at, retry });
       },
       revoked,
-      audio() {
+      audio(pc) {
+        talkConnected(pc);
         const mute = $('mute');
         const video = $('video');
         const label = () => {
@@ -127,6 +132,7 @@ router.add('live', {
       api.clips = m.setup({ token, list: $('clips-list'), empty: $('clips-empty') });
     }));
     later(() => import('./keyui.js').then((m) => m.setup({ state: $('key-state'), threat: $('key-threat'), button: $('key-export') })));
+    later(() => setupTalk({ token, panel: $('talk'), video: $('video') }));
   },
 });
 

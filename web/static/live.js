@@ -6,7 +6,7 @@
 //	unreachable(at, now)   no answer; the next try is at `at` (ms since the epoch), now() tries at once
 //	revoked()              the doorbell refused the token
 //	reached()              the doorbell answered
-//	audio()                the stream carries sound
+//	audio(pc)              the stream carries sound (talk.js takes pc's audio sender)
 const boot = window.doorbellBoot || { marks: {}, firstFrameMs: null, show() {} };
 const auth = () => ({ Authorization: 'Bearer ' + boot.token });
 
@@ -116,7 +116,7 @@ async function connect(first) {
   } else {
     p = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     p.addTransceiver('video', { direction: 'recvonly' });
-    if (localStorage.getItem('doorbell.sound') === '1') p.addTransceiver('audio', { direction: 'recvonly' });
+    if (localStorage.getItem('doorbell.sound') === '1') p.addTransceiver('audio', { direction: 'sendrecv' }); // talk.js sends on it
     const stream = new MediaStream();
     p.ontrack = (e) => boot.show(e.track, stream);
     answer = offer(p);
@@ -171,7 +171,7 @@ async function connect(first) {
     }
     if (my !== gen) return;
     // The sound toggle is shown only if the doorbell agreed to send sound.
-    if (p.getTransceivers().some((t) => t.receiver.track.kind === 'audio' && /recv/.test(t.currentDirection || ''))) hooks.audio();
+    if (p.getTransceivers().some((t) => t.receiver.track.kind === 'audio' && /recv/.test(t.currentDirection || ''))) hooks.audio(p);
   } catch (e) {
     if (my === gen) schedule(true);
     return;

@@ -1,0 +1,225 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"doorbell/config"
+	"doorbell/events"
+)
+
+// alsaFiles writes an asoundrc whose "mic" captures a micHz tone and whose
+// "spk" writes what it plays to the returned file: the daemon's ffmpeg
+// goes through ALSA's real code paths with no sound card. HOME points at it.
+func alsaFiles(t testing.TB, micHz float64) (speaker string) {
+	t.Helper()
+	dir := t.TempDir()
+	tone := filepath.Join(dir, "tone.raw")
+	if err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=120", micHz),
+		"-f", "s16le", "-ac", "1", tone).Run(); err != nil {
+		t.Fatal(err)
+	}
+	speaker = filepath.Join(dir, "speaker.raw")
+	rc := fmt.Sprintf("pcm.mic { type file; slave.pcm \"null\"; file \"/dev/null\"; infile %q; format \"raw\" }\npcm.spk { type file; slave.pcm \"null\"; file %q; format \"raw\" }\n", tone, speaker)
+	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", dir)
+	return speaker
+}
+
+// peakHz is page JavaScript: the loudest frequency of the remote audio
+// track, by WebAudio's AnalyserNode, over about half a second.
+const peakHz = `(async () => {
+  const v = document.getElementById('video');
+  const tr = v.srcObject && v.srcObject.getAudioTracks()[0];
+  if (!tr) return -1;
+  const ac = window.__ac || (window.__ac = new AudioContext());
+  await ac.resume();
+  const an = ac.createAnalyser();
+  an.fftSize = 4096;
+  ac.createMediaStreamSource(new MediaStream([tr])).connect(an);
+  const bins = new Float32Array(an.frequencyBinCount);
+  const sum = new Float32Array(an.frequencyBinCount);
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    an.getFloatFrequencyData(bins);
+    for (let k = 0; k < bins.length; k++) sum[k] += Math.pow(10, bins[k] / 10);
+  }
+  let best = 0;
+  for (let k = 1; k < sum.length; k++) if (sum[k] > sum[best]) best = k;
+  return sum[best] > 0 ? best * ac.sampleRate / an.fftSize : -1;
+})()`
+
+// Talking in a real browser: Chromium's fake microphone plays a 440 Hz
+// tone; held, the talk button sends it and the doorbell's speaker (ALSA)
+// carries 440 Hz; released, the speaker stops. The doorbell's microphone,
+// fed 1 kHz, is heard by Chromium (AnalyserNode on the remote track) after
+// a ring. A built-in quick reply plays with one tap.
+func TestBrowserTalksAndListens(t *testing.T) {
+	speaker := alsaFiles(t, 1000)
+	wav := filepath.Join(t.TempDir(), "tone.wav")
+	if err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60", "-ac", "1", wav).Run(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	cfg := config.Defaults()
+	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
+	cfg.Motion.Enabled = false
+	cfg.Audio.Capture, cfg.Audio.Playback = "mic", "spk"
+	d, addr := startedTB(t, cfg)
+	pairBrowser(t, ctx, d, addr, "anna")
+
+	// Sound on: the app calls again with audio both ways. (The talk panel
+	// is set up once the first picture is up.)
+	waitJS(t, ctx, `!!document.getElementById('talk-enable')`, 10*time.Second, func(b bool) bool { return b })
+	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-enable').click(); return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `window.doorbell ? doorbell.framesDecoded() : 0`, 15*time.Second, func(n int) bool { return n > 0 })
+	waitJS(t, ctx, `!document.getElementById('talk-hold').hidden`, 10*time.Second, func(b bool) bool { return b })
+
+	// The doorbell's microphone is off until the ring; then Chromium hears 1 kHz.
+	if st := d.audioStatus(t, addr); st.MicStarts != 0 || st.Listeners != 1 {
+		t.Fatalf("before the ring: %+v; want one listener and nothing captured", st)
+	}
+	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now(), ID: 1})
+	hz := waitJS(t, ctx, peakHz, 15*time.Second, func(f float64) bool { return f > 900 && f < 1100 })
+	t.Logf("Chromium hears the doorbell's microphone at %.0f Hz", hz)
+
+	// Hold to talk: the speaker plays the fake microphone's 440 Hz, and the
+	// doorbell's microphone is muted meanwhile.
+	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-hold').dispatchEvent(new PointerEvent('pointerdown', {bubbles: true})); return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `doorbell.talk.sending`, 10*time.Second, func(b bool) bool { return b })
+	waitUntil(t, 10*time.Second, "the speaker playing the phone", func() bool { return d.speakerState(t, addr) == "talk" })
+	time.Sleep(1500 * time.Millisecond) // a second and a half of talk
+	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-hold').dispatchEvent(new PointerEvent('pointerup', {bubbles: true})); return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the speaker stopping after the release", func() bool { return d.speakerState(t, addr) != "talk" })
+	out, err := os.ReadFile(speaker)
+	if err != nil {
+		t.Fatalf("the speaker played nothing: %v", err)
+	}
+	checkTone(t, "the speaker's output", loudPart(out), 440)
+
+	// A built-in quick reply, one tap.
+	waitJS(t, ctx, `(async () => { const r = await fetch('/api/replies', {headers: {Authorization: 'Bearer ' + doorbellBoot.token}}); return (await r.json()).replies.length; })()`,
+		60*time.Second, func(n int) bool { return n >= 6 })
+	_ = os.Remove(speaker)
+	if _, err := js[bool](ctx, `(async () => {
+	  const r = await fetch('/api/replies/coming-en/play', {method: 'POST', headers: {Authorization: 'Bearer ' + doorbellBoot.token}});
+	  return r.status === 202; })()`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(speaker)
+		if err == nil && fi.Size() > 48000 { // a second of speech or more
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no quick reply on the speaker within 10 s (%v); /healthz audio: %s", err, healthJSON(t, addr, "audio"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *Daemon) speakerState(t testing.TB, addr string) string {
+	t.Helper()
+	var h struct{ Audio struct{ Speaker string } }
+	resp, err := insecure.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := jsonDecode(resp, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Audio.Speaker
+}
+
+// goertzelPower is the share of the power of 48 kHz s16le pcm at hz.
+func goertzelPower(pcm []byte, hz float64) float64 {
+	n := len(pcm) / 2
+	if n == 0 {
+		return 0
+	}
+	coeff := 2 * cosine(hz)
+	var s1, s2, total float64
+	for i := 0; i < n; i++ {
+		x := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
+		total += x * x
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	if total == 0 {
+		return 0
+	}
+	return (s1*s1 + s2*s2 - coeff*s1*s2) / (total * float64(n) / 2)
+}
+
+func cosine(hz float64) float64 { return math.Cos(2 * math.Pi * hz / 48000) }
+
+// healthJSON returns one section of /healthz as JSON, for messages.
+func healthJSON(t testing.TB, addr, name string) string {
+	t.Helper()
+	var h map[string]json.RawMessage
+	resp, err := insecure.Get("https://" + addr + "/healthz")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	if err := jsonDecode(resp, &h); err != nil {
+		return err.Error()
+	}
+	return string(h[name])
+}
+
+// loudPart is pcm from its first loud sample to its last.
+func loudPart(pcm []byte) []byte {
+	first, last := -1, -1
+	for i := 0; i+1 < len(pcm); i += 2 {
+		if v := int16(uint16(pcm[i]) | uint16(pcm[i+1])<<8); v > 500 || v < -500 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	return pcm[first : last+2]
+}
+
+// checkTone fails t unless hz stands out in pcm: a good share of the
+// power, and twenty times the share of the frequencies around it.
+func checkTone(t testing.TB, what string, pcm []byte, hz float64) {
+	t.Helper()
+	at := goertzelPower(pcm, hz)
+	worst := 0.0
+	for _, f := range []float64{hz / 2, hz * 0.7, hz * 1.4, hz * 2.3, 1000} {
+		if f != hz {
+			worst = max(worst, goertzelPower(pcm, f))
+		}
+	}
+	if at < 0.1 || at < 20*worst {
+		t.Errorf("%s (%d bytes of sound): %g Hz has %.2f of the power, the strongest of its neighbours %.3f; want a clear %g Hz", what, len(pcm), hz, at, worst, hz)
+	}
+}

@@ -1,0 +1,329 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
+)
+
+// alsaDevices writes an asoundrc whose "mic" plays file tone (raw s16le,
+// 48 kHz, mono) into the capturing program, and whose "spk" writes what is
+// played to out: the real ALSA code paths of ffmpeg, without sound
+// hardware. HOME points at it for the ffmpeg children.
+func alsaDevices(t testing.TB, toneHz float64) (out string) {
+	t.Helper()
+	dir := t.TempDir()
+	tone := filepath.Join(dir, "tone.raw")
+	if err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=60", toneHz),
+		"-f", "s16le", "-ac", "1", tone).Run(); err != nil {
+		t.Fatalf("making the microphone's tone: %v", err)
+	}
+	out = filepath.Join(dir, "speaker.raw")
+	rc := fmt.Sprintf(`pcm.mic { type file; slave.pcm "null"; file "/dev/null"; infile %q; format "raw" }
+pcm.spk { type file; slave.pcm "null"; file %q; format "raw" }
+`, tone, out)
+	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", dir)
+	return out
+}
+
+// goertzel returns the power of frequency hz in 16-bit samples at 48 kHz,
+// relative to the signal's total power.
+func goertzel(pcm []byte, hz float64) float64 {
+	n := len(pcm) / 2
+	if n == 0 {
+		return 0
+	}
+	coeff := 2 * math.Cos(2*math.Pi*hz/48000)
+	var s1, s2, total float64
+	for i := 0; i < n; i++ {
+		x := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
+		total += x * x
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	if total == 0 {
+		return 0
+	}
+	return (s1*s1 + s2*s2 - coeff*s1*s2) / (total * float64(n) / 2)
+}
+
+// opusTone encodes seconds of a hz sine as 20 ms Opus packets, as a phone's microphone would send.
+func opusTone(t testing.TB, hz, seconds float64) [][]byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=%g", hz, seconds),
+		"-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", "pipe:1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := oggreader.NewWith(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	for {
+		p, hdr, err := r.ParseNextPage()
+		if err != nil {
+			break
+		}
+		if _, isHeader := hdr.HeaderType(p); isHeader {
+			continue
+		}
+		pkts = append(pkts, p)
+	}
+	return pkts
+}
+
+// decodeOpus decodes RTP Opus packets to 48 kHz mono s16le with ffmpeg.
+func decodeOpus(t testing.TB, pkts []*rtp.Packet) []byte {
+	t.Helper()
+	var ogg bytes.Buffer
+	w, err := oggwriter.NewWith(&ogg, 48000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		if err := w.WriteRTP(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = w.Close()
+	cmd := exec.Command("ffmpeg", "-v", "error", "-f", "ogg", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", "48000", "pipe:1")
+	cmd.Stdin = &ogg
+	pcm, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("decoding what the phone received: %v", err)
+	}
+	return pcm
+}
+
+// audioPeer is a phone: it watches, listens, and talks with mic.
+type audioPeer struct {
+	pc       *webrtc.PeerConnection
+	mic      *webrtc.TrackLocalStaticSample
+	mu       sync.Mutex
+	received []*rtp.Packet
+	arrivals []time.Time
+	video    atomic.Int64
+}
+
+func dialAudio(t testing.TB, base string, withAudio bool) *audioPeer {
+	t.Helper()
+	p := &audioPeer{}
+	pc, err := sharedClientAPI().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	p.pc = pc
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	if withAudio {
+		p.mic, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "phone")
+		if _, err := pc.AddTransceiverFromTrack(p.mic, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				p.video.Add(1)
+				continue
+			}
+			p.mu.Lock()
+			p.received = append(p.received, pkt)
+			p.arrivals = append(p.arrivals, time.Now())
+			p.mu.Unlock()
+		}
+	})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	status, _, body, err := post(base, "good-token", "application/sdp", pc.LocalDescription().SDP)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s %v", status, body, err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *audioPeer) packets() []*rtp.Packet {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*rtp.Packet(nil), p.received...)
+}
+
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !waitFor(d, cond) {
+		t.Fatalf("not within %v: %s", d, what)
+	}
+}
+
+// Two-way audio through real ALSA code paths: no sound is captured while
+// nobody listens or while listening is not allowed; a viewer without audio
+// gets video only; the doorbell's 1 kHz microphone reaches the phone; the
+// phone's 440 Hz reaches the speaker, with the microphone muted meanwhile
+// (half duplex); and releasing the talk button stops the speaker.
+func TestTwoWayAudio(t *testing.T) {
+	speaker := alsaDevices(t, 1000)
+	a, err := NewAudio(AudioConfig{Capture: "mic", Playback: "spk", Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	var liveChanges atomic.Int64
+	a.OnLive(func(bool) { liveChanges.Add(1) })
+	p := startPipeline(t, pipelineConfig{audio: a})
+	base := p.srv.URL + "/whep"
+
+	// Allowed but nobody listens: nothing captures.
+	a.Allow(true)
+	videoOnly := dialAudio(t, base, false)
+	eventually(t, 10*time.Second, "video for a viewer without audio", func() bool { return videoOnly.video.Load() > 0 })
+	if st := a.Status(); st.MicStarts != 0 || st.Mic != "off" || st.Listeners != 0 {
+		t.Fatalf("with no listener the microphone ran: %+v", st)
+	}
+
+	// A listener, but listening not allowed (no ring, no "listen"): nothing captures.
+	a.Allow(false)
+	phone := dialAudio(t, base, true)
+	eventually(t, 10*time.Second, "video for the listener", func() bool { return phone.video.Load() > 0 })
+	if st := a.Status(); st.MicStarts != 0 || st.Listeners != 1 || len(phone.packets()) > 0 {
+		t.Fatalf("the microphone ran while not allowed: %+v", st)
+	}
+
+	// Allowed: the doorbell's 1 kHz tone reaches the phone.
+	a.Allow(true)
+	eventually(t, 10*time.Second, "a second of the doorbell's sound at the phone", func() bool { return len(phone.packets()) >= 50 })
+	if liveChanges.Load() != 1 || !a.Live() {
+		t.Errorf("live changes %d, live %v: the LED must be told", liveChanges.Load(), a.Live())
+	}
+	pcm := decodeOpus(t, phone.packets())
+	if k, l := goertzel(pcm, 1000), goertzel(pcm, 440); k < 0.5 || k < 10*l {
+		t.Errorf("the phone's sound: 1 kHz carries %.2f of the power, 440 Hz %.2f; want the doorbell's 1 kHz tone", k, l)
+	}
+
+	// Hold to talk: the phone's 440 Hz goes to the speaker, the microphone is muted.
+	mutedBefore := a.Status().Muted
+	for _, pkt := range opusTone(t, 440, 1.5) {
+		if err := phone.mic.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // real time, as a microphone delivers
+	}
+	released := time.Now()
+	eventually(t, 2*time.Second, "the speaker stopping after the release", func() bool { return a.Status().Talking == 0 })
+	t.Logf("release to speaker stopped: %v", time.Since(released))
+	if st := a.Status(); st.Muted <= mutedBefore || st.Played < 50 {
+		t.Errorf("while the phone talked: %d microphone packets muted, %d played; want the microphone muted and the speaker playing", st.Muted-mutedBefore, st.Played)
+	}
+	out, err := os.ReadFile(speaker)
+	if err != nil {
+		t.Fatalf("the speaker played nothing: %v", err)
+	}
+	if k, l := goertzel(out, 440), goertzel(out, 1000); k < 0.5 || k < 10*l {
+		t.Errorf("the speaker's output (%d bytes): 440 Hz carries %.2f of the power, 1 kHz %.2f; want the phone's 440 Hz", len(out), k, l)
+	}
+
+	// The listener leaves: the microphone stops.
+	_ = phone.pc.Close()
+	eventually(t, 5*time.Second, "the microphone stopping when the last listener left", func() bool { return !a.Live() })
+}
+
+func rms(pcm []byte) float64 {
+	var sum float64
+	n := len(pcm) / 2
+	for i := 0; i < n; i++ {
+		x := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
+		sum += x * x
+	}
+	return math.Sqrt(sum / math.Max(1, float64(n)))
+}
+
+// The ring sound plays on the speaker through ALSA, at the volume asked
+// for; without a speaker Play says what to configure.
+func TestPlayRingSound(t *testing.T) {
+	speaker := alsaDevices(t, 1000)
+	a, err := NewAudio(AudioConfig{Playback: "spk", Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := func(volume float64) ([]byte, float64) {
+		t.Helper()
+		_ = os.Remove(speaker)
+		if err := a.Play(context.Background(), RingSound, volume); err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.ReadFile(speaker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, rms(out)
+	}
+	out, loud := level(1)
+	if hi, lo, other := goertzel(out, 660), goertzel(out, 550), goertzel(out, 1000); hi+lo < 0.3 || other > 0.02 {
+		t.Errorf("the ring sound (%d bytes): 660 Hz %.2f, 550 Hz %.2f, 1 kHz %.2f of the power; want the two tones", len(out), hi, lo, other)
+	}
+	_, quiet := level(0.25)
+	if r := quiet / loud; r < 0.2 || r > 0.3 {
+		t.Errorf("at volume 0.25 the ring sound is %.2f as loud as at 1", r)
+	}
+	none, _ := NewAudio(AudioConfig{})
+	if err := none.Play(context.Background(), RingSound, 1); !errors.Is(err, ErrNoSpeaker) {
+		t.Errorf("Play without a speaker: %v", err)
+	}
+}
+
+// A microphone or speaker that is missing is retried with backoff and
+// /healthz says why; nothing else stops.
+func TestMissingSoundDevice(t *testing.T) {
+	alsaDevices(t, 1000)
+	a, err := NewAudio(AudioConfig{Capture: "no-such-mic", Playback: "no-such-speaker", Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	p := startPipeline(t, pipelineConfig{audio: a})
+	a.Allow(true)
+	phone := dialAudio(t, p.srv.URL+"/whep", true)
+	eventually(t, 10*time.Second, "video despite the missing sound devices", func() bool { return phone.video.Load() > 0 })
+	eventually(t, 10*time.Second, "the reason in the status", func() bool {
+		r := a.Status().Reason
+		return strings.Contains(r, "arecord -L") || strings.Contains(r, "aplay -L")
+	})
+	st := a.Status()
+	if st.Mic != "live" || st.MicStarts != 1 {
+		t.Errorf("the microphone gave up: %+v", st)
+	}
+	t.Logf("reason: %s", st.Reason)
+}
