@@ -44,8 +44,9 @@ type Listed struct {
 	SealedBefore bool
 }
 
-// checkRecord opens a sealed record and checks its signature.
-func checkRecord(id string, sealed io.Reader, ids []age.Identity, trusted []ed25519.PublicKey) Listed {
+// CheckRecord opens the sealed record of clip id and checks its signature
+// against the trusted device keys.
+func CheckRecord(id string, sealed io.Reader, ids []age.Identity, trusted []ed25519.PublicKey) Listed {
 	l := Listed{ID: id, Sig: SigNone}
 	s, err := clip.ReadRecord(sealed, ids...)
 	if err != nil {
@@ -67,8 +68,8 @@ func checkRecord(id string, sealed io.Reader, ids []age.Identity, trusted []ed25
 	return l
 }
 
-// sortListed puts events in time order, unreadable ones last.
-func sortListed(ls []Listed) {
+// SortListed puts events in time order, unreadable ones last.
+func SortListed(ls []Listed) {
 	slices.SortStableFunc(ls, func(a, b Listed) int {
 		switch {
 		case a.Record == nil && b.Record == nil:
@@ -99,7 +100,7 @@ func ListDir(dir string, ids []age.Identity, trusted []ed25519.PublicKey) ([]Lis
 		seen[id] = true
 		var l Listed
 		if f, err := os.Open(filepath.Join(dir, id+clip.RecordSuffix)); err == nil {
-			l = checkRecord(id, f, ids, trusted)
+			l = CheckRecord(id, f, ids, trusted)
 			f.Close()
 		} else {
 			l = Listed{ID: id, Sig: SigNone, Err: fmt.Errorf("no event record beside the clip")}
@@ -109,7 +110,7 @@ func ListDir(dir string, ids []age.Identity, trusted []ed25519.PublicKey) ([]Lis
 		}
 		out = append(out, l)
 	}
-	sortListed(out)
+	SortListed(out)
 	return out, nil
 }
 
@@ -149,7 +150,7 @@ func ListRemote(ctx context.Context, c *Client, ids []age.Identity, trusted []ed
 					}
 					continue
 				}
-				out[i] = checkRecord(e.ID, &buf, ids, trusted)
+				out[i] = CheckRecord(e.ID, &buf, ids, trusted)
 				out[i].Bytes = e.Bytes
 			}
 		})
@@ -168,7 +169,7 @@ func ListRemote(ctx context.Context, c *Client, ids []age.Identity, trusted []ed
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sortListed(out)
+	SortListed(out)
 	return out, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
@@ -87,7 +86,7 @@ func listS3(ctx context.Context, cl *replica.Client, ids []age.Identity, trusted
 			if err := cl.Get(ctx, c.Records[i].Key, 0, c.Records[i].Size, &buf); err != nil {
 				return err
 			}
-			l = checkRecordBytes(c.ID, buf.String(), ids, trusted)
+			l = household.CheckRecord(c.ID, strings.NewReader(buf.String()), ids, trusted)
 			l.Bytes = c.Size
 			if l.Record != nil {
 				break
@@ -99,7 +98,7 @@ func listS3(ctx context.Context, cl *replica.Client, ids []age.Identity, trusted
 	if err != nil {
 		return nil, nil, err
 	}
-	sortListed(out)
+	household.SortListed(out)
 	return out, byID, nil
 }
 
@@ -130,45 +129,6 @@ func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i
 		return err
 	}
 	return ctx.Err()
-}
-
-// checkRecordBytes opens a sealed record and checks its signature, as
-// clips list does for a directory (household's checkRecord).
-func checkRecordBytes(id, sealed string, ids []age.Identity, trusted []ed25519.PublicKey) household.Listed {
-	l := household.Listed{ID: id, Sig: household.SigNone}
-	s, err := clip.ReadRecord(strings.NewReader(sealed), ids...)
-	if err != nil {
-		l.Err = err
-		return l
-	}
-	l.Record = &s.Record
-	err = s.Verify(trusted)
-	switch {
-	case err == nil && s.ID != id:
-		l.Sig, l.Err = household.SigBad, fmt.Errorf("%w: the record belongs to clip %s", clip.ErrMismatch, s.ID)
-	case err == nil:
-		l.Sig = household.SigOK
-	case errors.Is(err, clip.ErrUnknownKey):
-		l.Sig, l.Err = household.SigUnknown, err
-	default:
-		l.Sig, l.Err = household.SigBad, err
-	}
-	return l
-}
-
-// sortListed puts events in time order, unreadable ones last.
-func sortListed(ls []household.Listed) {
-	slices.SortStableFunc(ls, func(a, b household.Listed) int {
-		switch {
-		case a.Record == nil && b.Record == nil:
-			return strings.Compare(a.ID, b.ID)
-		case a.Record == nil:
-			return 1
-		case b.Record == nil:
-			return -1
-		}
-		return a.Record.Trigger.Compare(b.Record.Trigger)
-	})
 }
 
 // pullS3 reassembles every clip on the replica that dir lacks, or holds
