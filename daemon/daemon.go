@@ -286,12 +286,17 @@ func insidersOnly(auth bearer.Authorizer, h http.Handler) http.Handler {
 
 // fromLoopback reports whether the request came from this machine.
 func fromLoopback(r *http.Request) bool {
+	ip := remoteIP(r)
+	return ip != nil && ip.IsLoopback()
+}
+
+// remoteIP is the address r came from, or nil.
+func remoteIP(r *http.Request) net.IP {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return false
+		return nil
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return net.ParseIP(host)
 }
 
 // startRedirect serves plain HTTP on listen that only sends browsers to the

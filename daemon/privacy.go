@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -260,11 +259,7 @@ func (p *privacyPart) lanOnly(h http.Handler) http.Handler {
 // fromHomeNetwork reports whether r came from this machine, a private
 // (RFC 1918, RFC 4193) or a link-local address.
 func fromHomeNetwork(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
+	ip := remoteIP(r)
 	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast())
 }
 
