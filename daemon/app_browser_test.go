@@ -474,6 +474,21 @@ func (p *pushAPI) log() []string {
 // checkPush turns notifications on in the app, delivers a push to its
 // service worker through DevTools, checks the notification, taps it, and
 // turns notifications off.
+// whileSettling runs a DevTools call again while the page it talks to is
+// between two documents ("Inspected target navigated or closed"): the app
+// may still be replacing itself after the previous step (its worker, a
+// reload). At most 20 tries.
+func whileSettling(call func() error) error {
+	var err error
+	for range 20 {
+		if err = call(); err == nil || !strings.Contains(err.Error(), "-32000") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // waits for the page, not for a result
+	}
+	return err
+}
+
 func checkPush(t *testing.T, ctx context.Context, origin string) {
 	t.Helper()
 	vapid, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -498,7 +513,10 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 			}
 		}
 	})
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: origin + "/api/push"}}}); err != nil {
+	if err := whileSettling(func() error {
+		_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: origin + "/api/push"}}})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer chromedp.Call(ctx, fetch.Disable, cdp.Empty{})
@@ -507,7 +525,10 @@ func checkPush(t *testing.T, ctx context.Context, origin string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pushStub}); err != nil {
+	if err := whileSettling(func() error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pushStub})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	navigate(t, ctx, origin+"/")
