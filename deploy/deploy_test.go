@@ -1421,9 +1421,21 @@ func TestServiceUnderSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeCgroup(cg) })
+	// The container's mounts must not reach this machine's namespace:
+	// unshare makes every mount private, which needs / to be a mount
+	// point. In a chroot (fresh-make-test's) it is not, so the root is
+	// made a private mount of its own first, and unmounted afterwards.
+	propagation := "private"
+	if exec.Command("mountpoint", "-q", "/").Run() != nil {
+		if out, err := exec.Command("sh", "-c", `mount --bind "$1" "$1" && mount --make-rprivate "$1"`, "sh", root).CombinedOutput(); err != nil {
+			t.Fatalf("making %s a private mount: %v\n%s", root, err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", root).Run() })
+		propagation = "unchanged"
+	}
 	boot := `set -e
 echo $$ > "$1/cgroup.procs"
-exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation private sh -c '
+exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation "$3" sh -c '
   set -e
   r=$0
   mount -t proc proc "$r/proc"
@@ -1434,7 +1446,7 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation private sh 
   mount -t tmpfs tmpfs "$r/tmp"
   exec chroot "$r" /usr/bin/env -i container=doorbell-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     /lib/systemd/systemd --unit=doorbell.service --log-target=journal --show-status=false' "$2"`
-	cmd := exec.Command("sh", "-c", boot, "sh", cg, root)
+	cmd := exec.Command("sh", "-c", boot, "sh", cg, root, propagation)
 	var console syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &console, &console
 	if err := cmd.Start(); err != nil {

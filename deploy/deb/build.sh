@@ -52,18 +52,20 @@ printf 'doorbell (%s) %s; urgency=medium\n\n  * Built from %s.\n\n -- Doorbell d
 # Depends: the shared libraries doorbelld links against, by dpkg-shlibdeps.
 mkdir -p "$work/debian"
 printf 'Source: doorbell\n\nPackage: doorbell\nArchitecture: %s\n' "$arch" > "$work/debian/control"
-shlibdeps=(dpkg-shlibdeps -O -e"$pkg/usr/bin/doorbelld")
 if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
-  # Cross: dpkg-shlibdeps looks the libraries up in the arm64 system's dpkg
-  # database, with that system's library directory mounted where the
-  # libraries' paths say (in a private mount namespace: nothing outside sees it).
+  # Cross: dpkg-shlibdeps looks the libraries up in the arm64 runtime
+  # root's library directories and asks that root's dpkg database which
+  # packages own them, through dpkg-query-in-root (no mount: this also works
+  # in a chroot and unprivileged).
   runtime=$("$top/deploy/arm64/rootfs.sh" runtime)
-  deps=$(cd "$work" && DEB_HOST_ARCH=arm64 DEB_HOST_MULTIARCH=$triplet DEB_HOST_GNU_TYPE=$triplet unshare --mount --propagation private sh -c '
-    mkdir -p /usr/lib/aarch64-linux-gnu &&
-    mount --bind "$1/usr/lib/aarch64-linux-gnu" /usr/lib/aarch64-linux-gnu &&
-    shift && exec "$@"' sh "$runtime" "${shlibdeps[@]}" --admindir="$runtime/var/lib/dpkg")
+  mkdir -p "$work/bin"
+  ln -s "$here/dpkg-query-in-root" "$work/bin/dpkg-query"
+  deps=$(cd "$work" && PATH="$work/bin:$PATH" DPKG_QUERY_ROOT="$runtime" \
+    DEB_HOST_ARCH=arm64 DEB_HOST_MULTIARCH=$triplet DEB_HOST_GNU_TYPE=$triplet \
+    dpkg-shlibdeps -O --admindir="$runtime/var/lib/dpkg" -l"$runtime/lib/$triplet" -l"$runtime/usr/lib/$triplet" \
+    -e"$pkg/usr/bin/doorbelld")
 else
-  deps=$(cd "$work" && "${shlibdeps[@]}")
+  deps=$(cd "$work" && dpkg-shlibdeps -O -e"$pkg/usr/bin/doorbelld")
 fi
 deps=${deps#shlibs:Depends=}
 [ -n "$deps" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
