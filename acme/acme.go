@@ -35,12 +35,13 @@ import (
 	"github.com/go-acme/lego/v5/registration"
 
 	"doorbell/internal/atomicfile"
+	"doorbell/tlscert"
 )
 
 // Files in the data directory.
 const (
 	AccountKeyFile = "acme-account-key.pem" // 0600: the ACME account's key
-	CertFile       = "acme-cert.pem"        // the certificate chain; its key is the device's TLS key
+	CertFile       = tlscert.ACMECertFileName // the certificate chain; its key is the device's TLS key
 )
 
 // LetsEncrypt is the default CA directory.

@@ -296,3 +296,33 @@ func (s *Server) checkHousehold(leafPEM, rootPEM []byte) (*tls.Certificate, *x50
 	}
 	return &tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: s.self.key, Leaf: leaf}, root, nil
 }
+
+// ACMECertFileName is the ACME certificate chain's file in the data
+// directory (package acme writes it); its key is the device's, KeyFileName.
+const ACMECertFileName = "acme-cert.pem"
+
+// Served says, from the data directory alone and without making anything,
+// which certificate the daemon serves when it runs without http.cert_file:
+// a current ACME one, else a current household one, else the self-signed
+// one. It returns the mode and that certificate's fingerprint.
+func Served(dataDir string, now time.Time) (mode, fingerprint string, err error) {
+	for _, c := range []struct{ mode, file string }{
+		{ModeACME, ACMECertFileName},
+		{ModeHousehold, HouseholdCertFileName},
+	} {
+		path := filepath.Join(dataDir, c.file)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // none, or unreadable: the daemon would not serve it either
+		}
+		der, err := firstCert(path, data)
+		if err != nil {
+			continue
+		}
+		if leaf, err := x509.ParseCertificate(der); err == nil && now.Before(leaf.NotAfter) && !now.Before(leaf.NotBefore) {
+			return c.mode, Fingerprint(der), nil
+		}
+	}
+	fp, err := ReadFingerprint(dataDir, "")
+	return ModeSelfSigned, fp, err
+}

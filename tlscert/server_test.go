@@ -4,46 +4,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"doorbell/internal/testkit"
 	"doorbell/tlscert/ca"
 )
 
 // householdFor signs s's request with a new root for names.
 func householdFor(t *testing.T, s *Server, names ...string) (leafPEM, rootPEM []byte, root *ca.Root) {
-	t.Helper()
-	reqPEM, err := s.Request()
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(reqPEM)
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dns []string
-	var ips []net.IP
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			ips = append(ips, ip)
-		} else {
-			dns = append(dns, n)
-		}
-	}
-	root, err = ca.NewRoot("test", dns, ips, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := root.Sign(csr, dns, ips, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), root.CertPEM(), root
+	leafPEM, root = testkit.HouseholdRoot(t, s, names...)
+	return leafPEM, root.CertPEM(), root
 }
 
 func servedBy(t *testing.T, s *Server) *x509.Certificate {
@@ -151,4 +127,47 @@ func otherRootPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return r.CertPEM()
+}
+
+// Served reads what the daemon would serve from the files alone: the CLI
+// says so when it prints a pairing link.
+func TestServedFromTheDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := Served(dir, time.Now()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("empty data directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("Served made files: %v", entries)
+	}
+	s, err := Open(dir, "", "", []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode, fp, err := Served(dir, time.Now()); err != nil || mode != ModeSelfSigned || fp != s.Fingerprint() {
+		t.Fatalf("self-signed: %s %s %v, want %s", mode, fp, err, s.Fingerprint())
+	}
+	leafPEM, rootPEM, _ := householdFor(t, s, "localhost")
+	if err := s.InstallHousehold(leafPEM, rootPEM); err != nil {
+		t.Fatal(err)
+	}
+	mode, fp, err := Served(dir, time.Now())
+	if err != nil || mode != ModeHousehold || fp != s.Fingerprint() {
+		t.Fatalf("household: %s %s %v, want %s", mode, fp, err, s.Fingerprint())
+	}
+	leaf := servedBy(t, s)
+	if mode, _, _ := Served(dir, leaf.NotAfter.Add(time.Second)); mode != ModeSelfSigned {
+		t.Errorf("expired household certificate: served as %s", mode)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ACMECertFileName), []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if mode, _, _ := Served(dir, time.Now()); mode != ModeHousehold {
+		t.Errorf("with a damaged ACME file: %s", mode)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ACMECertFileName), leafPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if mode, _, _ := Served(dir, time.Now()); mode != ModeACME {
+		t.Errorf("with an ACME certificate: %s", mode)
+	}
 }

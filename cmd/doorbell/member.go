@@ -217,7 +217,13 @@ func memberPair(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "doorbell: cannot draw the QR code: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "\nOpen the link on %s's phone, or scan the QR code with its camera. The phone must be on the doorbell's network.\n", member)
-	if fp, err := tlscert.ReadFingerprint(*data, ""); err == nil {
+	switch mode, fp, err := tlscert.Served(*data, time.Now()); {
+	case err != nil:
+	case mode == tlscert.ModeACME:
+		fmt.Fprintln(stdout, "The doorbell's certificate is from a public certificate authority (ACME), so the browser trusts it without a warning.")
+	case mode == tlscert.ModeHousehold:
+		fmt.Fprintf(stdout, "The doorbell's certificate is issued by the household's root: a phone that installed the root trusts it; on a new phone the browser warns once, and the app then offers the root. Accept the warning only if the SHA-256 fingerprint is\n  %s\n", fp)
+	default:
 		fmt.Fprintf(stdout, "The doorbell's certificate is self-signed, so the browser warns once. Accept it only if its SHA-256 fingerprint is\n  %s\n", fp)
 	}
 	fmt.Fprintln(stdout, "Keep the link private: whoever opens it first is paired.")

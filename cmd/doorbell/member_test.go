@@ -119,6 +119,27 @@ func TestMemberPairText(t *testing.T) {
 	if n := pairing.PendingCodes(dir, time.Now()); n != 1 {
 		t.Errorf("%d codes pending", n)
 	}
+	if !strings.Contains(out, "self-signed") {
+		t.Errorf("the self-signed certificate is not said to be:\n%s", out)
+	}
+
+	// With the household certificate installed, the text says so and
+	// gives that certificate's fingerprint.
+	s, err := tlscert.Open(dir, "", "", []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, root := testkit.HouseholdCertificate(t, s, "localhost")
+	if err := s.InstallHousehold(leaf, root); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = doorbell(t, "member", "pair", "-data", dir, "-addr", "doorbell.local", "anna")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "self-signed") || !strings.Contains(out, "household's root") || !strings.Contains(out, s.Fingerprint()) {
+		t.Errorf("with the household certificate:\n%s", out)
+	}
 }
 
 func TestMemberUsageErrors(t *testing.T) {
