@@ -112,6 +112,7 @@ func Open(dataDir, certFile, keyFile string, hosts []string) (*Server, error) {
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   AEADSuites,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.current(), nil },
 	}
 }

@@ -55,35 +55,11 @@ var ownerRecheck = time.Minute
 // DefaultHosts) if there is none, and renewing it with the same key when it
 // is within RenewBefore of expiry, also while the daemon runs.
 func Load(dataDir, certFile, keyFile string, hosts []string) (*tls.Config, string, error) {
-	var src source
-	switch {
-	case certFile != "" && keyFile != "":
-		o := &ownerSource{certFile: certFile, keyFile: keyFile}
-		if err := o.load(); err != nil {
-			return nil, "", err
-		}
-		src = o
-	case certFile != "" || keyFile != "":
-		return nil, "", errors.New("only one of http.cert_file and http.key_file is set; set both to use your own certificate, or neither to use the device's self-signed one")
-	default:
-		if hosts == nil {
-			hosts = DefaultHosts()
-		}
-		s := &selfSigned{dir: dataDir, hosts: hosts, now: time.Now}
-		if err := s.load(); err != nil {
-			return nil, "", err
-		}
-		src = s
+	s, err := Open(dataDir, certFile, keyFile, hosts)
+	if err != nil {
+		return nil, "", err
 	}
-	cert := src.current()
-	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: AEADSuites,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return src.current(), nil
-		},
-	}
-	return cfg, Fingerprint(cert.Certificate[0]), nil
+	return s.TLSConfig(), s.Fingerprint(), nil
 }
 
 // AEADSuites are the TLS 1.2 cipher suites the server offers: forward

@@ -229,11 +229,13 @@ func TestDefaultHostsNamesThisMachine(t *testing.T) {
 // TLS 1.2 clients get only AEAD suites: one that offers nothing but a
 // SHA-1 CBC suite is refused, and every suite Go knows as insecure or CBC
 // is refused too.
+// The daemon serves Server.TLSConfig.
 func TestTLS12OffersOnlyAEADSuites(t *testing.T) {
-	cfg, _, err := Load(t.TempDir(), "", "", []string{"localhost"})
+	s, err := Open(t.TempDir(), "", "", []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := s.TLSConfig()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
