@@ -134,8 +134,6 @@ func DefaultHosts() []string {
 	return hosts
 }
 
-type source interface{ current() *tls.Certificate }
-
 // ownerSource serves the owner's files and reloads them when they change.
 type ownerSource struct {
 	certFile, keyFile string
