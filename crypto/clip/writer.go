@@ -77,7 +77,7 @@ type Writer struct {
 	id  string
 	key ed25519.PrivateKey
 	enc io.WriteCloser
-	out *countingWriter // dst: what of the stream reached it
+	out countingWriter // dst: what of the stream reached it
 	h   hash.Hash
 	n   int64
 	seq uint32
@@ -120,12 +120,13 @@ func NewWriter(dst io.Writer, id string, recipients []age.Recipient, key ed25519
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, errors.New("no device signing key")
 	}
-	out := &countingWriter{w: dst}
-	enc, err := age.Encrypt(out, recipients...)
+	w := &Writer{id: id, key: key, out: countingWriter{w: dst}, h: sha256.New()}
+	enc, err := age.Encrypt(&w.out, recipients...)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{id: id, key: key, enc: enc, out: out, base: out.n, h: sha256.New()}, nil
+	w.enc, w.base = enc, w.out.n
+	return w, nil
 }
 
 // Write seals plaintext.

@@ -377,9 +377,9 @@ var (
 // parts is what every run of cuts shares: the guest's kernel and
 // initramfs, and the disk as it was made, with the device key and a member.
 type parts struct {
-	dir, kernel, initrd, disk string
-	id                        age.Identity
-	pub                       ed25519.PublicKey
+	kernel, initrd, disk string
+	id                   age.Identity
+	pub                  ed25519.PublicKey
 }
 
 func prepare(t *testing.T) parts {
@@ -404,7 +404,7 @@ func prepare(t *testing.T) parts {
 	for _, m := range []string{"virtio/virtio_ring", "virtio/virtio", "virtio/virtio_pci_modern_dev", "virtio/virtio_pci_legacy_dev", "virtio/virtio_pci", "block/virtio_blk"} {
 		files["mod/"+filepath.Base(m)+".ko"] = filepath.Join(mods, m+".ko")
 	}
-	p := parts{dir: dir, kernel: filepath.Join(k, "boot/vmlinuz-"+kernelVersion), initrd: filepath.Join(dir, "initrd.gz"), disk: filepath.Join(dir, "disk.img")}
+	p := parts{kernel: filepath.Join(k, "boot/vmlinuz-"+kernelVersion), initrd: filepath.Join(dir, "initrd.gz"), disk: filepath.Join(dir, "disk.img")}
 	initramfs(t, p.initrd, files, map[string]string{"init": initScript})
 
 	// The disk: the data directory with its device key and one member.
