@@ -36,6 +36,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -463,8 +464,9 @@ func TestPowerCut(t *testing.T) {
 		// clip of its boot started (a clip lasts about 4 s).
 		v := p.freshDisk(t, "disk.img")
 		c := newChecker(t, p, v.disk)
-		survived, held := 0, 0
+		survived, held, ran := 0, 0, 0
 		for cut := 1; cut <= cuts; cut++ {
+			ran++
 			delay := 200*time.Millisecond + time.Duration(rng.Int64N(int64(9800*time.Millisecond)))
 			clear(c.problems)
 			b := bootAndCut(t, v, cut, c, false, delay)
@@ -486,9 +488,9 @@ func TestPowerCut(t *testing.T) {
 			break
 		}
 		t.Logf("FIGURE power cuts survived (no sealed clip lost or corrupt, every interrupted clip opening to at least its last synced checkpoint): %d of %d (%d sealed clips, %d cut off; at %d cuts the interrupted clip had a synced checkpoint to reach)",
-			survived, cuts, len(c.sealed), c.cutOff, held)
+			survived, ran, len(c.sealed), c.cutOff, held)
 		if survived != cuts {
-			t.Errorf("%d of %d power cuts survived", survived, cuts)
+			t.Errorf("%d of %d power cuts survived (%d of %d run)", survived, cuts, survived, ran)
 		}
 	})
 
@@ -805,27 +807,45 @@ func (c *checker) check(cut int, current string) recovered {
 			continue // played when it was cut
 		}
 		// Its MP4 plays at least as far, as a player sees it.
-		got.played = playsTo(t, filepath.Join(out, id+".mp4"))
-		if got.played < p.Last.Video-time.Millisecond {
+		played, err := playsTo(filepath.Join(out, id+".mp4"))
+		got.played = played
+		switch {
+		case err != nil:
+			c.problem(checkCheckpoint, "clip %s opens, and its MP4 does not play: %v", id, err)
+		case played < p.Last.Video-time.Millisecond:
 			c.problem(checkCheckpoint, "clip %s had %v of video reported synced, and its opened MP4 plays to %v", id, p.Last.Video, got.played)
 		}
 	}
 	return got
 }
 
-// playsTo is where the last picture of an MP4 ends, by ffprobe.
-func playsTo(t *testing.T, path string) time.Duration {
-	t.Helper()
-	out := run(t, "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path)
-	end := 0.0
-	for _, l := range strings.Fields(string(out)) {
-		pts, dur, ok := strings.Cut(strings.Trim(l, ","), ",")
-		p, err1 := strconv.ParseFloat(pts, 64)
-		d, err2 := strconv.ParseFloat(dur, 64)
-		if !ok || err1 != nil || err2 != nil {
-			t.Fatalf("ffprobe %s: cannot read packet %q", path, l)
-		}
-		end = max(end, p+d)
+// playsTo decodes an MP4 with ffprobe and returns how long it lasts: the
+// end of its last picture, with that picture's duration as the file gives
+// it (a packet's duration_time is not: ffprobe makes every packet of a
+// fragment one frame long, even before a gap). A decoding error is an error.
+func playsTo(path string) (time.Duration, error) {
+	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames:format=duration", "-of", "json", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		return 0, fmt.Errorf("ffprobe: %v: %s", err, stderr.Bytes())
 	}
-	return time.Duration(end * float64(time.Second))
+	var probe struct {
+		Streams []struct {
+			Frames string `json:"nb_read_frames"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		return 0, fmt.Errorf("ffprobe: %w\n%s", err, out)
+	}
+	d, err := strconv.ParseFloat(probe.Format.Duration, 64)
+	if err != nil || len(probe.Streams) != 1 || probe.Streams[0].Frames == "" || probe.Streams[0].Frames == "0" {
+		return 0, fmt.Errorf("ffprobe finds no video, or no duration:\n%s", out)
+	}
+	return time.Duration(d * float64(time.Second)), nil
 }
