@@ -696,9 +696,12 @@ func (r recovered) describe(b boot) string {
 		return "no clip was recording"
 	}
 	s := fmt.Sprintf("clip %s had %.1f s of video given, %v synced (%d checkpoints, %d bytes)", b.current, b.given, r.synced.Last.Video, r.synced.Checkpoints, r.synced.Bytes)
-	if r.res != nil {
+	switch {
+	case r.res != nil && r.held:
 		s += fmt.Sprintf("; it opens to %v (%d checkpoints), playing to %v", r.res.Video, r.res.Checkpoints, r.played)
-	} else {
+	case r.res != nil:
+		s += fmt.Sprintf("; it opens to %v (%d checkpoints)", r.res.Video, r.res.Checkpoints)
+	default:
 		s += "; it is not kept"
 	}
 	return s
