@@ -66,6 +66,10 @@ type Config struct {
 	// Replica, if set, is told of each sealed piece as it reaches the
 	// clip's file, to copy it off the device. Its methods must not block.
 	Replica Replica
+	// Synced, if set, is told after each fsync of a clip's file returned
+	// what it made durable (the power-cut test checks the clip recovered
+	// after a cut against it). It must not block.
+	Synced func(id string, p SyncPoint)
 }
 
 // Replica is told what of a clip is in its file (replica/uploader).
@@ -677,6 +681,7 @@ func (s *session) sync() error {
 	if err := s.file.Sync(); err != nil {
 		return err
 	}
+	s.synced()
 	s.r.cfg.Replica.Written(s.id, s.file.Size(), false)
 	return nil
 }

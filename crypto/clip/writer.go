@@ -77,10 +77,28 @@ type Writer struct {
 	id  string
 	key ed25519.PrivateKey
 	enc io.WriteCloser
+	out countingWriter // dst: what of the stream reached it
 	h   hash.Hash
 	n   int64
 	seq uint32
 	err error
+
+	base    int64        // bytes of dst before the first chunk: header and nonce
+	closed  bool         // every chunk reached dst
+	held    []Checkpoint // checkpoints not yet wholly in chunks that reached dst
+	sealed  Checkpoint   // the last checkpoint that is
+	sealedN int
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Summary describes a sealed clip's plaintext.
@@ -102,11 +120,13 @@ func NewWriter(dst io.Writer, id string, recipients []age.Recipient, key ed25519
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, errors.New("no device signing key")
 	}
-	enc, err := age.Encrypt(dst, recipients...)
+	w := &Writer{id: id, key: key, out: countingWriter{w: dst}, h: sha256.New()}
+	enc, err := age.Encrypt(&w.out, recipients...)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{id: id, key: key, enc: enc, h: sha256.New()}, nil
+	w.enc, w.base = enc, w.out.n
+	return w, nil
 }
 
 // Write seals plaintext.
@@ -140,9 +160,40 @@ func (w *Writer) Checkpoint(video time.Duration) error {
 	binary.BigEndian.PutUint64(p[16:24], uint64(w.n))
 	w.h.Sum(p[24:24])
 	copy(p[checkpointSigned:], ed25519.Sign(w.key, checkpointMessage(w.id, p[:checkpointSigned])))
+	cp := Checkpoint{Seq: w.seq, Video: video, Offset: w.n}
+	copy(cp.SHA256[:], p[24:56])
 	w.seq++
-	_, err := w.Write(box[:])
-	return err
+	if _, err := w.Write(box[:]); err != nil {
+		return err
+	}
+	w.held = append(w.held, cp)
+	w.release()
+	return nil
+}
+
+// Sealed returns the last checkpoint whose box is wholly in the chunks that
+// reached dst so far, and how many checkpoints are. age seals in 64 KiB
+// chunks and holds the current one back, so this lags what was written
+// until Close. Once dst is synced, a power cut leaves the clip opening to
+// at least this checkpoint (ok is false if no checkpoint reached dst yet).
+func (w *Writer) Sealed() (last Checkpoint, n int, ok bool) {
+	w.release()
+	return w.sealed, w.sealedN, w.sealedN > 0
+}
+
+// release moves the checkpoints that reached dst out of held.
+func (w *Writer) release() {
+	reached := w.n
+	if !w.closed {
+		// Only whole chunks leave age's writer before Close.
+		reached = (w.out.n - w.base) / encChunkSize * chunkSize
+	}
+	i := 0
+	for ; i < len(w.held) && w.held[i].Offset+CheckpointSize <= reached; i++ {
+		w.sealed = w.held[i]
+		w.sealedN++
+	}
+	w.held = append(w.held[:0], w.held[i:]...)
 }
 
 // Close seals the last chunk. The clip is complete once dst is synced.
@@ -155,6 +206,7 @@ func (w *Writer) Close() (Summary, error) {
 		return Summary{}, err
 	}
 	w.err = errors.New("clip writer is closed")
+	w.closed = true
 	s := Summary{Bytes: w.n, Checkpoints: int(w.seq)}
 	w.h.Sum(s.SHA256[:0])
 	return s, nil
