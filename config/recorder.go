@@ -53,7 +53,7 @@ func (r *Recorder) validate(v *validator, s *Stream) {
 		v.errorf("recorder.max_age_days", "recorder.max_age_days is %g; use 0 (keep until space runs out) or a number of days, e.g. 30", r.MaxAgeDays)
 	}
 	if !(r.SyncInterval >= 0.1 && r.SyncInterval <= 10) {
-		v.errorf("recorder.sync_interval", "recorder.sync_interval is %g; use 0.1 to 10 seconds, e.g. 1: at most that much is lost in a power cut", r.SyncInterval)
+		v.errorf("recorder.sync_interval", "recorder.sync_interval is %g; use 0.1 to 10 seconds, e.g. 1: a power cut loses about that much of a recording clip (plus up to one 64 KiB sealed chunk)", r.SyncInterval)
 	}
 	if r.ThumbnailWidth < 32 || r.ThumbnailWidth > 640 || r.ThumbnailWidth%2 != 0 {
 		v.errorf("recorder.thumbnail_width", "recorder.thumbnail_width is %d; use an even number of pixels from 32 to 640, e.g. 160", r.ThumbnailWidth)
