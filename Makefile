@@ -16,8 +16,11 @@ export GOFLAGS := -tags=$(GOCV_TAGS) $(filter-out -tags=%,$(GOFLAGS))
 # gocv always compiles its imgcodecs wrappers; nothing calls them, and lld
 # with --gc-sections then drops libopencv_imgcodecs (and the tens of MiB of
 # image libraries it maps: GDAL, poppler, OpenEXR, ...) from doorbelld's
-# NEEDED. GNU ld keeps it. deploy/build.sh adds the same.
-export CGO_LDFLAGS := -O2 -g -fuse-ld=lld -Wl,--gc-sections
+# NEEDED. GNU ld keeps it. Only for doorbelld's final link: in CGO_LDFLAGS,
+# --gc-sections would also empty cgo's list of C imports for programs Go
+# links itself (net, runtime/cgo). deploy/build.sh does the same.
+DAEMON_LDFLAGS := $(LDFLAGS) -extldflags '-fuse-ld=lld -Wl,--gc-sections'
+
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
@@ -37,7 +40,7 @@ setup:
 	@bash deploy/setup.sh
 
 build: setup
-	go build -ldflags "$(LDFLAGS)" -o bin/doorbelld ./cmd/doorbelld
+	go build -ldflags "$(DAEMON_LDFLAGS)" -o bin/doorbelld ./cmd/doorbelld
 	CGO_ENABLED=0 go build -ldflags "$(LDFLAGS)" -o bin/doorbell ./cmd/doorbell
 
 demo: build

@@ -48,14 +48,15 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
   trap 'rm -rf "$lldbin"' EXIT
   ln -s "$(command -v ld.lld)" "$lldbin/aarch64-linux-gnu-ld.lld"
   export PATH=$lldbin:$PATH
-  export CGO_LDFLAGS="-fuse-ld=lld -Wl,--gc-sections -Wl,--as-needed -L$stdcxx -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
+  export CGO_LDFLAGS="-Wl,--as-needed -L$stdcxx -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
 elif [ "$arch" = amd64 ] && [ "$(uname -m)" != x86_64 ]; then
   echo "build: building amd64 on $(uname -m) is not supported; build it on an amd64 machine" >&2
   exit 1
 else
-  export CGO_LDFLAGS="-fuse-ld=lld -Wl,--gc-sections -Wl,--as-needed"
+  export CGO_LDFLAGS="-Wl,--as-needed"
 fi
-CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" -o "$out/doorbelld" ./cmd/doorbelld
+# lld and --gc-sections for doorbelld's final link only (see the Makefile).
+CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags -extldflags '-fuse-ld=lld -Wl,--gc-sections'" -o "$out/doorbelld" ./cmd/doorbelld
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell" ./cmd/doorbell
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./cmd/doorbell-setup
 echo "build: linux/$arch doorbelld, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2
