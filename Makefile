@@ -6,13 +6,21 @@ export PATH := $(CURDIR)/bin:/usr/local/go/bin:$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/version.Commit=$(COMMIT)
-# gocv links only the OpenCV modules the doorbell uses (core, imgproc,
-# imgcodecs, videoio: no face or people detectors) with these tags. Set here
-# once, for every go command make runs: build, test, vet, staticcheck, bench
-# and the cross builds (deploy/build.sh). A build without them fails and
-# says so (internal/cvbuild).
-GOCV_TAGS := gocv_specific_modules,gocv_videoio
+# gocv links only the OpenCV modules the doorbell uses (core and imgproc:
+# no face or people detectors) with this tag. Set here once, for every go
+# command make runs: build, test, vet, staticcheck, bench and the cross
+# builds (deploy/build.sh). A build without it fails and says so
+# (internal/cvbuild).
+GOCV_TAGS := gocv_specific_modules
 export GOFLAGS := -tags=$(GOCV_TAGS) $(filter-out -tags=%,$(GOFLAGS))
+# gocv always compiles its imgcodecs wrappers; nothing calls them, and lld
+# with --gc-sections then drops libopencv_imgcodecs (and the tens of MiB of
+# image libraries it maps: GDAL, poppler, OpenEXR, ...) from doorbelld's
+# NEEDED. GNU ld keeps it. Only for doorbelld's final link: in CGO_LDFLAGS,
+# --gc-sections would also empty cgo's list of C imports for programs Go
+# links itself (net, runtime/cgo). deploy/build.sh does the same.
+DAEMON_LDFLAGS := $(LDFLAGS) -extldflags '-fuse-ld=lld -Wl,--gc-sections'
+
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
@@ -32,7 +40,7 @@ setup:
 	@bash deploy/setup.sh
 
 build: setup
-	go build -ldflags "$(LDFLAGS)" -o bin/doorbelld ./cmd/doorbelld
+	go build -ldflags "$(DAEMON_LDFLAGS)" -o bin/doorbelld ./cmd/doorbelld
 	CGO_ENABLED=0 go build -ldflags "$(LDFLAGS)" -o bin/doorbell ./cmd/doorbell
 
 demo: build

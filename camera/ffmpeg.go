@@ -220,9 +220,7 @@ func (d *Decoded) Read(ctx context.Context, f *Frame) error {
 	buf := f.Data
 	if d.mono {
 		buf = f.Y()
-		for i := range f.Data[len(buf):] {
-			f.Data[len(buf)+i] = 128
-		}
+		fillGrey(f.Data[len(buf):])
 	}
 	err := d.next(buf)
 	if err != nil {
@@ -249,6 +247,18 @@ func (d *Decoded) Read(ctx context.Context, f *Frame) error {
 	f.Seq = d.seq
 	d.seq++
 	return nil
+}
+
+// fillGrey sets b to 128, neutral chroma, at memmove's speed (a byte loop
+// showed in profiles of motion-scan: it runs for every frame).
+func fillGrey(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = 128
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
 }
 
 // endError is the end of a file that does not loop. It is io.EOF.

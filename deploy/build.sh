@@ -8,8 +8,10 @@
 # suite DEB_SUITE (deploy/arm64/rootfs.sh sysroot): trixie by default
 # (OpenCV 4.10, as current Raspberry Pi OS ships), or bookworm (OpenCV 4.6,
 # Raspberry Pi OS Legacy); for amd64 it is built natively. Both link with
-# --as-needed, so they depend only on the OpenCV modules they use, and are
-# stripped (-s -w; panics still print their stack traces).
+# lld, --as-needed and --gc-sections, so they depend only on the OpenCV
+# modules they use (core and imgproc: gocv's unused imgcodecs wrappers are
+# dropped, and with them libopencv_imgcodecs, which GNU ld would keep), and
+# are stripped (-s -w; panics still print their stack traces).
 # doorbell (the household CLI) and doorbell-setup are pure Go and static.
 # LDFLAGS (Go -ldflags, for the version) and GOFLAGS (gocv's build tags,
 # set by the Makefile) are taken from the environment.
@@ -29,7 +31,7 @@ start=$(date +%s%N)
 
 export GOOS=linux GOARCH=$arch
 if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
-  for tool in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ pkg-config; do
+  for tool in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ pkg-config ld.lld; do
     command -v "$tool" >/dev/null || { echo "build: $tool is missing; run deploy/setup.sh" >&2; exit 1; }
   done
   sysroot=$("$here/arm64/rootfs.sh" sysroot)
@@ -41,6 +43,11 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
   # The suite's own libstdc++ (trixie's is newer than this cross gcc's, and
   # its OpenCV needs the newer symbols), before the cross compiler's.
   stdcxx=$(dirname "$(ls "$sysroot"/usr/lib/gcc/aarch64-linux-gnu/*/libstdc++.so | tail -1)")
+  # The cross gcc looks for lld under the target's name.
+  lldbin=$(mktemp -d)
+  trap 'rm -rf "$lldbin"' EXIT
+  ln -s "$(command -v ld.lld)" "$lldbin/aarch64-linux-gnu-ld.lld"
+  export PATH=$lldbin:$PATH
   export CGO_LDFLAGS="-Wl,--as-needed -L$stdcxx -Wl,-rpath-link,$sysroot/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sysroot/lib/aarch64-linux-gnu"
 elif [ "$arch" = amd64 ] && [ "$(uname -m)" != x86_64 ]; then
   echo "build: building amd64 on $(uname -m) is not supported; build it on an amd64 machine" >&2
@@ -48,7 +55,8 @@ elif [ "$arch" = amd64 ] && [ "$(uname -m)" != x86_64 ]; then
 else
   export CGO_LDFLAGS="-Wl,--as-needed"
 fi
-CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" -o "$out/doorbelld" ./cmd/doorbelld
+# lld and --gc-sections for doorbelld's final link only (see the Makefile).
+CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags -extldflags '-fuse-ld=lld -Wl,--gc-sections'" -o "$out/doorbelld" ./cmd/doorbelld
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell" ./cmd/doorbell
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./cmd/doorbell-setup
 echo "build: linux/$arch doorbelld, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2

@@ -296,14 +296,15 @@ func testBuildArm64(t *testing.T, b builtT) {
 	}
 }
 
-// The daemon links only the OpenCV it uses: core, imgproc, imgcodecs and
-// videoio (gocv's tags, set in the Makefile). No module beyond them is
+// The daemon links only the OpenCV it uses: core and imgproc (gocv's tag,
+// set in the Makefile, and lld's --gc-sections in deploy/build.sh, which
+// drops gocv's unused imgcodecs wrappers). No module beyond them is
 // NEEDED, and no symbol of a face, people or neural-network detector is
 // imported: the README promises no faces, and a binary that carries the
 // detectors would weaken it. Read with readelf, as a reviewer would.
-func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
+func TestDaemonLinksOnlyCoreAndImgproc(t *testing.T) {
 	trixie, bookworm := need(t), needSuite(t, "bookworm")
-	allowed := map[string]bool{"core": true, "imgproc": true, "imgcodecs": true, "videoio": true}
+	allowed := map[string]bool{"core": true, "imgproc": true}
 	needed := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[libopencv_([a-z0-9_]+)\.so`)
 	forbidden := regexp.MustCompile(`CascadeClassifier|HOGDescriptor|cv::dnn|FaceDetector|FaceRecognizer|cv::face|objdetect|QRCodeDetector|getDefaultPeopleDetector|readNetFrom`)
 	for _, target := range []struct{ name, bin string }{
@@ -317,7 +318,7 @@ func TestDaemonLinksOnlyFourOpenCVModules(t *testing.T) {
 			for _, m := range needed.FindAllStringSubmatch(run(t, "readelf", "-d", bin), -1) {
 				modules = append(modules, m[1])
 				if !allowed[m[1]] {
-					t.Errorf("doorbelld NEEDS libopencv_%s; only core, imgproc, imgcodecs and videoio are allowed (build with make, which sets gocv's tags)", m[1])
+					t.Errorf("doorbelld NEEDS libopencv_%s; only core and imgproc are allowed (build with make, which sets gocv's tag and links with lld --gc-sections)", m[1])
 				}
 			}
 			if len(modules) == 0 {
@@ -497,14 +498,14 @@ func testDebPackages(t *testing.T, b builtT) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopencv-imgcodecs", "libopencv-videoio", "libc6", "ffmpeg", "adduser"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libc6", "ffmpeg", "adduser"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
 				}
 			}
-			// Only the four OpenCV modules doorbelld links.
+			// Only the two OpenCV modules doorbelld links.
 			for _, m := range regexp.MustCompile(`libopencv-([a-z0-9]*[a-z])[0-9]+\b`).FindAllStringSubmatch(deps, -1) {
-				if m[1] != "core" && m[1] != "imgproc" && m[1] != "imgcodecs" && m[1] != "videoio" {
+				if m[1] != "core" && m[1] != "imgproc" {
 					t.Errorf("Depends names libopencv-%s, which doorbelld does not use: %s", m[1], deps)
 				}
 			}

@@ -13,7 +13,8 @@ packages=(
   make git ca-certificates  # the build itself, go mod download over HTTPS
   gcc g++ pkg-config   # cgo and gocv
   binutils             # readelf: the tests check doorbelld's NEEDED libraries and symbols
-  libopencv-dev        # OpenCV 4.6 (core, imgproc, imgcodecs, videoio are used)
+  libopencv-dev        # OpenCV 4.6 (core and imgproc are used)
+  lld                  # links doorbelld with --gc-sections, so it does not NEED libopencv_imgcodecs (Makefile, deploy/build.sh)
   opencv-doc           # real test footage (vtest.avi)
   ffmpeg               # the H.264 encoder and test clips (ffprobe too)
   chromium             # headless browser tests of the phone page

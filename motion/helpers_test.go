@@ -92,43 +92,55 @@ func gunzip(path string) (string, error) {
 	return out, f.Close()
 }
 
-// vtestFrame returns frame n of vtest.avi in BGR.
+// vtestFrame returns frame n of vtest.avi in BGR, decoded as the scan
+// decodes it (ffmpeg, to I420).
 func vtestFrame(t testing.TB, n int) gocv.Mat {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(vtest(t))
+	v, err := OpenVideo(vtest(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer vc.Close()
-	img := gocv.NewMat()
+	defer v.Close()
 	for i := 0; i <= n; i++ {
-		if !vc.Read(&img) || img.Empty() {
-			img.Close()
-			t.Fatalf("vtest.avi has no frame %d", n)
+		if ok, err := v.Next(); !ok || err != nil {
+			t.Fatalf("vtest.avi has no frame %d: %v", n, err)
 		}
+	}
+	img, err := v.BGR()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return img
 }
 
 // writeVideo writes an MJPEG AVI of n frames at fps into a temporary
-// directory; draw paints frame i into dst (BGR, w x h).
+// directory, through ffmpeg; draw paints frame i into dst (BGR, w x h).
 func writeVideo(t testing.TB, name string, w, h, n int, fps float64, draw func(i int, dst *gocv.Mat)) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
-	vw, err := gocv.VideoWriterFile(path, "MJPG", fps, w, h, true)
-	if err != nil || !vw.IsOpened() {
+	cmd := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "bgr24",
+		"-s", fmt.Sprintf("%dx%d", w, h), "-r", fmt.Sprint(fps), "-i", "pipe:0",
+		"-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p", path)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot write test video %s: %v", path, err)
 	}
 	img := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
 	defer img.Close()
 	for i := 0; i < n; i++ {
 		draw(i, &img)
-		if err := vw.Write(img); err != nil {
-			t.Fatal(err)
+		if _, err := in.Write(img.ToBytes()); err != nil {
+			t.Fatalf("writing test video %s: %v: %s", path, err, stderr.String())
 		}
 	}
-	if err := vw.Close(); err != nil {
-		t.Fatal(err)
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("writing test video %s: %v: %s", path, err, stderr.String())
 	}
 	return path
 }

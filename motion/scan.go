@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -152,11 +153,23 @@ func writeDebug(dir string, det *Detector, v *Video, r *Result, s State, n int) 
 	}
 	defer img.Close()
 	det.Annotate(&img, r, fmt.Sprintf("%.2fs %s changed %.3f", v.Time.Seconds(), s, r.Fraction))
-	name := filepath.Join(dir, fmt.Sprintf("frame-%06d.png", n))
-	if !gocv.IMWrite(name, img) {
-		return errors.New("OpenCV could not write " + name)
+	// Go's PNG encoder, not OpenCV's imgcodecs: that module alone maps tens
+	// of MiB of image libraries into every doorbelld.
+	pic, err := img.ToImage()
+	if err != nil {
+		return err
 	}
-	return nil
+	name := filepath.Join(dir, fmt.Sprintf("frame-%06d.png", n))
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(f, pic); err != nil {
+		f.Close()
+		return fmt.Errorf("encoding %s: %w", name, err)
+	}
+	return f.Close()
 }
 
 // Video reads a video file as I420 frames with their timestamps, decoded

@@ -35,6 +35,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"doorbell/pairing"
 )
 
 const vtestPath = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -150,7 +152,8 @@ func run(o options) error {
 type server struct {
 	name  string
 	start func(ctx context.Context, dir string) (*exec.Cmd, error)
-	// viewer returns what a viewer POSTs its offer to, and the token.
+	// viewer returns what a new viewer POSTs its offer to, and its token:
+	// each viewer is a device of its own, as the household's phones are.
 	viewer func() (url, token string, err error)
 	// ready says whether the server is encoding pictures.
 	ready func() bool
@@ -184,10 +187,6 @@ func measureServer(o options, s server) (serverFigures, error) {
 	}
 	fmt.Fprintf(os.Stderr, "%s: running (pid %d); settling\n", s.name, pid)
 	time.Sleep(5 * time.Second)
-	url, token, err := s.viewer()
-	if err != nil {
-		return f, err
-	}
 
 	// Idle: no viewer has come yet.
 	f.idleRSS = rssMiB(pid)
@@ -204,7 +203,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 	// Time to first picture: fresh clients, one at a time.
 	var firsts []float64
 	for range 10 {
-		v, err := watch(url, token)
+		v, err := watchNew(s)
 		if err != nil {
 			return f, err
 		}
@@ -227,7 +226,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 	}()
 	addViewers := func(n int) error {
 		for range n {
-			v, err := watch(url, token)
+			v, err := watchNew(s)
 			if err != nil {
 				return err
 			}
@@ -272,7 +271,7 @@ var insecure = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transpor
 // 720p30, with no visitor (so nothing records) and a pairing link on its
 // standard output.
 func doorbellServer(o options) server {
-	var addr, code string
+	var addr, code, dataDir string
 	var mu sync.Mutex
 	s := server{name: "doorbell"}
 	s.start = func(ctx context.Context, dir string) (*exec.Cmd, error) {
@@ -286,7 +285,8 @@ func doorbellServer(o options) server {
 		if err := os.WriteFile(conf, []byte(toml), 0o600); err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, o.doorbelld, "-demo", "-config", conf, "-data", filepath.Join(dir, "data"))
+		dataDir = filepath.Join(dir, "data")
+		cmd := exec.CommandContext(ctx, o.doorbelld, "-demo", "-config", conf, "-data", dataDir)
 		cmd.Stderr = io.Discard
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -295,7 +295,7 @@ func doorbellServer(o options) server {
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
-		link := regexp.MustCompile(`/pair#([a-z0-9]+)`)
+		link := regexp.MustCompile(`/pair#code=([a-z0-9]+)`)
 		go func() {
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
@@ -322,21 +322,20 @@ func doorbellServer(o options) server {
 		mu.Unlock()
 		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Stream.Encoder.FPS > 20 && haveCode
 	}
+	// Viewers take turns on a few paired devices: a device may watch in
+	// three sessions at once, and pairing is rate-limited per address.
+	var tokens []string
+	turn := 0
 	s.viewer = func() (string, string, error) {
-		mu.Lock()
-		c := code
-		mu.Unlock()
-		body, _ := json.Marshal(map[string]string{"code": c, "device": "bench-peers"})
-		resp, err := insecure.Post("https://"+addr+"/api/pair", "application/json", strings.NewReader(string(body)))
-		if err != nil {
-			return "", "", err
+		turn++
+		if len(tokens) < benchDevices {
+			t, err := pairDemo(addr, dataDir, &mu, &code)
+			if err != nil {
+				return "", "", err
+			}
+			tokens = append(tokens, t)
 		}
-		defer resp.Body.Close()
-		var pr struct{ Token, Error string }
-		if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil || pr.Token == "" {
-			return "", "", fmt.Errorf("pairing with the demo link failed: %d %s %v", resp.StatusCode, pr.Error, err)
-		}
-		return "https://" + addr + "/whep", pr.Token, nil
+		return "https://" + addr + "/whep", tokens[turn%len(tokens)], nil
 	}
 	s.encoder = func(pid int) int { return childNamed(pid, "ffmpeg") }
 	s.detail = func() string {
@@ -348,7 +347,7 @@ func doorbellServer(o options) server {
 		var parts []string
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_sys_bytes"} {
+			for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes"} {
 				if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 					n, _ := strconv.ParseFloat(v, 64)
 					parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimSuffix(strings.TrimPrefix(name, "go_memstats_"), "_bytes"), n/(1<<20)))
@@ -360,38 +359,117 @@ func doorbellServer(o options) server {
 	return s
 }
 
-// smapsBreakdown sums a process's resident memory by kind of mapping:
-// shared libraries, its own executable, and anonymous memory.
+// benchDevices is how many devices the viewers of the Doorbell half are:
+// enough places for 8 viewers and sessions still closing.
+const benchDevices = 4
+
+// pairDemo pairs one more device with the demo daemon and returns its
+// token: with the printed link's code first, then with codes made as
+// `doorbell member pair demo` makes them (a code pairs one device).
+func pairDemo(addr, dataDir string, mu *sync.Mutex, printed *string) (string, error) {
+	mu.Lock()
+	c := *printed
+	*printed = ""
+	mu.Unlock()
+	if c == "" {
+		pc, err := pairing.NewCode(dataDir, "demo", time.Now())
+		if err != nil {
+			return "", err
+		}
+		c = pc.Code
+	}
+	body, _ := json.Marshal(map[string]string{"code": c, "device": "bench-peers"})
+	for {
+		resp, err := insecure.Post("https://"+addr+"/api/pair", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			return "", err
+		}
+		var pr struct{ Token, Error string }
+		err = json.NewDecoder(resp.Body).Decode(&pr)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			time.Sleep(time.Duration(max(wait, 1)) * time.Second) // the daemon's own pace
+			continue
+		}
+		if err != nil || pr.Token == "" {
+			return "", fmt.Errorf("pairing with the demo daemon failed: %d %s %v", resp.StatusCode, pr.Error, err)
+		}
+		return pr.Token, nil
+	}
+}
+
+// smapsBreakdown sums a process's resident memory (RSS, and PSS beside it)
+// by kind of mapping: its own executable, each shared library, anonymous
+// memory (Go's heap and stacks, C's malloc) and the rest, from
+// /proc/PID/smaps. Libraries below 0.5 MiB are summed as one.
 func smapsBreakdown(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		return err.Error()
 	}
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	var libs, self, anon float64
+	type kb struct{ rss, pss float64 }
+	byName := map[string]*kb{}
+	var order []string
+	add := func(name string, key string, v float64) {
+		k := byName[name]
+		if k == nil {
+			k = &kb{}
+			byName[name] = k
+			order = append(order, name)
+		}
+		if key == "Rss:" {
+			k.rss += v
+		} else {
+			k.pss += v
+		}
+	}
 	name := ""
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
-			name = ""
+			name = "anonymous"
 			if len(f) >= 6 {
-				name = f[5]
+				switch path := f[5]; {
+				case path == exe:
+					name = "executable"
+				case strings.Contains(path, ".so"):
+					name = filepath.Base(path)
+				case strings.HasPrefix(path, "["):
+					name = "anonymous" // [heap], [stack], [anon:...]: memory no file backs
+					if path == "[vdso]" || path == "[vvar]" || path == "[vsyscall]" {
+						name = "kernel"
+					}
+				default:
+					name = "other files"
+				}
 			}
 			continue
 		}
-		if len(f) >= 2 && f[0] == "Rss:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			switch {
-			case name == exe:
-				self += kb
-			case strings.Contains(name, ".so"):
-				libs += kb
-			default:
-				anon += kb
-			}
+		if len(f) >= 2 && (f[0] == "Rss:" || f[0] == "Pss:") {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			add(name, f[0], v)
 		}
 	}
-	return fmt.Sprintf("RSS: libraries %.1f MiB, executable %.1f MiB, anonymous and heap %.1f MiB", libs/1024, self/1024, anon/1024)
+	var small kb
+	var parts []string
+	var libs kb
+	for _, n := range order {
+		k := byName[n]
+		if n != "anonymous" && n != "executable" && n != "kernel" && n != "other files" {
+			libs.rss += k.rss
+			libs.pss += k.pss
+			if k.rss < 512 {
+				small.rss += k.rss
+				small.pss += k.pss
+				continue
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f (PSS %.1f)", n, k.rss/1024, k.pss/1024))
+	}
+	parts = append(parts, fmt.Sprintf("smaller libraries %.1f (PSS %.1f)", small.rss/1024, small.pss/1024))
+	return fmt.Sprintf("RSS in MiB: all libraries %.1f (PSS %.1f); %s", libs.rss/1024, libs.pss/1024, strings.Join(parts, ", "))
 }
 
 // go2rtcServer is go2rtc with one stream, made by ffmpeg from the same
@@ -747,6 +825,15 @@ var clientAPI = sync.OnceValue(func() *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 })
+
+// watchNew connects a new viewer to s.
+func watchNew(s server) (*viewer, error) {
+	url, token, err := s.viewer()
+	if err != nil {
+		return nil, err
+	}
+	return watch(url, token)
+}
 
 // watch connects a WHEP viewer to url.
 func watch(url, token string) (*viewer, error) {
