@@ -120,13 +120,9 @@ func TestDemoPressRingsChimesAndCounts(t *testing.T) {
 
 	// Standard input at its end (as under systemd or CI): no ring, and the
 	// reader has stopped rather than spinning.
-	deadline := time.Now().Add(5 * time.Second)
-	for getGPIOHealth(t, addr).DemoButton["enter_key"] != "closed" {
-		if time.Now().After(deadline) {
-			t.Fatal("the demo never noticed that standard input is closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the demo to notice that standard input is closed", func() bool {
+		return getGPIOHealth(t, addr).DemoButton["enter_key"] == "closed"
+	})
 	h := getGPIOHealth(t, addr)
 	if h.GPIO.State != "running" || !h.GPIO.Demo || h.GPIO.Rings != 0 {
 		t.Fatalf("gpio health before any press: %+v", h.GPIO)
