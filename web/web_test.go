@@ -279,9 +279,7 @@ func TestRevokedStreamGetsNoFurtherEvent(t *testing.T) {
 
 	// End, as the daemon calls it on a revocation, closes the stream at once.
 	lines = read("other")
-	for e.Open() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the other stream counted as open", func() bool { return e.Open() == 1 })
 	e.End("dev2")
 	if got, ended := drain(lines); len(got) != 0 || !ended {
 		t.Errorf("after End the stream sent %v and ended: %v", got, ended)
