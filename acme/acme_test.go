@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"doorbell/acme/acmetest"
 	"doorbell/config"
+	"doorbell/internal/testkit"
 )
 
 func manager(e *acmetest.Env, t *testing.T, dataDir string, key *ecdsa.PrivateKey) *Manager {
@@ -45,13 +47,12 @@ func TestAgainstPebble(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for m.Certificate() == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no certificate within 60 s: %+v", m.Status())
+	testkit.EventuallyNil(t, 60*time.Second, "a certificate", func() error {
+		if m.Certificate() == nil {
+			return fmt.Errorf("status %+v", m.Status())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	<-done
 	first := m.Certificate()

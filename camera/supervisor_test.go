@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"doorbell/internal/testkit"
 )
 
 // scriptedSource delivers frames, then behaves as told: fail, stall politely
@@ -60,16 +62,10 @@ func fastSupervisor(open Opener, sink Sink, log *slog.Logger) *Supervisor {
 	return s
 }
 
-// waitFor polls cond for up to 10 s: a bound for a hung test, not a speed target.
+// waitFor polls cond for up to 30 s: a bound for a hung test, not a speed target.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, what, cond)
 }
 
 func TestSupervisorBacksOffAndLogsOnce(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"doorbell/acme/acmetest"
+	"doorbell/internal/testkit"
 	"doorbell/tlscert"
 )
 
@@ -29,13 +30,7 @@ func TestACMEInTheDaemon(t *testing.T) {
 	var d *Daemon
 	d, addr, _ := started(t, cfg)
 
-	deadline := time.Now().Add(60 * time.Second)
-	for getTrust(t, addr).Mode != tlscert.ModeACME {
-		if time.Now().After(deadline) {
-			t.Fatalf("no ACME certificate within 60 s: %+v", getTrust(t, addr))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(t, 60*time.Second, "an ACME certificate", func() bool { return getTrust(t, addr).Mode == tlscert.ModeACME })
 	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "doorbell.example.org"})
 	if err != nil {
 		t.Fatal(err)

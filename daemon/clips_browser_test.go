@@ -227,13 +227,7 @@ func clipID(path string) string {
 // waitFrames waits until the camera runs, so that a ring records a clip.
 func waitFrames(t *testing.T, d *Daemon) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for d.camera.Status().State != "running" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the camera is %+v after 10 s", d.camera.Status())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 60*time.Second, "the camera running", func() bool { return d.camera.Status().State == "running" })
 }
 
 // pastPairingSecond waits until the wall clock is past the second in which

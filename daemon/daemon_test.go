@@ -118,17 +118,14 @@ func getHealth(t *testing.T, addr string) health {
 
 func waitHealth(t *testing.T, addr, what string, ok func(health) bool) health {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		h := getHealth(t, addr)
-		if ok(h) {
-			return h
+	var h health
+	testkit.EventuallyNil(t, 30*time.Second, "/healthz to show "+what, func() error {
+		if h = getHealth(t, addr); !ok(h) {
+			return fmt.Errorf("last: %+v", h)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never showed %s; last: %+v", what, h)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return h
 }
 
 func TestDaemonServesHealthAndMetricsAndStops(t *testing.T) {

@@ -120,13 +120,9 @@ func TestDemoPressRingsChimesAndCounts(t *testing.T) {
 
 	// Standard input at its end (as under systemd or CI): no ring, and the
 	// reader has stopped rather than spinning.
-	deadline := time.Now().Add(5 * time.Second)
-	for getGPIOHealth(t, addr).DemoButton["enter_key"] != "closed" {
-		if time.Now().After(deadline) {
-			t.Fatal("the demo never noticed that standard input is closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the demo to notice that standard input is closed", func() bool {
+		return getGPIOHealth(t, addr).DemoButton["enter_key"] == "closed"
+	})
 	h := getGPIOHealth(t, addr)
 	if h.GPIO.State != "running" || !h.GPIO.Demo || h.GPIO.Rings != 0 {
 		t.Fatalf("gpio health before any press: %+v", h.GPIO)
@@ -166,13 +162,9 @@ func TestDemoEnterRings(t *testing.T) {
 		t.Errorf("demo button health %v while the terminal is open", h.DemoButton)
 	}
 	w.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for getGPIOHealth(t, addr).DemoButton["enter_key"] != "closed" {
-		if time.Now().After(deadline) {
-			t.Fatal("the closed terminal was not noticed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the closed terminal noticed", func() bool {
+		return getGPIOHealth(t, addr).DemoButton["enter_key"] == "closed"
+	})
 	time.Sleep(200 * time.Millisecond)
 	if n := scrapeMetric(t, addr, "doorbell_rings_total"); n != 1 {
 		t.Errorf("doorbell_rings_total = %v after one Enter and a closed terminal, want 1", n)

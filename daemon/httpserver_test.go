@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"doorbell/internal/testkit"
 	"doorbell/tlscert"
 )
 
@@ -105,9 +106,7 @@ func TestHTTPServerLimits(t *testing.T) {
 			c := dialFrom(t, fmt.Sprintf("127.0.1.%d", i+1), addr)
 			idle = append(idle, c)
 		}
-		for conns.Open() != lim.Total {
-			time.Sleep(time.Millisecond)
-		}
+		testkit.Eventually(t, 30*time.Second, "every idle connection counted", func() bool { return conns.Open() == lim.Total })
 		if code, err := get(dialFrom(t, "127.0.0.1", addr), ""); code != 200 {
 			t.Fatalf("the device was not served with %d idle connections held: %d %v", lim.Total, code, err)
 		}

@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"doorbell/internal/testkit"
 	"doorbell/mqtt"
 	"doorbell/mqtt/mqtttest"
 )
@@ -38,13 +40,12 @@ func mqttDemo(t testing.TB, b *mqtttest.Broker) (addr string, stop func() error)
 	cfg.MQTT.Broker = b.URL()
 	cfg.MQTT.Topic = "doorbell/front"
 	_, addr, stop = started(t, cfg, demoMode(strings.NewReader("")))
-	deadline := time.Now().Add(15 * time.Second)
-	for getMQTTHealth(t, addr).State != "connected" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon never connected to the broker: %+v\nbroker log:\n%s", getMQTTHealth(t, addr), b.Log())
+	testkit.EventuallyNil(t, 30*time.Second, "the daemon connected to the broker", func() error {
+		if h := getMQTTHealth(t, addr); h.State != "connected" {
+			return fmt.Errorf("%+v\nbroker log:\n%s", h, b.Log())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	return addr, stop
 }
 
@@ -126,14 +127,8 @@ func BenchmarkPressToMQTT(b *testing.B) {
 // waitReleased waits until the demo press has been released and settled.
 func waitReleased(t testing.TB, addr string) {
 	t.Helper()
-	time.Sleep(demoHold)
-	deadline := time.Now().Add(5 * time.Second)
-	for getGPIOHealth(t, addr).GPIO.Pressed {
-		if time.Now().After(deadline) {
-			t.Fatal("the demo button stayed pressed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	time.Sleep(demoHold) // the press is held this long before it can read released
+	testkit.Eventually(t, 30*time.Second, "the demo button released", func() bool { return !getGPIOHealth(t, addr).GPIO.Pressed })
 }
 
 func percentileOf(d []time.Duration, p float64) time.Duration {

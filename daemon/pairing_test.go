@@ -254,12 +254,11 @@ func TestDemoPrintsAPairingLink(t *testing.T) {
 	defer stop()
 	link := regexp.MustCompile(`https://` + regexp.QuoteMeta(addr) + `/pair#code=([a-z2-7]{32})&id=` + deviceID(t, d))
 	var m []string
-	for deadline := time.Now().Add(5 * time.Second); m == nil; time.Sleep(10 * time.Millisecond) {
-		// Printed just after the daemon's own demo banner.
-		if m = link.FindStringSubmatch(out.String()); m == nil && time.Now().After(deadline) {
-			t.Fatalf("no pairing link for %s in %q", addr, out.String())
-		}
-	}
+	// Printed just after the daemon's own demo banner.
+	testkit.Eventually(t, 30*time.Second, "a pairing link for "+addr+" on the demo's output", func() bool {
+		m = link.FindStringSubmatch(out.String())
+		return m != nil
+	})
 	resp, body := pairRequest(t, insecure, addr, "application/json", `{"code":"`+m[1]+`","device":"browser"}`)
 	if resp.StatusCode != 200 || body["member"] != "demo" {
 		t.Fatalf("demo link: %s %v", resp.Status, body)

@@ -187,13 +187,7 @@ func TestPushForgetsDevicesRevokedWhileStopped(t *testing.T) {
 
 func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, what, ok)
 }
 
 // BenchmarkPressToPush measures from the debounced press (the ring's

@@ -17,6 +17,7 @@ import (
 	"doorbell/devicekey"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/testkit"
 )
 
 // A ring records a clip, the status LED shows it, and stopping the daemon
@@ -35,20 +36,22 @@ func TestStopSealsTheClipBeingRecorded(t *testing.T) {
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
 	cfg.Motion.Enabled = false // only the ring records
 	cfg.Recorder.PostRoll = 60 // still recording when the daemon stops
-	d, _, stop := started(t, cfg, inDir(data))
+	d, addr, stop := started(t, cfg, inDir(data))
 
 	sealed, unsubscribe := d.Bus().Subscribe("test", 8)
 	defer unsubscribe()
-	time.Sleep(time.Second) // a keyframe in the ring
+	testkit.Eventually(t, 60*time.Second, "a keyframe from the encoder, for the ring's pre-roll", func() bool {
+		return scrapeMetric(t, addr, "doorbell_encoder_keyframes_total") > 0
+	})
 	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now(), ID: 1})
-	deadline := time.Now().Add(10 * time.Second)
-	for d.LED().State() != gpio.Recording {
-		if time.Now().After(deadline) {
-			t.Fatalf("the status LED shows %v 10 s after a ring, want %v", d.LED().State(), gpio.Recording)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond)
+	testkit.Eventually(t, 30*time.Second, "the status LED showing the recording", func() bool { return d.LED().State() == gpio.Recording })
+	// Two seconds of pictures into the clip, counted rather than slept: a
+	// loaded machine encodes late, and the camera skips the frames it is
+	// late for, so 30 pictures at 15 fps span at least 2 s.
+	recorded := scrapeMetric(t, addr, "doorbell_encoder_access_units_total")
+	testkit.Eventually(t, 60*time.Second, "30 more encoded pictures", func() bool {
+		return scrapeMetric(t, addr, "doorbell_encoder_access_units_total") >= recorded+30
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

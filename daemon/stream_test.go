@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"doorbell/config"
+	"doorbell/internal/testkit"
 	"doorbell/stream"
 )
 
@@ -26,22 +28,20 @@ func TestDaemonStreams(t *testing.T) {
 			Ring    stream.RingStatus
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for h.Stream.Encoder.State != "running" || h.Stream.Ring.Keyframes == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never showed the encoder running: %+v", h.Stream)
-		}
-		time.Sleep(100 * time.Millisecond)
+	testkit.EventuallyNil(t, 30*time.Second, "/healthz to show the encoder running with a keyframe", func() error {
 		resp, err := insecure.Get("https://" + addr + "/healthz")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		err = json.NewDecoder(resp.Body).Decode(&h)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			return err
 		}
-	}
+		if h.Stream.Encoder.State != "running" || h.Stream.Ring.Keyframes == 0 {
+			return fmt.Errorf("stream %+v", h.Stream)
+		}
+		return nil
+	})
 	if h.Stream.Encoder.Backend != "libx264" || h.Stream.Viewers.MaxViewers != cfg.Stream.MaxViewers {
 		t.Errorf("stream health: %+v", h.Stream)
 	}

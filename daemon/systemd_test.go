@@ -65,28 +65,46 @@ func next(t *testing.T, msgs <-chan string, within time.Duration) string {
 	}
 }
 
+// sendNotify sends msg to the fake systemd as the daemon would.
+func sendNotify(t *testing.T, msg string) {
+	t.Helper()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSystemdReadyWatchdogAndHang(t *testing.T) {
 	msgs := notifySocket(t)
 	t.Setenv("WATCHDOG_USEC", "300000") // pings every 100 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	var hang atomic.Bool
 	release := make(chan struct{})
+	hung := make(chan struct{}, 1)
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 160, 120, 10
 	_, addr, stop := started(t, cfg, func(d *Daemon) {
 		d.AddHealth("test", func() any {
 			if hang.Load() {
+				select {
+				case hung <- struct{}{}:
+				default:
+				}
 				<-release
 			}
 			return "ok"
 		})
 	})
 
-	if m := next(t, msgs, 5*time.Second); !strings.HasPrefix(m, "READY=1\n") || !strings.Contains(m, "STATUS=listening on "+addr) {
+	if m := next(t, msgs, 30*time.Second); !strings.HasPrefix(m, "READY=1\n") || !strings.Contains(m, "STATUS=listening on "+addr) {
 		t.Fatalf("first message %q, want READY=1 and the address", m)
 	}
 	for i := 0; i < 3; i++ {
-		if m := next(t, msgs, 2*time.Second); m != "WATCHDOG=1" {
+		if m := next(t, msgs, 30*time.Second); m != "WATCHDOG=1" {
 			t.Fatalf("got %q, want WATCHDOG=1", m)
 		}
 	}
@@ -94,9 +112,16 @@ func TestSystemdReadyWatchdogAndHang(t *testing.T) {
 	// A hung daemon (here: a part whose health never answers) stops pinging,
 	// so systemd's watchdog fires and restarts the service.
 	hang.Store(true)
-	time.Sleep(250 * time.Millisecond) // a ping already under way may still arrive
-	for len(msgs) > 0 {
-		<-msgs
+	select {
+	case <-hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watchdog asked for the daemon's health for 30 s")
+	}
+	// The one liveness check that may run is now stuck, so every ping the
+	// daemon sent came before; a marker sent now comes after them all.
+	sendNotify(t, "MARK")
+	for next(t, msgs, 30*time.Second) != "MARK" {
+		// a ping sent before the check got stuck
 	}
 	select {
 	case m := <-msgs:
@@ -105,13 +130,13 @@ func TestSystemdReadyWatchdogAndHang(t *testing.T) {
 	}
 
 	close(release)
-	if m := next(t, msgs, 2*time.Second); m != "WATCHDOG=1" {
+	if m := next(t, msgs, 30*time.Second); m != "WATCHDOG=1" {
 		t.Fatalf("got %q after the daemon recovered, want WATCHDOG=1", m)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case m := <-msgs:
@@ -130,7 +155,7 @@ func TestSystemdReadyWithoutWatchdog(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 160, 120, 10
 	_, _, stop := started(t, cfg)
-	if m := next(t, msgs, 5*time.Second); !strings.HasPrefix(m, "READY=1") {
+	if m := next(t, msgs, 30*time.Second); !strings.HasPrefix(m, "READY=1") {
 		t.Fatalf("got %q, want READY=1", m)
 	}
 	select {
@@ -141,7 +166,7 @@ func TestSystemdReadyWithoutWatchdog(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(t, msgs, 5*time.Second); m != "STOPPING=1" {
+	if m := next(t, msgs, 30*time.Second); m != "STOPPING=1" {
 		t.Fatalf("got %q, want STOPPING=1", m)
 	}
 }

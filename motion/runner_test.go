@@ -10,6 +10,7 @@ import (
 
 	"doorbell/camera"
 	"doorbell/events"
+	"doorbell/internal/testkit"
 )
 
 // harness runs a Runner publishing to a bus, and feeds it frames one at a time.
@@ -139,10 +140,7 @@ func TestRunnerDropsWhenBusy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for r.Status().Frames < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "two frames processed", func() bool { return r.Status().Frames >= 2 })
 	cancel()
 	<-done
 	if st := r.Status(); st.Frames != 2 || st.Dropped != 3 {
@@ -201,10 +199,7 @@ func TestRunnerReportsAZoneItCannotUse(t *testing.T) {
 	cfg.Masks = [][][2]float64{{{0, 0}, {0.5, 0}, {0.5, 0.5}, {0, 0.5}}}
 	h := startRunner(t, cfg)
 	h.r.WriteFrame(camera.NewFrame(320, 240))
-	deadline := time.Now().Add(10 * time.Second)
-	for h.r.Status().Error == "" && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the runner to report the zone's problem", func() bool { return h.r.Status().Error != "" })
 	if st := h.r.Status(); !strings.Contains(st.Error, `zone "hidden"`) || st.Frames != 0 {
 		t.Errorf("status %+v; want the zone's problem and no frames processed", st)
 	}

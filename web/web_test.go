@@ -181,9 +181,7 @@ func TestEventsStreamRingsAndEndOnRevoke(t *testing.T) {
 	if l := next(); !strings.HasPrefix(l, ":") {
 		t.Errorf("first line %q", l)
 	}
-	for e.Open() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the stream counted as open", func() bool { return e.Open() == 1 })
 	at := time.Date(2026, 11, 28, 9, 0, 0, 123e6, time.UTC)
 	bus.Publish(events.Event{Kind: events.Ring, Time: at, Zones: []string{"porch"}, Clip: "secret-clip-id"})
 	var data string
@@ -272,9 +270,7 @@ func TestRevokedStreamGetsNoFurtherEvent(t *testing.T) {
 	}
 
 	lines := read("good")
-	for e.Open() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the stream counted as open", func() bool { return e.Open() == 1 })
 	auth.Revoke("good")
 	bus.Publish(events.Event{Kind: events.MotionEnd, Time: time.Now()})
 	if got, ended := drain(lines); len(got) != 0 || !ended {
@@ -283,9 +279,7 @@ func TestRevokedStreamGetsNoFurtherEvent(t *testing.T) {
 
 	// End, as the daemon calls it on a revocation, closes the stream at once.
 	lines = read("other")
-	for e.Open() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the other stream counted as open", func() bool { return e.Open() == 1 })
 	e.End("dev2")
 	if got, ended := drain(lines); len(got) != 0 || !ended {
 		t.Errorf("after End the stream sent %v and ended: %v", got, ended)

@@ -35,6 +35,9 @@ type SubscriberOptions struct {
 type Subscriber struct {
 	C  chan Message
 	cm *autopaho.ConnectionManager
+	// subscribed has the outcome of the subscription made on each new
+	// connection.
+	subscribed chan error
 }
 
 // Subscribe connects to b, subscribes to filters at QoS 1 and returns once
@@ -42,12 +45,11 @@ type Subscriber struct {
 func Subscribe(t testing.TB, b *Broker, o SubscriberOptions, filters ...string) *Subscriber {
 	t.Helper()
 	u, _ := url.Parse(b.URL())
-	s := &Subscriber{C: make(chan Message, 1000)}
+	s := &Subscriber{C: make(chan Message, 1000), subscribed: make(chan error, 16)}
 	subs := make([]paho.SubscribeOptions, len(filters))
 	for i, f := range filters {
 		subs[i] = paho.SubscribeOptions{Topic: f, QoS: 1}
 	}
-	ready := make(chan error, 1)
 	cfg := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
 		KeepAlive:                     10,
@@ -61,7 +63,7 @@ func Subscribe(t testing.TB, b *Broker, o SubscriberOptions, filters ...string) 
 				defer cancel()
 				_, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
 				select {
-				case ready <- err:
+				case s.subscribed <- err:
 				default:
 				}
 			}()
@@ -100,7 +102,7 @@ func Subscribe(t testing.TB, b *Broker, o SubscriberOptions, filters ...string) 
 		cancel()
 	})
 	select {
-	case err := <-ready:
+	case err := <-s.subscribed:
 		if err != nil {
 			t.Fatalf("subscribe to %v: %v", filters, err)
 		}
@@ -108,6 +110,21 @@ func Subscribe(t testing.TB, b *Broker, o SubscriberOptions, filters ...string) 
 		t.Fatalf("no subscription to %v at %s within 10 s; broker log:\n%s", filters, b.URL(), b.Log())
 	}
 	return s
+}
+
+// Resubscribed waits until the subscriber has connected again and made
+// its subscription anew, as after a broker restart: mosquitto 2.0 does not
+// bring back the session of a client that was connected when it stopped.
+func (s *Subscriber) Resubscribed(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-s.subscribed:
+		if err != nil {
+			t.Fatalf("subscribe again after reconnecting: %v", err)
+		}
+	case <-time.After(timeout):
+		t.Fatalf("the subscriber did not reconnect and subscribe again within %v", timeout)
+	}
 }
 
 // Next returns the next message on topic, skipping others, or fails the
