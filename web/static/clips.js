@@ -10,6 +10,7 @@ const PREFIX = new TextEncoder().encode('{"record":');
 const SIG = new TextEncoder().encode(',"sig":');
 
 const FIRST = 20; // entries opened at once, without waiting to be scrolled to
+const OPENING = 3; // entries being opened at a time, as they scroll near
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const unpadded64 = (u8) => btoa(String.fromCharCode(...u8)).replace(/=+$/, '');
 
@@ -96,13 +97,27 @@ export function setup({ token, list, empty }) {
     if (stored && !key) lockedNotice();
   });
   const pub = pinnedKey();
+  // Entries near the screen are opened a few at a time, the most recently
+  // seen first; one scrolled away before its turn waits until it is near
+  // again. A fling through the list then costs no burst of decryptions.
+  const queue = [];
+  let opening = 0;
   const seen = new IntersectionObserver((items) => {
     for (const it of items) {
-      if (!it.isIntersecting) continue;
-      seen.unobserve(it.target);
-      fill(it.target).catch(() => {});
+      it.target.dataset.near = it.isIntersecting ? 'yes' : 'no';
+      if (it.isIntersecting && !queue.includes(it.target)) queue.push(it.target);
     }
+    pump();
   }, { rootMargin: '400px 0px' });
+  function pump() {
+    while (opening < OPENING && queue.length) {
+      const li = queue.pop();
+      if (li.dataset.near === 'no') continue; // still observed: queued again when near
+      seen.unobserve(li);
+      opening++;
+      fill(li).catch(() => {}).finally(() => { opening--; pump(); });
+    }
+  }
 
   async function fetchBytes(url) {
     const r = await fetch(url, { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
