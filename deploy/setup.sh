@@ -26,6 +26,7 @@ packages=(
   procps               # ps and /proc tools the tests use to watch processes
   espeak-ng            # the built-in spoken quick replies (en, de), made on the device and in tests
   alsa-utils           # arecord and aplay: the doorbell's microphone and speaker, with short ALSA buffers
+  nodejs npm           # npm ci of web/typage's lockfile and its esbuild: TestTypageBundleMatches rebuilds web/static/age.js and compares (Debian 12's node 18 makes it byte for byte)
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian sysroot and root filesystems
   arch-test                                    # mmdebstrap: checks this machine can run arm64 (a Recommends, so named)
@@ -46,6 +47,8 @@ STATICCHECK_VERSION=v0.8.2
 
 missing=()
 for p in "${packages[@]}"; do
+  # NodeSource's nodejs Provides (and Conflicts with) npm: its npm will do.
+  [ "$p" = npm ] && command -v npm >/dev/null && continue
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = installed ] || missing+=("$p")
 done

@@ -331,30 +331,41 @@ func (r *Recorder) check(now time.Time) {
 }
 
 // sealedToRemoved reports whether the clip s records is sealed to a key
-// that is no longer the household's: a member was removed meanwhile.
+// that is no longer the household's: a member was removed meanwhile, or a
+// phone with a key of its own was revoked (its key went with its token).
 func (r *Recorder) sealedToRemoved(s *session) bool {
+	reg := r.members()
 	now := map[string]bool{}
-	for _, m := range r.members().Members() {
+	for _, m := range reg.Members() {
 		now[m.Recipient] = true
+	}
+	for _, k := range reg.DeviceKeys() {
+		now[k] = true
 	}
 	for _, m := range s.recipients.Members() {
 		if !now[m.Recipient] {
 			return true
 		}
 	}
+	for _, k := range s.recipients.DeviceKeys() {
+		if !now[k] {
+			return true
+		}
+	}
 	return false
 }
 
-// split ends the clip s, sealed to a member who was removed while it
-// recorded, and goes on in a new clip sealed to the members there are now
-// (none: recording stops). A removed member gets nothing recorded after
-// the recorder's next check, 100 ms at most after the member list changed.
+// split ends the clip s, sealed to a member who was removed (or a phone
+// revoked) while it recorded, and goes on in a new clip sealed to the
+// members and phones there are now (no members: recording stops). A removed
+// member or revoked phone gets nothing recorded after the recorder's next
+// check, 100 ms at most after the member list or the tokens changed.
 func (r *Recorder) split(s *session) {
 	s.mu.Lock()
 	kind, last := s.kind, s.last
 	s.mu.Unlock()
 	active := s.active
-	r.log.Info("a member was removed while a clip recorded: ending it, and going on in a new clip sealed to the members now", "clip", s.id)
+	r.log.Info("a member was removed or a phone revoked while a clip recorded: ending it, and going on in a new clip sealed to the keys there are now", "clip", s.id)
 	r.stop()
 	ns := r.start(events.Event{Time: time.Now(), ID: s.eventID}, kind)
 	if ns == nil {

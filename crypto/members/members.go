@@ -46,6 +46,7 @@ type Registry struct {
 	members    []Member
 	recipients []age.Recipient
 	kind       keys.Kind
+	devices    []string // the device keys WithDeviceKeys added, normalised
 }
 
 type file struct {
@@ -398,6 +399,11 @@ func (r *Registry) WithDeviceKeys(recipients []string) *Registry {
 		}
 		seen[norm] = true
 		out.recipients = append(out.recipients, rec)
+		out.devices = append(out.devices, norm)
 	}
 	return out
 }
+
+// DeviceKeys are the paired devices' own keys WithDeviceKeys added, as
+// lower-case recipient strings.
+func (r *Registry) DeviceKeys() []string { return slices.Clone(r.devices) }

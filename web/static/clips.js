@@ -3,13 +3,14 @@
 // the entry scrolls into view (1,000 entries stay smooth). The record's
 // signature is checked against the doorbell key pinned at pairing.
 import { Decrypter, ed25519 } from './age.js';
-import { load } from './keystore.js';
+import { load, unlocked, unlock } from './keystore.js';
 
 const RECORD_CONTEXT = new TextEncoder().encode('doorbell event record v1\0');
 const PREFIX = new TextEncoder().encode('{"record":');
 const SIG = new TextEncoder().encode(',"sig":');
 
 const FIRST = 20; // entries opened at once, without waiting to be scrolled to
+const OPENING = 3; // entries being opened at a time, as they scroll near
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const unpadded64 = (u8) => btoa(String.fromCharCode(...u8)).replace(/=+$/, '');
 
@@ -18,6 +19,7 @@ export const REASONS = {
   before: 'Recorded before this phone was paired: it was not sealed to this phone.',
   notSealed: 'Not sealed to this phone.',
   noKey: 'This phone has no key of its own to open clips: pair it again with a new link.',
+  locked: 'Locked: this phone’s key is wrapped by a passkey. Tap “Unlock clips” to open it.',
   forged: 'Not signed by your doorbell: this record was changed, or made by another device.',
   damaged: 'The record is damaged and cannot be read.',
   noRecord: 'Its recording was cut off before the details were saved.',
@@ -87,16 +89,35 @@ export async function openRecord(plain, pub, id) {
 // adds clips sealed since (the app calls it on each clip_sealed event).
 export function setup({ token, list, empty }) {
   const api = { shown: 0, entries: new Map(), refresh, timings: {} }; // timings: ms since the page began loading
-  let key;
-  const keyReady = load().then((k) => { key = k; });
+  let key, stored;
+  const locked = new Set(); // entries waiting for the passkey
+  const keyReady = Promise.all([load(), unlocked()]).then(([s, k]) => {
+    stored = s;
+    key = k;
+    if (stored && !key) lockedNotice();
+  });
   const pub = pinnedKey();
+  // Entries near the screen are opened a few at a time, the most recently
+  // seen first; one scrolled away before its turn waits until it is near
+  // again. A fling through the list then costs no burst of decryptions.
+  const queue = [];
+  let opening = 0;
   const seen = new IntersectionObserver((items) => {
     for (const it of items) {
-      if (!it.isIntersecting) continue;
-      seen.unobserve(it.target);
-      fill(it.target).catch(() => {});
+      it.target.dataset.near = it.isIntersecting ? 'yes' : 'no';
+      if (it.isIntersecting && !queue.includes(it.target)) queue.push(it.target);
     }
+    pump();
   }, { rootMargin: '400px 0px' });
+  function pump() {
+    while (opening < OPENING && queue.length) {
+      const li = queue.pop();
+      if (li.dataset.near === 'no') continue; // still observed: queued again when near
+      seen.unobserve(li);
+      opening++;
+      fill(li).catch(() => {}).finally(() => { opening--; pump(); });
+    }
+  }
 
   async function fetchBytes(url) {
     const r = await fetch(url, { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
@@ -113,7 +134,11 @@ export function setup({ token, list, empty }) {
       done(li);
     };
     if (e.sealed_before) return note(REASONS.before, 'before');
-    if (!key) return note(REASONS.noKey, 'no-key');
+    if (!stored) return note(REASONS.noKey, 'no-key');
+    if (!key) {
+      locked.add(li);
+      return note(REASONS.locked, 'locked');
+    }
     if (!e.record_bytes) return note(REASONS.noRecord, 'no-record');
     let plain;
     try {
@@ -134,6 +159,34 @@ export function setup({ token, list, empty }) {
     show(li, rec);
     li.dataset.state = 'ok';
     done(li);
+  }
+
+  // lockedNotice offers the passkey; once it opens the key, the entries
+  // that waited for it are opened.
+  function lockedNotice() {
+    const box = document.getElementById('clips-locked');
+    const why = document.getElementById('clips-locked-why');
+    const button = document.getElementById('clips-unlock');
+    box.hidden = false;
+    button.onclick = async () => {
+      button.disabled = true;
+      why.textContent = 'Waiting for the passkey…';
+      try {
+        key = await unlock();
+      } catch (err) {
+        why.textContent = String(err.message || err);
+        button.disabled = false;
+        return;
+      }
+      box.hidden = true;
+      const waiting = [...locked];
+      locked.clear();
+      for (const li of waiting) {
+        li.classList.add('loading');
+        li.querySelector('.why').textContent = 'Opening…';
+        fill(li).catch(() => {});
+      }
+    };
   }
 
   function done(li) {

@@ -14,20 +14,33 @@ const CHECKPOINT_SIZE = 8 + 16 + 56 + 64;
 const CONTEXT = new TextEncoder().encode('doorbell clip checkpoint v1\0');
 export const FORGED = 'Not signed by your doorbell: this clip was changed, damaged, or made by another device.';
 
-// rangeStream reads url in CHUNK-sized Range requests.
-function rangeStream(url, token, size) {
+// rangeStream reads url in CHUNK-sized Range requests, and hands them on
+// in PIECE-sized slices, one per pull. At the end it waits for drained()
+// before closing: typage checks the last chunk when the stream closes, and
+// a failure there (a clip cut off by a power cut) errors the decrypted
+// stream at once, dropping whatever it still queued; so the close waits
+// until the reader took everything, and only the broken last chunk is lost.
+const PIECE = 64 << 10;
+function rangeStream(url, token, size, drained) {
   let at = 0;
+  let chunk = new Uint8Array(0);
   return new ReadableStream({
     async pull(ctl) {
-      if (at >= size) return ctl.close();
-      const end = Math.min(at + CHUNK, size) - 1;
-      const r = await fetch(url, { headers: { Authorization: 'Bearer ' + token, Range: `bytes=${at}-${end}` }, cache: 'no-store' });
-      if (r.status !== 206) throw new Error('the doorbell answered ' + r.status + ' to a range request');
-      const b = new Uint8Array(await r.arrayBuffer());
-      at += b.length;
-      ctl.enqueue(b);
+      if (!chunk.length) {
+        if (at >= size) {
+          await drained();
+          return ctl.close();
+        }
+        const end = Math.min(at + CHUNK, size) - 1;
+        const r = await fetch(url, { headers: { Authorization: 'Bearer ' + token, Range: `bytes=${at}-${end}` }, cache: 'no-store' });
+        if (r.status !== 206) throw new Error('the doorbell answered ' + r.status + ' to a range request');
+        chunk = new Uint8Array(await r.arrayBuffer());
+        at += chunk.length;
+      }
+      ctl.enqueue(chunk.subarray(0, PIECE));
+      chunk = chunk.subarray(PIECE);
     },
-  }, { highWaterMark: 2 });
+  }, { highWaterMark: 0 });
 }
 
 const u32 = (b, i) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
@@ -56,7 +69,14 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
   await new Promise((ok) => ms.addEventListener('sourceopen', ok, { once: true }));
   const d = new Decrypter();
   d.addIdentity(key.identity);
-  const plain = (await d.decrypt(rangeStream('/api/clips/' + e.id + '.mp4.age', token, e.bytes))).getReader();
+  let reading = false; // the loop below waits for plaintext that is not there yet
+  const drained = async () => {
+    for (let idle = 0; idle < 2;) {
+      await new Promise((ok) => setTimeout(ok, 0));
+      idle = reading ? idle + 1 : 0;
+    }
+  };
+  const plain = (await d.decrypt(rangeStream('/api/clips/' + e.id + '.mp4.age', token, e.bytes, drained))).getReader();
   const idBytes = new TextEncoder().encode(e.id);
   const hash = sha256.create();
   let buf = new Uint8Array(0);
@@ -80,9 +100,18 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
     await update(() => sb.appendBuffer(bytes));
     if (video.paused) video.play().catch(() => {});
   };
+  // Both listeners go once either fires: a listener left waiting on the
+  // SourceBuffer would keep this closure, and with it every appended box,
+  // alive to the end of the clip (the heap grew with the clip's length).
   const update = (f) => new Promise((ok, fail) => {
-    sb.addEventListener('updateend', ok, { once: true });
-    sb.addEventListener('error', () => fail(new Error('the video could not be decoded')), { once: true });
+    const off = () => {
+      sb.removeEventListener('updateend', done);
+      sb.removeEventListener('error', broke);
+    };
+    const done = () => { off(); ok(); };
+    const broke = () => { off(); fail(new Error('the video could not be decoded')); };
+    sb.addEventListener('updateend', done);
+    sb.addEventListener('error', broke);
     f();
   });
   const fail = (why) => {
@@ -105,17 +134,24 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
   };
   try {
     for (;;) {
+      reading = true;
       const { value, done } = await plain.read();
+      reading = false;
       if (done) break;
-      const joined = new Uint8Array(buf.length + value.length);
-      joined.set(buf);
-      joined.set(value, buf.length);
-      buf = joined;
+      // Join only a box's start kept from the last chunk: no copy else.
+      if (buf.length) {
+        const joined = new Uint8Array(buf.length + value.length);
+        joined.set(buf);
+        joined.set(value, buf.length);
+        buf = joined;
+      } else {
+        buf = value;
+      }
       while (buf.length >= 8) {
         const size = u32(buf, 0);
         if (size < 8) throw new Error('bad box');
         if (buf.length < size) break;
-        const box = buf.slice(0, size);
+        const box = buf.subarray(0, size); // appendBuffer copies it: no copy here
         buf = buf.subarray(size);
         if (isCheckpoint(box)) {
           if (box.length !== CHECKPOINT_SIZE || !(await checkpoint(box))) {
@@ -133,8 +169,11 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
       }
     }
   } catch (err) {
-    // Decryption refused a chunk: changed, or cut short.
-    if (total === 0 || !/truncat|unexpected end|premature/i.test(String(err && err.message))) {
+    // Decryption refused a chunk: changed, or cut short. A clip whose
+    // record still says "recording" was cut off (the doorbell lost power):
+    // what its checkpoints covered has played. A complete one was changed.
+    const cut = record.status !== 'complete' || /truncat|unexpected end|premature/i.test(String(err && err.message));
+    if (total === 0 || !cut) {
       if (fail(FORGED)) return result;
     }
     result.truncated = true;
