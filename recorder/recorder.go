@@ -320,7 +320,13 @@ func (r *Recorder) check(now time.Time) {
 	s.mu.Lock()
 	last := s.last
 	s.mu.Unlock()
-	quiet := len(s.active) == 0 && now.Sub(last) >= r.cfg.PostRoll
+	// The post-roll is of pictures, not of waiting: a busy encoder hands
+	// pictures on late, and a clip that ended by the clock would miss the
+	// visitor (or hold no picture at all, and be dropped). It waits for
+	// late pictures at most latePictures, for a camera that stopped.
+	end := last.Add(r.cfg.PostRoll)
+	pictured := !time.Unix(0, s.newest.Load()).Before(end)
+	quiet := len(s.active) == 0 && (pictured || now.Sub(end) >= latePictures)
 	if quiet || now.After(s.deadline()) {
 		r.stop()
 		return
@@ -471,6 +477,7 @@ func (r *Recorder) start(e events.Event, kind string) *session {
 	}
 	if len(backlog) > 0 {
 		s.first = backlog[0].Captured
+		s.newest.Store(backlog[len(backlog)-1].Captured.UnixNano())
 	} else {
 		s.first = s.trigger
 	}
@@ -526,8 +533,14 @@ type session struct {
 	dropping atomic.Bool
 	ended    atomic.Bool
 	thumb    atomic.Pointer[smallFrame]
+	newest   atomic.Int64 // capture time (Unix ns) of the newest picture offered
 	done     chan struct{}
 }
+
+// latePictures is how long past its post-roll a clip waits for pictures
+// captured before the post-roll ended that the encoder has not handed on
+// yet.
+const latePictures = 10 * time.Second
 
 // deadline is when the clip reaches its maximum length.
 func (s *session) deadline() time.Time { return s.first.Add(s.r.cfg.MaxLength) }
@@ -562,6 +575,7 @@ func (s *session) offer(au *stream.AccessUnit) {
 	if s.r.cfg.NothingBeforeEvent && au.Captured.Before(s.trigger) {
 		return
 	}
+	s.newest.Store(au.Captured.UnixNano())
 	if s.dropping.Load() && !au.Keyframe {
 		s.r.mDropped.Inc()
 		return

@@ -61,6 +61,13 @@ func newRigWith(t testing.TB, cfg Config, aus []*stream.AccessUnit, names ...str
 // newRigOn is newRigWith keeping its clips in data.
 func newRigOn(t testing.TB, data string, cfg Config, aus []*stream.AccessUnit, names ...string) *rig {
 	t.Helper()
+	return newRigLagging(t, data, cfg, aus, 0, names...)
+}
+
+// newRigLagging is newRigOn with an encoder that hands each picture on lag
+// after its capture, as a busy one does.
+func newRigLagging(t testing.TB, data string, cfg Config, aus []*stream.AccessUnit, lag time.Duration, names ...string) *rig {
+	t.Helper()
 	r := &rig{t: t, data: data, ring: stream.NewRing(8 << 20), bus: events.NewBus(), ids: map[string]age.Identity{}}
 	var err error
 	if r.store, err = clipstore.Open(r.data); err != nil {
@@ -115,7 +122,7 @@ func newRigOn(t testing.TB, data string, cfg Config, aus []*stream.AccessUnit, n
 			}
 			au := aus[i%len(aus)]
 			now := time.Now()
-			r.ring.WriteAccessUnit(stream.NewAccessUnit(au.NALUs, now, uint64(i)))
+			r.ring.WriteAccessUnit(stream.NewAccessUnit(au.NALUs, now.Add(-lag), uint64(i)))
 			frame.Captured = now
 			r.rec.WriteFrame(frame)
 		}
@@ -449,4 +456,25 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+// A ring while the encoder is 2 s behind the camera still records the
+// visitor: the clip ends once it has pictures up to the post-roll, not
+// when the post-roll has passed on the clock (it would hold no picture of
+// the ring, or none at all).
+func TestALateEncoderStillRecordsThePostRoll(t *testing.T) {
+	const lag = 2 * time.Second
+	cfg := defaultTestConfig()
+	r := newRigLagging(t, t.TempDir(), cfg, encoded(t, 320, 240, testFPS, 301, 500*time.Millisecond), lag, "anna")
+	time.Sleep(2 * lag) // the workload: the ring fills with pictures that are all lag behind
+	rang := time.Now()
+	r.bus.Publish(events.Event{Kind: events.Ring, Time: rang, ID: r.evID.Add(1)})
+	id := r.waitSealed()
+	_, res, err := r.open(id, "anna")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cfg.PreRoll + cfg.PostRoll - 200*time.Millisecond; res.Video < want {
+		t.Errorf("the clip holds %v of video; want about the pre-roll and post-roll, %v", res.Video, cfg.PreRoll+cfg.PostRoll)
+	}
 }
