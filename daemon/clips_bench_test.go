@@ -33,20 +33,7 @@ import (
 //
 //	go test -run '^$' -bench ClipList1000 -benchtime 5x ./daemon
 func BenchmarkClipList1000(b *testing.B) {
-	root := newHouseholdRoot(b)
-	ctx := trustingBrowser(b, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled, cfg.Recorder.OnRing = false, false
-	d, origin, _ := appDoorbell(b, root, cfg)
-	pairApp(b, ctx, d, origin, "bench")
-	tokens, _ := pairing.List(d.DataDir())
-	rcpt, _, err := keys.ParseRecipient(tokens[0].Recipient)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, _ := devicekey.Load(d.DataDir())
-	fillClips(b, d.DataDir(), 1000, rcpt, key)
-	phonePortrait(b, ctx)
+	ctx, origin := appWith1000Clips(b)
 	var total float64
 	for b.Loop() {
 		navigate(b, ctx, origin+"/")
@@ -269,20 +256,7 @@ func BenchmarkClipTapToFirstFrame(b *testing.B) {
 //
 //	go test -run '^$' -bench ClipListScroll1000 -benchtime 1x -timeout 20m ./daemon
 func BenchmarkClipListScroll1000(b *testing.B) {
-	root := newHouseholdRoot(b)
-	ctx := trustingBrowser(b, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled, cfg.Recorder.OnRing = false, false
-	d, origin, _ := appDoorbell(b, root, cfg)
-	pairApp(b, ctx, d, origin, "bench")
-	tokens, _ := pairing.List(d.DataDir())
-	rcpt, _, err := keys.ParseRecipient(tokens[0].Recipient)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, _ := devicekey.Load(d.DataDir())
-	fillClips(b, d.DataDir(), 1000, rcpt, key)
-	phonePortrait(b, ctx)
+	ctx, origin := appWith1000Clips(b)
 	const scroll = `new Promise((ok) => {
 		const end = document.getElementById('clips-list').getBoundingClientRect().bottom + scrollY - innerHeight;
 		const deltas = [];
@@ -347,4 +321,24 @@ func BenchmarkClipListScroll1000(b *testing.B) {
 	b.ReportMetric(p95/n, "ms-frame-p95")
 	b.ReportMetric(worst, "ms-frame-worst")
 	b.ReportMetric(shown/n, "entries-opened")
+}
+
+// appWith1000Clips is a paired phone, in portrait, of a doorbell with 1,000
+// recorded clips sealed to it.
+func appWith1000Clips(b *testing.B) (context.Context, string) {
+	root := newHouseholdRoot(b)
+	ctx := trustingBrowser(b, root)
+	cfg := smallCamera()
+	cfg.Motion.Enabled, cfg.Recorder.OnRing = false, false
+	d, origin, _ := appDoorbell(b, root, cfg)
+	pairApp(b, ctx, d, origin, "bench")
+	tokens, _ := pairing.List(d.DataDir())
+	rcpt, _, err := keys.ParseRecipient(tokens[0].Recipient)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := devicekey.Load(d.DataDir())
+	fillClips(b, d.DataDir(), 1000, rcpt, key)
+	phonePortrait(b, ctx)
+	return ctx, origin
 }
