@@ -660,8 +660,10 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 			go s.end() // at its maximum length, or failed; Run notices through done
 		}
 	}
-	for p := range sound { // what the microphone gave before the end
-		m.addSound(p)
+	if sound != nil {
+		for p := range sound { // what the microphone gave before the end
+			m.addSound(p)
+		}
 	}
 	if werr == nil {
 		werr = m.close()
