@@ -110,7 +110,7 @@ func TestMuxerPutsTheMicrophoneInASecondTrack(t *testing.T) {
 		// with 5 ms of jitter, ahead of the pictures they go with.
 		for ; sent < len(tone); sent++ {
 			at := start.Add(200*time.Millisecond + time.Duration(sent)*20*time.Millisecond + time.Duration(sent%3)*5*time.Millisecond)
-			if at.After(au.Captured.Add(50*time.Millisecond)) {
+			if at.After(au.Captured.Add(50 * time.Millisecond)) {
 				break
 			}
 			m.addSound(stream.OpusPacket{Data: tone[sent], Captured: at})
