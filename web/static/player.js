@@ -70,9 +70,21 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
   let seq = 0;
   let sb = null;
   const result = { verified: false, truncated: false, error: '' };
+  let typeBox = null; // the file type box, held until the moov after it says the codecs
   const append = async (bytes) => {
     if (!sb) {
+      if (bytes[4] === 0x66 && bytes[5] === 0x74 && bytes[6] === 0x79 && bytes[7] === 0x70) {
+        typeBox = bytes;
+        return;
+      }
       sb = ms.addSourceBuffer('video/mp4; codecs="' + codecOf(bytes) + '"');
+      if (typeBox) {
+        const both = new Uint8Array(typeBox.length + bytes.length);
+        both.set(typeBox);
+        both.set(bytes, typeBox.length);
+        bytes = both;
+        typeBox = null;
+      }
     }
     // Stay at most AHEAD seconds ahead of the picture, and let go of what
     // was played: memory stays bounded however long the clip.
