@@ -92,7 +92,10 @@ type Audio struct {
 	mutedPackets atomic.Uint64
 	speakerPkts  atomic.Uint64
 	micStarts    atomic.Uint64
-	failed       atomic.Value // string: the last failure of the microphone or speaker
+	// The CPU time of the microphone's and the speaker's finished
+	// processes (arecord, ffmpeg, aplay), for the CPU figures.
+	micCPU, speakerCPU atomic.Int64
+	failed             atomic.Value // string: the last failure of the microphone or speaker
 }
 
 type talkPacket struct {
@@ -363,7 +366,7 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
 	}
-	defer p.kill()
+	defer func() { p.kill(); a.micCPU.Add(int64(p.cpu)) }()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -432,7 +435,7 @@ func (a *Audio) playOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
 	}
-	defer p.kill()
+	defer func() { p.kill(); a.speakerCPU.Add(int64(p.cpu)) }()
 	ogg, err := oggwriter.NewWith(w, 48000, 2)
 	if err != nil {
 		return err
