@@ -16,6 +16,11 @@ type Audio struct {
 	// as well as, the chime relay (gpio.chime).
 	RingSound  bool    `toml:"ring_sound"`
 	RingVolume float64 `toml:"ring_volume"` // of the ring sound: 0.1 to 2
+	// RecordInClips records the microphone into every clip, as a second
+	// track sealed with the video; the microphone then runs (and the LED
+	// shows it) while a clip records. Off by default: recording voices is
+	// what the law guards hardest (§201 StGB; the ICO; EDPB 3/2019).
+	RecordInClips bool `toml:"record_in_clips"`
 }
 
 func defaultAudio() Audio {
@@ -39,6 +44,9 @@ func (a *Audio) validate(v *validator) {
 	}
 	if a.RingSound && a.Playback == "" {
 		v.errorf("audio.ring_sound", "audio.ring_sound is on, but no speaker is named; set audio.playback to the speaker's ALSA device (aplay -L lists them), or turn ring_sound off")
+	}
+	if a.RecordInClips && a.Capture == "" {
+		v.errorf("audio.record_in_clips", "audio.record_in_clips is on, but no microphone is named; set audio.capture to the microphone's ALSA device (arecord -L lists them), or turn record_in_clips off")
 	}
 	if !(a.ListenWindow >= 10 && a.ListenWindow <= 600) {
 		v.errorf("audio.listen_window", "audio.listen_window is %g; use 10 to 600 seconds, e.g. 180: the microphone may be live only this long after a ring or a tap on \"listen\"", a.ListenWindow)

@@ -44,15 +44,18 @@ func profileRules(profile string) (rules []profileRule, guidance string) {
 		func(c *Config) bool { return c.Recorder.PreRoll != 0 }, "0: nothing from before the ring"}
 	noMotionClips := profileRule{"recorder.on_motion", func(c *Config) { c.Recorder.OnMotion = false },
 		func(c *Config) bool { return c.Recorder.OnMotion }, "false: no motion-triggered recording"}
+	noVoices := profileRule{"audio.record_in_clips", func(c *Config) { c.Audio.RecordInClips = false },
+		func(c *Config) bool { return c.Audio.RecordInClips },
+		"false: no voices in clips (in Germany recording the spoken word without consent is a crime, §201 StGB; the UK ICO calls audio recording very privacy-intrusive)"}
 	switch profile {
 	case ProfileRingOnly:
-		return []profileRule{noMotionClips, noPreRoll,
+		return []profileRule{noMotionClips, noPreRoll, noVoices,
 			{"recorder.max_age_days", func(c *Config) { c.Recorder.MaxAgeDays = RingOnlyMaxAgeDays },
 				func(c *Config) bool { return c.Recorder.MaxAgeDays <= 0 || c.Recorder.MaxAgeDays > RingOnlyMaxAgeDays },
 				fmt.Sprintf("more than 0 and at most %d days (72 hours)", RingOnlyMaxAgeDays)},
 		}, ringGuidance
 	case ProfileNoRecording:
-		return []profileRule{noMotionClips, noPreRoll,
+		return []profileRule{noMotionClips, noPreRoll, noVoices,
 			{"recorder.on_ring", func(c *Config) { c.Recorder.OnRing = false },
 				func(c *Config) bool { return c.Recorder.OnRing }, "false: nothing is recorded"},
 			{"motion.enabled", func(c *Config) { c.Motion.Enabled = false },

@@ -40,6 +40,10 @@ func TestPrivacyProfiles(t *testing.T) {
 			[]int{2, 4}, []string{"motion.enabled contradicts", "recorder.on_ring contradicts", "datenschutz.sachsen.de", "records nothing"}},
 		{"no-recording over the internet", "[[stream.ice_servers]]\nurls = [\"stun:stun.example.org:3478\"]\n[privacy]\nprofile = \"no-recording\"\n",
 			[]int{1}, []string{"stream.ice_servers contradicts", "over the internet"}},
+		{"ring-only recording voices", "[audio]\ncapture = \"mic\"\nrecord_in_clips = true\n[privacy]\nprofile = \"ring-only\"\n",
+			[]int{3}, []string{"audio.record_in_clips contradicts", "§201 StGB", "Saxon"}},
+		{"no-recording recording voices", "[audio]\ncapture = \"mic\"\nrecord_in_clips = true\n[privacy]\nprofile = \"no-recording\"\n",
+			[]int{3}, []string{"audio.record_in_clips contradicts", "§201 StGB", "datenschutz.sachsen.de"}},
 		{"unknown profile", "[privacy]\nprofile = \"paranoid\"\n", []int{2}, []string{`"standard", "ring-only" or "no-recording"`}},
 		{"window too long", "[privacy]\nprofile = \"no-recording\"\nlive_window = 3600.0\n", []int{3}, []string{"10 to 300 seconds"}},
 	}

@@ -12,6 +12,7 @@ import (
 	"doorbell/gpio"
 	"doorbell/internal/bearer"
 	"doorbell/pairing"
+	"doorbell/recorder"
 	"doorbell/replies"
 	"doorbell/stream"
 )
@@ -23,8 +24,9 @@ import (
 // speaker that discards what it plays.
 //
 // The microphone may be live only within audio.listen_window of a ring or
-// of a member's POST /api/listen, and only while a member listens; the
-// status LED double-blinks while it is.
+// of a member's POST /api/listen, and only while a member listens, or
+// while a clip records it (audio.record_in_clips); the status LED
+// double-blinks while it is.
 type audioPart struct {
 	audio   *stream.Audio // nil: no sound device; the stream's hub takes it
 	cfg     config.Audio
@@ -53,6 +55,17 @@ func newAudio(c config.Audio, demo bool, dataDir string, tokens *pairing.Store, 
 	a.OnLive(func(on bool) { led.Set(gpio.Listening, on) })
 	p.audio = a
 	return p, nil
+}
+
+// forClips is the microphone for the recorder if the owner turned on
+// audio.record_in_clips (the privacy profile may have turned it off
+// again), or nil: then clips have no sound and never open the microphone.
+func (p *audioPart) forClips() recorder.Microphone {
+	if !p.cfg.RecordInClips || p.audio == nil || !p.audio.HasMic() {
+		return nil
+	}
+	p.log.Warn("clips record the microphone (audio.record_in_clips): voices at the door are kept with the video; see the README on what the law says")
+	return p.audio
 }
 
 func (p *audioPart) start(ctx context.Context, h *host) error {

@@ -87,7 +87,7 @@ func (d *Daemon) build(tls *tlscert.Server, spki []byte) (parts, error) {
 		return parts{}, err
 	}
 	rep := newReplica(c.Replica, d.dataDir, clips, d.log)
-	rec, err := newRecorder(c.Recorder, c.Privacy.Profile, c.Camera.FPS, d.dataDir, strm.ring, clips, rep.target(), pair.store, key, d.bus, bell.led, d.log)
+	rec, err := newRecorder(c.Recorder, c.Privacy.Profile, c.Camera.FPS, d.dataDir, strm.ring, clips, rep.target(), snd.forClips(), pair.store, key, d.bus, bell.led, d.log)
 	if err != nil {
 		return parts{}, err
 	}

@@ -61,12 +61,13 @@ func openClips(dataDir string, log *slog.Logger) (*clipstore.Store, error) {
 }
 
 // newRecorder opens the member list. Clips come from ring, go to store and
-// to the replica (nil: none) as they are sealed, are signed with key and
+// to the replica (nil: none) as they are sealed, with the microphone's
+// sound if mic is not nil, are signed with key and
 // are served to the devices of tokens; the LED shows a clip recording.
 // The privacy profile may forbid recording (no-recording) or anything from
 // before the event (ring-only).
 func newRecorder(c config.Recorder, profile string, fps float64, dataDir string, ring *stream.Ring, store *clipstore.Store, replica recorder.Replica,
-	tokens *pairing.Store, key ed25519.PrivateKey, bus *events.Bus, led *gpio.LED, log *slog.Logger) (*recorderPart, error) {
+	mic recorder.Microphone, tokens *pairing.Store, key ed25519.PrivateKey, bus *events.Bus, led *gpio.LED, log *slog.Logger) (*recorderPart, error) {
 	log = log.With("part", "recorder")
 	if profile == config.ProfileNoRecording {
 		log.Info("recording nothing: privacy profile no-recording")
@@ -96,10 +97,11 @@ func newRecorder(c config.Recorder, profile string, fps float64, dataDir string,
 		OnMotion: c.OnMotion, OnRing: c.OnRing, FPS: fps,
 		NothingBeforeEvent: profile == config.ProfileRingOnly,
 		SyncInterval:       seconds(c.SyncInterval), ThumbnailWidth: c.ThumbnailWidth,
-		Retention: clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
-		Recording: func(on bool) { led.Set(gpio.Recording, on) },
-		Lost:      func() uint64 { return bus.Dropped(recorderSubscriber) },
-		Replica:   replica,
+		Retention:  clipstore.Retention{MaxBytes: c.MaxBytes, MaxAge: time.Duration(c.MaxAgeDays * 24 * float64(time.Hour))},
+		Recording:  func(on bool) { led.Set(gpio.Recording, on) },
+		Lost:       func() uint64 { return bus.Dropped(recorderSubscriber) },
+		Replica:    replica,
+		Microphone: mic,
 	}, ring, store, key, sealTo(watcher, tokens), bus.Publish, log)
 	return &recorderPart{
 		clips: store, rec: r, watcher: watcher, tokens: tokens,

@@ -498,7 +498,7 @@ func testDebPackages(t *testing.T, b builtT) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libc6", "ffmpeg", "adduser"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libc6", "ffmpeg", "adduser", "alsa-utils", "espeak-ng"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
 				}
@@ -584,7 +584,7 @@ func testDebInstallUpgradePurgeInArm64System(t *testing.T, b builtT) {
 		t.Errorf("doorbell user: %q", u)
 	}
 	groups := strings.Fields(c.run(t, "id", "-nG", "doorbell"))
-	for _, g := range []string{"doorbell", "video", "gpio"} {
+	for _, g := range []string{"doorbell", "video", "gpio", "audio"} {
 		if !contains(groups, g) {
 			t.Errorf("doorbell is not in group %s: %v", g, groups)
 		}
@@ -690,7 +690,7 @@ func TestServiceUnitSandbox(t *testing.T) {
 	d := unitDirectives(t, filepath.Join(top, "deploy/doorbell.service"))
 	for k, want := range map[string]string{
 		"Type": "notify", "WatchdogSec": "30s", "Restart": "on-failure", "NotifyAccess": "main",
-		"User": "doorbell", "SupplementaryGroups": "video gpio", "StateDirectory": "doorbell", "StateDirectoryMode": "0700",
+		"User": "doorbell", "SupplementaryGroups": "video gpio audio", "StateDirectory": "doorbell", "StateDirectoryMode": "0700",
 		"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "NoNewPrivileges": "yes",
 		"CapabilityBoundingSet": "", "DevicePolicy": "closed",
 	} {
@@ -713,11 +713,11 @@ func TestServiceUnitSandbox(t *testing.T) {
 		}
 	}
 	// Devices: the camera (V4L2, media controller, DMA buffers), the GPIO
-	// chip and the encoder (a V4L2 device too), nothing else.
-	allowed := map[string]bool{"char-video4linux rw": true, "char-media rw": true, "char-dma_heap rw": true, "char-gpiochip rw": true}
+	// chip, the encoder (a V4L2 device too) and ALSA's, nothing else.
+	allowed := map[string]bool{"char-video4linux rw": true, "char-media rw": true, "char-dma_heap rw": true, "char-gpiochip rw": true, "char-alsa rw": true}
 	for _, a := range d["DeviceAllow"] {
 		if !allowed[a] {
-			t.Errorf("DeviceAllow=%s is not a camera, GPIO or encoder device", a)
+			t.Errorf("DeviceAllow=%s is not a camera, GPIO, encoder or sound device", a)
 		}
 	}
 	if len(d["DeviceAllow"]) != len(allowed) {

@@ -120,6 +120,7 @@ type probe struct {
 		Width     int    `json:"width"`
 		Height    int    `json:"height"`
 		Duration  string `json:"duration"`
+		Start     string `json:"start_time"`
 		NbFrames  string `json:"nb_read_frames"`
 	} `json:"streams"`
 	Format struct {
@@ -130,7 +131,7 @@ type probe struct {
 func ffprobe(t testing.TB, path string) (probe, float64) {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries",
-		"stream=codec_type,codec_name,width,height,duration,nb_read_frames:format=duration", "-of", "json", path).CombinedOutput()
+		"stream=codec_type,codec_name,width,height,duration,start_time,nb_read_frames:format=duration", "-of", "json", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
 	}

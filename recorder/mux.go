@@ -48,15 +48,44 @@ type muxer struct {
 	decodeTime uint64   // ticks of the samples written
 	seq        uint32
 	buf        bytes.Buffer
+
+	audio      bool                // the clip has a second track: the microphone's Opus
+	sound      []stream.OpusPacket // Opus waiting for the next fragment
+	soundNext  uint64              // the next Opus packet's decode time, in audioTimescale ticks
+	soundStart bool                // an Opus packet was written: soundNext is set
 }
 
-// newMuxer writes to out; maxLength (0: none) caps the video.
-func newMuxer(out fragmentSink, fps float64, maxFragment, maxLength time.Duration) *muxer {
+// Opus in the clip: 48 kHz, one 20 ms packet per sample (the
+// microphone's encoder makes nothing else).
+const (
+	audioTimescale = 48000
+	opusTicks      = audioTimescale / 50
+	// opusPreSkip is libopus's encoder delay at 48 kHz, which the decoder drops.
+	opusPreSkip = 312
+	// soundResync: a gap in the microphone's packets longer than this
+	// (a restart) moves the next fragment's Opus to its capture time.
+	soundResync = 100 * time.Millisecond
+)
+
+// newMuxer writes to out; maxLength (0: none) caps the video. With audio,
+// the init segment has a second track for Opus (addSound).
+func newMuxer(out fragmentSink, fps float64, maxFragment, maxLength time.Duration, audio bool) *muxer {
 	if !(fps > 0) {
 		fps = 30
 	}
 	return &muxer{out: out, frameTicks: uint32(math.Round(timescale / fps)), maxFragment: maxFragment,
-		limit: uint64(maxLength.Seconds() * timescale)}
+		limit: uint64(maxLength.Seconds() * timescale), audio: audio}
+}
+
+// addSound takes the microphone's next Opus packet; it goes into the
+// fragment that the next picture's flush writes. Sound from before the
+// first picture, or past the video's end, is dropped: the clip is the
+// video's length.
+func (m *muxer) addSound(p stream.OpusPacket) {
+	if !m.audio || !m.started || m.full || p.Captured.Before(m.first) {
+		return
+	}
+	m.sound = append(m.sound, p)
 }
 
 // add takes the next access unit. Until the first keyframe, access units
@@ -121,6 +150,11 @@ func (m *muxer) writeInit(au *stream.AccessUnit) error {
 	if err := init.Moov.Trak.SetAVCDescriptor("avc1", [][]byte{m.sps}, [][]byte{m.pps}, true); err != nil {
 		return err
 	}
+	if m.audio {
+		init.AddEmptyTrack(audioTimescale, "audio", "und")
+		dops := &mp4.DopsBox{OutputChannelCount: 1, PreSkip: opusPreSkip, InputSampleRate: audioTimescale}
+		init.Moov.Traks[1].Mdia.Minf.Stbl.Stsd.AddChild(mp4.CreateAudioSampleEntryBox("Opus", 1, 16, audioTimescale, dops))
+	}
 	m.buf.Reset()
 	if err := init.Encode(&m.buf); err != nil {
 		return err
@@ -136,11 +170,15 @@ func (m *muxer) flush(end uint64) error {
 		return nil
 	}
 	m.seq++
-	frag, err := mp4.CreateFragment(m.seq, 1)
+	tracks := []uint32{1}
+	soundAt, sounds := m.soundFor(end)
+	if sounds > 0 {
+		tracks = append(tracks, 2)
+	}
+	frag, err := mp4.CreateMultiTrackFragment(m.seq, tracks)
 	if err != nil {
 		return err
 	}
-	frag.Moof.Traf.Tfdt.SetBaseMediaDecodeTime(m.pos[0])
 	for i, au := range m.pending {
 		next := end
 		if i+1 < len(m.pending) {
@@ -152,8 +190,13 @@ func (m *muxer) flush(end uint64) error {
 		if au.Keyframe {
 			flags = mp4.SyncSampleFlags
 		}
-		frag.AddSample(mp4.Sample{Flags: flags, Dur: dur, Size: uint32(len(data))}, m.pos[0])
-		frag.Mdat.AddSampleDataPart(data)
+		if err := frag.AddFullSampleToTrack(mp4.FullSample{Sample: mp4.Sample{Flags: flags, Dur: dur, Size: uint32(len(data))},
+			DecodeTime: m.pos[0], Data: data}, 1); err != nil {
+			return err
+		}
+	}
+	if err := m.flushSound(frag, soundAt, sounds); err != nil {
+		return err
 	}
 	m.decodeTime = end
 	clear(m.pending)
@@ -167,6 +210,40 @@ func (m *muxer) flush(end uint64) error {
 		return err
 	}
 	return m.out.Checkpoint(m.duration())
+}
+
+// soundFor takes the waiting Opus that fits before end, the video's
+// decode time after this fragment, and says where it starts: packet after
+// packet, 20 ms each; after a gap (the microphone restarted) the track
+// resumes at the packet's capture time. What does not fit waits for the
+// next fragment.
+func (m *muxer) soundFor(end uint64) (at uint64, n int) {
+	if len(m.sound) == 0 {
+		return 0, 0
+	}
+	endTicks := end * audioTimescale / timescale
+	at = uint64(max(m.sound[0].Captured.Sub(m.first), 0).Seconds() * audioTimescale)
+	if m.soundStart && at < m.soundNext+uint64(soundResync.Seconds()*audioTimescale) {
+		at = m.soundNext // contiguous: capture times jitter, the packets do not
+	}
+	n = min(len(m.sound), int(max(int64(endTicks)-int64(at), 0)/opusTicks))
+	return at, n
+}
+
+// flushSound adds n waiting Opus packets from at to frag's second track.
+func (m *muxer) flushSound(frag *mp4.Fragment, at uint64, n int) error {
+	for _, p := range m.sound[:n] {
+		if err := frag.AddFullSampleToTrack(mp4.FullSample{Sample: mp4.Sample{Flags: mp4.SyncSampleFlags, Dur: opusTicks, Size: uint32(len(p.Data))},
+			DecodeTime: at, Data: p.Data}, 2); err != nil {
+			return err
+		}
+		at += opusTicks
+		m.soundNext, m.soundStart = at, true
+	}
+	rest := copy(m.sound, m.sound[n:])
+	clear(m.sound[rest:])
+	m.sound = m.sound[:rest]
+	return nil
 }
 
 // avcc converts an access unit to MP4's length-prefixed NAL units. The SPS

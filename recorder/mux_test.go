@@ -26,7 +26,7 @@ func TestMuxerMakesAFragmentedMP4ThatFFprobeReads(t *testing.T) {
 	const fps = 30
 	aus := restamp(encoded(t, 320, 240, fps, 91, 500*time.Millisecond), time.Now(), fps)
 	var sink plainSink
-	m := newMuxer(&sink, fps, time.Second, 0)
+	m := newMuxer(&sink, fps, time.Second, 0, false)
 	// Start mid-GOP: access units before the first keyframe are skipped.
 	start := 5
 	for _, au := range aus[start:] {

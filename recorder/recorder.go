@@ -70,6 +70,16 @@ type Config struct {
 	// what it made durable (the power-cut test checks the clip recovered
 	// after a cut against it). It must not block.
 	Synced func(id string, p SyncPoint)
+	// Microphone, if set, is recorded into every clip as a second track
+	// (Opus), sealed with the video. It runs only while a clip records.
+	// nil: clips have no sound, and the microphone is never asked for.
+	Microphone Microphone
+}
+
+// Microphone is the doorbell's microphone as a clip records it
+// (stream.Audio): f gets its Opus until stop.
+type Microphone interface {
+	Record(f func(stream.OpusPacket)) (stop func())
 }
 
 // Replica is told what of a clip is in its file (replica/uploader).
@@ -467,6 +477,15 @@ func (r *Recorder) start(e events.Event, kind string) *session {
 		s.last = s.trigger
 	}
 	s.startedAt = time.Now()
+	if mic := r.cfg.Microphone; mic != nil {
+		s.sound = make(chan stream.OpusPacket, 256) // 5 s
+		s.stopMic = mic.Record(func(p stream.OpusPacket) {
+			select {
+			case s.sound <- p:
+			default: // the disk is behind: the sound has a gap
+			}
+		})
+	}
 	// Nothing before the event: live pictures only, from the first
 	// keyframe that offer takes (it refuses any older than the event).
 	s.dropping.Store(r.cfg.NothingBeforeEvent)
@@ -530,6 +549,8 @@ type session struct {
 
 	aus      chan *stream.AccessUnit
 	cancel   func()
+	sound    chan stream.OpusPacket // the microphone's, if clips have sound
+	stopMic  func()
 	dropping atomic.Bool
 	ended    atomic.Bool
 	thumb    atomic.Pointer[smallFrame]
@@ -596,6 +617,10 @@ func (s *session) end() {
 	}
 	s.cancel() // after this, offer is never called again
 	close(s.aus)
+	if s.sound != nil {
+		s.stopMic() // after this, the microphone sends nothing more
+		close(s.sound)
+	}
 	s.r.thumbFor.CompareAndSwap(s, nil)
 }
 
@@ -603,7 +628,7 @@ func (s *session) end() {
 func (s *session) run(backlog []*stream.AccessUnit) {
 	defer close(s.done)
 	r := s.r
-	m := newMuxer(s.w, r.cfg.FPS, r.cfg.MaxFragment, r.cfg.MaxLength)
+	m := newMuxer(s.w, r.cfg.FPS, r.cfg.MaxFragment, r.cfg.MaxLength, s.sound != nil)
 	headerSize := s.file.Size() // the age header went out in start
 	told := int64(0)            // what the replica was told of
 	var werr error
@@ -639,7 +664,22 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		werr = s.writeRecord(nil, 0, 0)
 	}
 	lastSync := time.Now()
-	for au := range s.aus {
+	aus, sound := s.aus, s.sound
+	for {
+		var au *stream.AccessUnit
+		select {
+		case p, ok := <-sound:
+			if !ok {
+				sound = nil
+				continue
+			}
+			m.addSound(p)
+			continue
+		case au = <-aus:
+		}
+		if au == nil {
+			break // the clip ended
+		}
 		add(au)
 		if werr == nil && time.Since(lastSync) >= r.cfg.SyncInterval {
 			werr = s.sync()
@@ -647,6 +687,11 @@ func (s *session) run(backlog []*stream.AccessUnit) {
 		}
 		if (werr != nil || m.full) && !s.ended.Load() {
 			go s.end() // at its maximum length, or failed; Run notices through done
+		}
+	}
+	if sound != nil {
+		for p := range sound { // what the microphone gave before the end
+			m.addSound(p)
 		}
 	}
 	if werr == nil {

@@ -56,8 +56,9 @@ const (
 )
 
 // Audio is the doorbell's microphone and speaker. The microphone runs
-// only while Allow says so and at least one viewer receives audio: with
-// nobody listening, no sound is captured at all. The speaker's player runs
+// only while Allow says so and at least one viewer receives audio, or
+// while a clip records it (Record, when the owner turned on audio in
+// clips): otherwise no sound is captured at all. The speaker's player runs
 // while someone who could talk is connected, so that talk starts at once.
 type Audio struct {
 	cfg   AudioConfig
@@ -79,6 +80,11 @@ type Audio struct {
 	sounds     int
 	onLive     func(bool)
 	live       bool
+	recording  int  // clips recording the microphone (Record)
+	closed     bool // Close was called: nothing runs again
+
+	tapMu     sync.Mutex // held while a packet goes to the clips
+	recorders []*recordTap
 
 	lastTalk     atomic.Int64 // unix nanoseconds of a phone's last sound
 	lastSpeaker  atomic.Int64 // unix nanoseconds of the speaker's last sound (talk or Play)
@@ -86,7 +92,10 @@ type Audio struct {
 	mutedPackets atomic.Uint64
 	speakerPkts  atomic.Uint64
 	micStarts    atomic.Uint64
-	failed       atomic.Value // string: the last failure of the microphone or speaker
+	// The CPU time of the microphone's and the speaker's finished
+	// processes (arecord, ffmpeg, aplay), for the CPU figures.
+	micCPU, speakerCPU atomic.Int64
+	failed             atomic.Value // string: the last failure of the microphone or speaker
 }
 
 type talkPacket struct {
@@ -156,7 +165,8 @@ type AudioStatus struct {
 	Mic        string `json:"mic"`     // none, off or live
 	Speaker    string `json:"speaker"` // none, off, ready (a member could talk), talk, or playing (a reply, the ring sound)
 	Listeners  int    `json:"listeners"`
-	Talking    int    `json:"talking"` // 1 while a phone's voice is playing
+	Recording  int    `json:"recording"` // 1 while a clip records the microphone
+	Talking    int    `json:"talking"`   // 1 while a phone's voice is playing
 	MicPackets uint64 `json:"mic_packets"`
 	Muted      uint64 `json:"mic_packets_muted"` // while the speaker played
 	Played     uint64 `json:"speaker_packets"`
@@ -168,7 +178,7 @@ type AudioStatus struct {
 func (a *Audio) Status() AudioStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AudioStatus{Mic: "none", Speaker: "none", Listeners: a.listeners,
+	st := AudioStatus{Mic: "none", Speaker: "none", Listeners: a.listeners, Recording: a.recording,
 		MicPackets: a.micPackets.Load(), Muted: a.mutedPackets.Load(), Played: a.speakerPkts.Load(), MicStarts: a.micStarts.Load()}
 	st.Reason, _ = a.failed.Load().(string)
 	if a.HasMic() {
@@ -235,7 +245,7 @@ func (a *Audio) attach(pc *webrtc.PeerConnection) (detach func(), err error) {
 // rules: the microphone only while allowed and someone listens; the player
 // while someone is connected and no reply or ring sound has the speaker.
 func (a *Audio) updateLocked() {
-	wantMic := a.HasMic() && a.allowed && a.listeners > 0
+	wantMic := a.HasMic() && !a.closed && (a.allowed && a.listeners > 0 || a.recording > 0)
 	switch {
 	case wantMic && a.micStop == nil:
 		ctx, cancel := context.WithCancel(context.Background())
@@ -278,6 +288,7 @@ func (a *Audio) Close() {
 	a.mu.Lock()
 	a.allowed = false
 	a.listeners = 0
+	a.closed = true
 	if a.stopSound != nil {
 		a.stopSound()
 	}
@@ -355,7 +366,7 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
 	}
-	defer p.kill()
+	defer func() { p.kill(); a.micCPU.Add(int64(p.cpu)) }()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -380,6 +391,7 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 			continue
 		}
 		a.micPackets.Add(1)
+		a.toRecorders(pkt.Payload, time.Now())
 		if t := a.lastSpeaker.Load(); t != 0 && time.Since(time.Unix(0, t)) < a.cfg.Hold {
 			a.mutedPackets.Add(1) // half duplex: the speaker is playing
 			continue
@@ -423,7 +435,7 @@ func (a *Audio) playOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
 	}
-	defer p.kill()
+	defer func() { p.kill(); a.speakerCPU.Add(int64(p.cpu)) }()
 	ogg, err := oggwriter.NewWith(w, 48000, 2)
 	if err != nil {
 		return err

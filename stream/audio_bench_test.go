@@ -1,11 +1,13 @@
 package stream
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"sync"
@@ -228,8 +230,14 @@ func BenchmarkMouthToEar(b *testing.B) {
 // and the speaker discards, because ALSA's null device, which the other
 // tests use, spins (arecord alone on it takes a quarter of a core here; on
 // a sound card it sleeps until the card's interrupt). It reports the
-// ffmpeg children (encoding and decoding) and everything (this process
-// too, whose pion peer and test loop play the phone's part as well).
+// ffmpeg children (encoding and decoding; each apart too: mic-ffmpeg and
+// speaker-ffmpeg) and everything (this process too, whose pion peer and
+// test loop play the phone's part as well). The phone's goroutines carry
+// the pprof label side=phone, so that a CPU profile splits this process's
+// share between the doorbell and the phone:
+//
+//	go test ./stream -run X -bench AudioCPU -benchtime 60x -cpuprofile cpu.prof
+//	go tool pprof -tags stream.test cpu.prof
 func BenchmarkAudioCPU(b *testing.B) {
 	a, err := NewAudio(AudioConfig{
 		CaptureArgs:  []string{"-re", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"},
@@ -240,7 +248,11 @@ func BenchmarkAudioCPU(b *testing.B) {
 	}
 	b.Cleanup(a.Close)
 	p := startPipeline(b, pipelineConfig{audio: a, noEncoder: true})
-	phone := dialAudio(b, p.srv.URL+"/whep", true)
+	asPhone := func(f func()) {
+		pprof.Do(context.Background(), pprof.Labels("side", "phone"), func(context.Context) { f() })
+	}
+	var phone *audioPeer
+	asPhone(func() { phone = dialAudio(b, p.srv.URL+"/whep", true) })
 	a.Allow(true)
 	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
 	talk := opusTone(b, 440, 1)
@@ -248,23 +260,29 @@ func BenchmarkAudioCPU(b *testing.B) {
 	var ru0, rc0, ru1, rc1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc0)
+	mic0, spk0 := a.micCPU.Load(), a.speakerCPU.Load()
 	start := time.Now()
 	b.ResetTimer()
-	tick := time.NewTicker(20 * time.Millisecond)
-	for i := 0; i < b.N*50; i++ { // b.N seconds of talk
-		<-tick.C
-		if err := phone.mic.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: 20 * time.Millisecond}); err != nil {
-			b.Fatal(err)
+	asPhone(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < b.N*50; i++ { // b.N seconds of talk
+			<-tick.C
+			if err := phone.mic.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: 20 * time.Millisecond}); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	tick.Stop()
+	})
 	b.StopTimer()
 	wall := time.Since(start)
 	a.Close() // the ffmpeg children exit and are waited for: their CPU counts
+	b.ReportMetric(100*float64(a.micCPU.Load()-mic0)/float64(wall), "mic-ffmpeg-%core")
+	b.ReportMetric(100*float64(a.speakerCPU.Load()-spk0)/float64(wall), "speaker-ffmpeg-%core")
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc1)
 	cpu := func(r syscall.Rusage) float64 { return float64(r.Utime.Nano() + r.Stime.Nano()) }
 	b.ReportMetric(100*(cpu(rc1)-cpu(rc0))/float64(wall), "ffmpeg-%core")
+	b.ReportMetric(100*(cpu(ru1)-cpu(ru0))/float64(wall), "go-%core")
 	b.ReportMetric(100*(cpu(ru1)-cpu(ru0)+cpu(rc1)-cpu(rc0))/float64(wall), "total-%core")
 	if st := a.Status(); st.Played < uint64(b.N*40) {
 		b.Errorf("the speaker played %d packets in %d s", st.Played, b.N)

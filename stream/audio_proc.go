@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 )
 
 // stderrTail keeps the end of a subprocess's error output, for messages.
@@ -39,7 +40,8 @@ type procs struct {
 	cmds   []*exec.Cmd
 	stderr []*stderrTail
 	done   chan struct{}
-	err    error // the first failure, with its stderr; set before done is closed
+	err    error         // the first failure, with its stderr; set before done is closed
+	cpu    time.Duration // the processes' CPU time, user and system; set before done is closed
 }
 
 // runPipeline starts argvs with each one's stdout going to the next's
@@ -84,6 +86,9 @@ func runPipeline(ctx context.Context, stdin io.Reader, stdout io.Writer, argvs .
 		for i, cmd := range p.cmds {
 			if err := cmd.Wait(); err != nil && p.err == nil && ctx.Err() == nil {
 				p.err = fmt.Errorf("%s: %v: %s", filepathBase(argvs[i][0]), err, p.stderr[i].line())
+			}
+			if st := cmd.ProcessState; st != nil {
+				p.cpu += st.UserTime() + st.SystemTime()
 			}
 		}
 	}()

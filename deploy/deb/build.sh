@@ -77,7 +77,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Doorbell developers <doorbell@localhost>
 Installed-Size: $size
-Depends: $deps, adduser, ffmpeg
+Depends: $deps, adduser, ffmpeg, alsa-utils, espeak-ng
 Recommends: avahi-daemon, rpicam-apps-lite | rpicam-apps
 Suggests: age
 Section: video

@@ -47,15 +47,20 @@ const u32 = (b, i) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i +
 const isCheckpoint = (box) => box.length >= 24 && box[4] === 0x75 && box[5] === 0x75 && box[6] === 0x69 && box[7] === 0x64 &&
   UUID.every((c, i) => box[8 + i] === c);
 
-// codecOf reads the avc1 codec string from the init segment's avcC box.
+// codecOf reads the codecs string from the init segment: avc1 from its
+// avcC box, and opus if it has a dOps box (a clip with sound).
 function codecOf(init) {
+  let avc = 'avc1.42E01E';
+  let opus = '';
   for (let i = 4; i + 8 < init.length; i++) {
     if (init[i] === 0x61 && init[i + 1] === 0x76 && init[i + 2] === 0x63 && init[i + 3] === 0x43) {
       const hex = (n) => n.toString(16).padStart(2, '0');
-      return 'avc1.' + hex(init[i + 5]) + hex(init[i + 6]) + hex(init[i + 7]);
+      avc = 'avc1.' + hex(init[i + 5]) + hex(init[i + 6]) + hex(init[i + 7]);
+    } else if (init[i] === 0x64 && init[i + 1] === 0x4f && init[i + 2] === 0x70 && init[i + 3] === 0x73) {
+      opus = ',opus';
     }
   }
-  return 'avc1.42E01E';
+  return avc + opus;
 }
 
 // play plays clip entry e (with its opened record) in video. It resolves
@@ -85,9 +90,21 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
   let seq = 0;
   let sb = null;
   const result = { verified: false, truncated: false, error: '' };
+  let typeBox = null; // the file type box, held until the moov after it says the codecs
   const append = async (bytes) => {
     if (!sb) {
+      if (bytes[4] === 0x66 && bytes[5] === 0x74 && bytes[6] === 0x79 && bytes[7] === 0x70) {
+        typeBox = bytes;
+        return;
+      }
       sb = ms.addSourceBuffer('video/mp4; codecs="' + codecOf(bytes) + '"');
+      if (typeBox) {
+        const both = new Uint8Array(typeBox.length + bytes.length);
+        both.set(typeBox);
+        both.set(bytes, typeBox.length);
+        bytes = both;
+        typeBox = null;
+      }
     }
     // Stay at most AHEAD seconds ahead of the picture, and let go of what
     // was played: memory stays bounded however long the clip.
