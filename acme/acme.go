@@ -40,7 +40,7 @@ import (
 
 // Files in the data directory.
 const (
-	AccountKeyFile = "acme-account-key.pem" // 0600: the ACME account's key
+	AccountKeyFile = "acme-account-key.pem"   // 0600: the ACME account's key
 	CertFile       = tlscert.ACMECertFileName // the certificate chain; its key is the device's TLS key
 )
 
