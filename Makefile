@@ -24,7 +24,7 @@ DAEMON_LDFLAGS := $(LDFLAGS) -extldflags '-fuse-ld=lld -Wl,--gc-sections'
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short powercut
+.PHONY: setup roots build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short powercut
 
 # Device builds, packages and the SD-card image (deploy/): see README,
 # "On the device". Output goes to $(DIST).
@@ -52,8 +52,19 @@ lint: setup
 	go vet ./...
 	staticcheck ./...
 
+# The arm64 systems the deploy tests cross-compile against and run in
+# (deploy/arm64/rootfs.sh: a sysroot and a runtime root per suite, the
+# suites of deploy/deploy_test.go), cached in /var/cache/doorbell. They are
+# made before the tests, as setup installs packages: on a cold cache they
+# take 15-25 minutes under emulation, which would count against the test
+# timeout. On a warm cache this checks the cache keys and is done.
+roots: setup
+	@for suite in trixie bookworm; do for kind in sysroot runtime; do \
+	  DEB_SUITE=$$suite bash deploy/arm64/rootfs.sh $$kind >/dev/null || exit 1; \
+	done; done
+
 # Every package runs under the race detector: most have goroutines.
-test: setup lint
+test: setup lint roots
 	go test -race -timeout $(TEST_TIMEOUT) ./...
 	@$(MAKE) --no-print-directory fuzz-short
 

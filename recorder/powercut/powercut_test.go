@@ -64,8 +64,6 @@ import (
 )
 
 const (
-	kernelPackage = "linux-image-6.1.0-57-cloud-amd64"
-	kernelVersion = "6.1.0-57-cloud-amd64"
 	fps           = 15
 	syncInterval  = time.Second
 	maxFragment   = time.Second
@@ -220,16 +218,32 @@ func run(t *testing.T, name string, args ...string) []byte {
 	return out
 }
 
-// cloudKernel unpacks Debian's cloud kernel (fetched once) into the cache.
-func cloudKernel(t *testing.T) string {
+// cloudKernel unpacks Debian's cloud kernel (fetched once) into the cache,
+// and returns where, with its version. Which kernel is what the
+// linux-image-cloud-amd64 metapackage names in this machine's apt lists: a
+// fixed version would vanish from the archive with the next security
+// update, and differs between machines with and without bookworm-security.
+func cloudKernel(t *testing.T) (dir, version string) {
 	t.Helper()
+	out, err := exec.Command("apt-cache", "depends", "--important", "linux-image-cloud-amd64").CombinedOutput()
+	var kernelPackage string
+	for _, l := range strings.Split(string(out), "\n") {
+		if dep, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") {
+			kernelPackage = dep
+			break
+		}
+	}
+	if err != nil || kernelPackage == "" {
+		t.Fatalf("cannot find Debian's cloud kernel (linux-image-cloud-amd64) in apt's lists: %v\n%s\nrun apt-get update", err, out)
+	}
+	version = strings.TrimPrefix(kernelPackage, "linux-image-")
 	cache := filepath.Join(os.Getenv("DOORBELL_CACHE"), "powercut")
 	if os.Getenv("DOORBELL_CACHE") == "" {
 		cache = "/var/cache/doorbell/powercut"
 	}
-	dir := filepath.Join(cache, kernelPackage)
+	dir = filepath.Join(cache, kernelPackage)
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
+		return dir, version
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
@@ -253,7 +267,7 @@ func cloudKernel(t *testing.T) string {
 	if err := os.Rename(tmp, dir); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	return dir, version
 }
 
 // The guest's /init: the virtio disk, no dirty-page writeback (unsynced
@@ -386,7 +400,7 @@ type parts struct {
 func prepare(t *testing.T) parts {
 	t.Helper()
 	dir := t.TempDir()
-	k := cloudKernel(t)
+	k, kernelVersion := cloudKernel(t)
 
 	// The guest program: this test binary, static.
 	guestBin := filepath.Join(dir, "guest")
