@@ -64,9 +64,9 @@ import (
 )
 
 const (
-	fps           = 15
-	syncInterval  = time.Second
-	maxFragment   = time.Second
+	fps          = 15
+	syncInterval = time.Second
+	maxFragment  = time.Second
 )
 
 func TestMain(m *testing.M) {
