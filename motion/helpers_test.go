@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,11 @@ func writeVideo(t testing.TB, name string, w, h, n int, fps float64, draw func(i
 	}
 	img := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
 	defer img.Close()
+	// OpenCV's random numbers (gocv.RandN) come from a generator per OS
+	// thread, each starting from the same seed: drawn on one thread, every
+	// frame gets new noise; on several, two frames can get the same.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for i := 0; i < n; i++ {
 		draw(i, &img)
 		if _, err := in.Write(img.ToBytes()); err != nil {
