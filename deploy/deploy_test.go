@@ -1478,8 +1478,12 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation "$3" sh -c 
 			<-exited
 		}
 	})
+	// nsenter -r takes the container's root from its PID 1: entering a
+	// mount namespace resets the root to that namespace's own, which in
+	// a chroot (fresh-make-test's) is not this machine's, so a chroot to
+	// the path of root would find nothing there.
 	systemctl := func(args ...string) string {
-		out, _ := exec.Command("nsenter", append([]string{"-t", pid1, "-m", "-p", "chroot", root, "systemctl", "--no-pager"}, args...)...).CombinedOutput()
+		out, _ := exec.Command("nsenter", append([]string{"-t", pid1, "-m", "-p", "-r", "systemctl", "--no-pager"}, args...)...).CombinedOutput()
 		return strings.TrimSpace(string(out))
 	}
 	show := func(props ...string) map[string]string {
@@ -1497,7 +1501,7 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation "$3" sh -c 
 		return m
 	}
 	journal := func() string {
-		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "journalctl", "--no-pager", "-u", "doorbell.service").CombinedOutput()
+		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "-r", "journalctl", "--no-pager", "-u", "doorbell.service").CombinedOutput()
 		return string(out)
 	}
 	waitFor := func(what string, within time.Duration, ok func(map[string]string) bool, props ...string) map[string]string {
@@ -1546,7 +1550,7 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation "$3" sh -c 
 	// doorbell-setup.service ran under its sandbox: the card left the boot
 	// partition, and the daemon made its owner the first member.
 	setup := func() string {
-		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "journalctl", "--no-pager", "-u", "doorbell-setup.service").CombinedOutput()
+		out, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "-r", "journalctl", "--no-pager", "-u", "doorbell-setup.service").CombinedOutput()
 		return string(out)
 	}
 	if r := systemctl("show", "-p", "Result", "-p", "ExecMainStatus", "doorbell-setup.service"); r != "Result=success\nExecMainStatus=0" {
@@ -1563,7 +1567,7 @@ exec unshare --cgroup --pid --mount --uts --ipc --fork --propagation "$3" sh -c 
 			t.Fatalf("the daemon did not import the staged card within 30 s\n%s\n%s", setup(), journal())
 		}
 	}
-	o, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "chroot", root, "systemd-analyze", "security", "doorbell.service").CombinedOutput()
+	o, _ := exec.Command("nsenter", "-t", pid1, "-m", "-p", "-r", "systemd-analyze", "security", "doorbell.service").CombinedOutput()
 	if m := regexp.MustCompile(`Overall exposure level for doorbell\.service: (\d+\.\d+)`).FindSubmatch(o); m != nil {
 		t.Logf("FIGURE systemd-analyze security doorbell.service (running, online): exposure %s", m[1])
 	}
