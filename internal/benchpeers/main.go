@@ -56,8 +56,16 @@ func main() {
 	flag.DurationVar(&o.window, "window", 10*time.Second, "how long each CPU figure is measured")
 	flag.IntVar(&o.viewers, "viewers", 8, "viewers for the memory and per-viewer CPU figures")
 	flag.BoolVar(&o.skipMotion, "skip-motion", false, "measure streaming only")
-	flag.BoolVar(&o.glass, "glass", true, "measure Doorbell's glass-to-glass latency in Chromium (go test, from the source tree)")
+	flag.BoolVar(&o.glass, "glass", true, "measure glass-to-glass latency in Chromium (Doorbell's own page through go test, from the source tree)")
+	stamped := flag.String("stamped-source", "", "internal: publish the stamped synthetic camera to this RTSP URL (go2rtc's source for glass-to-glass)")
 	flag.Parse()
+	if *stamped != "" {
+		if err := stampedSource(*stamped); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-peers -stamped-source:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
 		os.Exit(1)
@@ -94,7 +102,7 @@ func run(o options) error {
 	}
 	var peer serverFigures
 	if o.go2rtc != "" {
-		if peer, err = measureServer(o, go2rtcServer(o)); err != nil {
+		if peer, err = measureServer(o, go2rtcServer(o, go2rtcSource)); err != nil {
 			return fmt.Errorf("go2rtc: %w", err)
 		}
 	}
@@ -108,12 +116,27 @@ func run(o options) error {
 	add("CPU per extra viewer at 2 Mbit/s", "% core", ours.cpuPerViewer, peer.cpuPerViewer)
 	add("time to first picture, pion client, median of 10", "ms", ours.firstPicture, peer.firstPicture)
 	if o.glass {
+		// The same minimal WHEP page for both, so that only the servers differ.
+		ours, _, err := pageGlassToGlass(doorbellServer(o))
+		if err != nil {
+			return fmt.Errorf("glass-to-glass: %w", err)
+		}
+		var peer float64
+		if o.go2rtc != "" {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if peer, _, err = pageGlassToGlass(go2rtcServer(o, "exec:"+self+" -stamped-source {output}")); err != nil {
+				return fmt.Errorf("glass-to-glass: %w", err)
+			}
+		}
+		add("glass-to-glass at 720p30 in Chromium, same WHEP page, p50", "ms", ours, peer)
 		ms, err := glassToGlass()
 		if err != nil {
 			return fmt.Errorf("glass-to-glass: %w", err)
 		}
-		// go2rtc's own page cannot read the time strip back: Doorbell only.
-		rows = append(rows, figure{name: "glass-to-glass at 720p30 in Chromium, p50", unit: "ms", ours: ms})
+		rows = append(rows, figure{name: "glass-to-glass at 720p30, Doorbell's own page, p50", unit: "ms", ours: ms})
 	}
 
 	// Motion detection on the same file.
@@ -472,9 +495,12 @@ func smapsBreakdown(pid int) string {
 	return fmt.Sprintf("RSS in MiB: all libraries %.1f (PSS %.1f); %s", libs.rss/1024, libs.pss/1024, strings.Join(parts, ", "))
 }
 
-// go2rtcServer is go2rtc with one stream, made by ffmpeg from the same
-// kind of picture with the same x264 settings, served over WHEP.
-func go2rtcServer(o options) server {
+// go2rtcSource is go2rtc's stream for the memory and CPU figures: ffmpeg
+// makes it from the same kind of picture with the same x264 settings.
+const go2rtcSource = "exec:ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 -an " + x264 + " -f rtsp {output}"
+
+// go2rtcServer is go2rtc with one stream from source, served over WHEP.
+func go2rtcServer(o options, source string) server {
 	var api string
 	s := server{name: "go2rtc"}
 	s.start = func(ctx context.Context, dir string) (*exec.Cmd, error) {
@@ -491,7 +517,6 @@ func go2rtcServer(o options) server {
 			return nil, err
 		}
 		api = fmt.Sprintf("127.0.0.1:%d", apiPort)
-		source := "exec:ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 -an " + x264 + " -f rtsp {output}"
 		// No STUN servers (go2rtc's default asks Google's): nothing leaves
 		// the machine; loopback candidates, as Doorbell's viewers get.
 		yaml := fmt.Sprintf("api:\n  listen: %q\nrtsp:\n  listen: \"127.0.0.1:%d\"\nwebrtc:\n  listen: \"127.0.0.1:%d\"\n  ice_servers: []\n  filters:\n    loopback: true\n    networks: [udp4]\nstreams:\n  door: %q\n",

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"doorbell/camera"
+	"doorbell/config"
+)
+
+// Glass-to-glass on the same page for both servers: each gets the pictures
+// of Doorbell's synthetic camera, which stamps its capture time into a strip
+// along the top, and one minimal WHEP page in Chromium reads the strip back
+// from each picture it shows. Doorbell's camera stamps its own pictures; for
+// go2rtc this program renders the same camera into ffmpeg (stampedSource),
+// with the same x264 settings, as go2rtc's source.
+
+const (
+	glassWidth, glassHeight, glassFPS = 1280, 720, 30
+	glassRounds, glassPictures        = 3, 60
+)
+
+const chromiumPath = "/usr/lib/chromium/chromium"
+
+// glassPage offers to receive video, waits for its candidates (loopback:
+// milliseconds), POSTs the offer to its own origin's /whep, and keeps one
+// pixel row of each picture shown with when it was shown.
+const glassPage = `<!doctype html><meta charset="utf-8"><title>glass-to-glass</title>
+<video id="v" muted autoplay playsinline></video>
+<script type="module">
+const v = document.getElementById('v');
+const pc = new RTCPeerConnection();
+pc.addTransceiver('video', { direction: 'recvonly' });
+pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); v.play().catch(() => {}); };
+await pc.setLocalDescription(await pc.createOffer());
+await new Promise((done) => {
+  if (pc.iceGatheringState === 'complete') return done();
+  pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+});
+const r = await fetch('/whep', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+if (!r.ok) throw new Error('WHEP answered ' + r.status + ': ' + await r.text());
+await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+const canvas = document.createElement('canvas');
+const ctx = canvas.getContext('2d', { willReadFrequently: true });
+window.measure = (row, count) => new Promise((done) => {
+  const samples = [];
+  const next = (now, meta) => {
+    const w = v.videoWidth;
+    canvas.width = w;
+    canvas.height = 1;
+    ctx.drawImage(v, 0, row, w, 1, 0, 0, w, 1);
+    const d = ctx.getImageData(0, 0, w, 1).data;
+    const y = new Array(w);
+    for (let i = 0; i < w; i++) y[i] = (77 * d[4 * i] + 150 * d[4 * i + 1] + 29 * d[4 * i + 2]) >> 8;
+    samples.push({ y, width: w, height: v.videoHeight, shown: performance.timeOrigin + (meta.expectedDisplayTime || now) });
+    if (samples.length < count) v.requestVideoFrameCallback(next); else done(samples);
+  };
+  v.requestVideoFrameCallback(next);
+});
+</script>`
+
+// pageGlassToGlass starts s, shows its stream on glassPage and returns the
+// median glass-to-glass latency in ms, and how many pictures it rests on.
+func pageGlassToGlass(s server) (float64, int, error) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		return 0, 0, fmt.Errorf("no Chromium at %s: %w; apt-get install chromium (deploy/setup.sh lists it)", chromiumPath, err)
+	}
+	dir, err := os.MkdirTemp("", "bench-peers-glass-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd, err := s.start(ctx, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	if !waitFor(20*time.Second, s.ready) {
+		return 0, 0, fmt.Errorf("%s encoded nothing within 20 s", s.name)
+	}
+	url, token, err := s.viewer()
+	if err != nil {
+		return 0, 0, err
+	}
+
+	// The page and its /whep on one loopback origin, so that neither server
+	// needs to allow another origin; the offer goes on to the server as a
+	// pion viewer's would.
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/whep" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, glassPage)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, url, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header.Set("Content-Type", "application/sdp")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := insecure.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", "application/sdp")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	defer site.Close()
+
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(dir+"/chromium"),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate(site.URL)); err != nil {
+		return 0, 0, fmt.Errorf("Chromium: %w", err)
+	}
+	if !waitFor(20*time.Second, func() bool {
+		shown, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`typeof measure === 'function' && document.getElementById('v').videoWidth > 0`))
+		return err == nil && shown
+	}) {
+		return 0, 0, fmt.Errorf("%s: the page showed no picture within 20 s", s.name)
+	}
+	time.Sleep(2 * time.Second) // past the start-up burst
+
+	_, strip := camera.StampGeometry(glassWidth, glassHeight)
+	var lat []float64
+	pictures := 0
+	for range glassRounds {
+		round, cancelRound := context.WithTimeout(bctx, 20*time.Second)
+		samples, err := chromedp.Run(round, chromedp.Evaluate[[]struct {
+			Y             []int
+			Width, Height int
+			Shown         float64
+		}](fmt.Sprintf(`measure(%d, %d)`, strip/2, glassPictures), chromedp.EvalAwaitPromise))
+		cancelRound()
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: reading pictures back: %w", s.name, err)
+		}
+		for _, p := range samples {
+			pictures++
+			if p.Width != glassWidth || p.Height != glassHeight {
+				return 0, 0, fmt.Errorf("%s: the page shows %dx%d, want %dx%d", s.name, p.Width, p.Height, glassWidth, glassHeight)
+			}
+			y := make([]byte, glassWidth*strip)
+			for i, v := range p.Y {
+				y[(strip/2)*glassWidth+i] = byte(v)
+			}
+			if at, ok := camera.ReadTimestamp(y, glassWidth, glassHeight); ok {
+				lat = append(lat, p.Shown-float64(at.UnixMilli()))
+			}
+		}
+	}
+	if len(lat) < pictures/2 {
+		return 0, 0, fmt.Errorf("%s: only %d of %d pictures had a readable time strip", s.name, len(lat), pictures)
+	}
+	slices.Sort(lat)
+	fmt.Fprintf(os.Stderr, "%s: glass-to-glass on the WHEP page, %d pictures: p50 %.1f ms, min %.1f, max %.1f\n",
+		s.name, len(lat), median(lat), lat[0], lat[len(lat)-1])
+	return median(lat), len(lat), nil
+}
+
+// stampedSource renders Doorbell's synthetic camera, as doorbelld's demo
+// does, in real time into ffmpeg with the benchmark's x264 settings, which
+// publishes it to url over RTSP: go2rtc's source for glass-to-glass. It
+// runs as this program's -stamped-source, started by go2rtc.
+func stampedSource(url string) error {
+	def := config.Defaults().Camera.Synthetic
+	cam, err := camera.NewSynthetic(camera.SyntheticConfig{
+		Width: glassWidth, Height: glassHeight, FPS: glassFPS, Seed: def.Seed, Noise: def.Noise, Realtime: true,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p",
+		"-s", fmt.Sprintf("%dx%d", glassWidth, glassHeight), "-r", fmt.Sprint(glassFPS), "-i", "-", "-an"},
+		strings.Fields(x264)...)
+	ffmpeg := exec.CommandContext(ctx, "ffmpeg", append(args, "-f", "rtsp", url)...)
+	ffmpeg.Stderr = os.Stderr
+	in, err := ffmpeg.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := ffmpeg.Start(); err != nil {
+		return fmt.Errorf("starting ffmpeg: %w", err)
+	}
+	f := camera.NewFrame(glassWidth, glassHeight)
+	for {
+		if err := cam.Read(ctx, f); err != nil {
+			in.Close()
+			_ = ffmpeg.Wait()
+			return nil // stopped
+		}
+		if _, err := in.Write(f.Data); err != nil {
+			return fmt.Errorf("ffmpeg stopped reading: %w (%v)", err, ffmpeg.Wait())
+		}
+	}
+}
