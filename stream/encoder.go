@@ -57,7 +57,7 @@ const (
 // FFmpegConfig sets up an encoder subprocess.
 type FFmpegConfig struct {
 	Command          string // the ffmpeg executable, for BackendV4L2M2M; "" means "ffmpeg" on $PATH
-	X264             string // the doorbell-encoder executable, for BackendX264; "" means X264Program, next to this program or on $PATH
+	X264             string // the doorbell-encoder executable, for BackendX264; "" means X264Program, found as besideExecutable says
 	Backend          string // BackendX264 or BackendV4L2M2M
 	Width, Height    int
 	FPS              float64
@@ -195,10 +195,10 @@ func X264Args(cfg FFmpegConfig) []string {
 	}
 }
 
-// besideExecutable returns the program of that name next to this one (as
-// the package installs doorbell-encoder beside doorbelld, and make builds
-// both into bin/), or else name itself, for a look-up on $PATH. A path is
-// returned as it is.
+// besideExecutable returns the program of that name that came with this
+// one: next to it (make builds both into bin/), or in ../lib/doorbell (the
+// package installs /usr/bin/doorbelld and /usr/lib/doorbell/doorbell-encoder);
+// or else name itself, for a look-up on $PATH. A path is returned as it is.
 func besideExecutable(name string) string {
 	if strings.ContainsRune(name, '/') {
 		return name
@@ -207,9 +207,11 @@ func besideExecutable(name string) string {
 	if err != nil {
 		return name
 	}
-	beside := filepath.Join(filepath.Dir(self), name)
-	if st, err := os.Stat(beside); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-		return beside
+	dir := filepath.Dir(self)
+	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, "..", "lib", "doorbell", name)} {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return filepath.Clean(p)
+		}
 	}
 	return name
 }
