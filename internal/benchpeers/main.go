@@ -200,6 +200,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 	}
 	f.idleRSSWithEncoder = f.idleRSS + rssMiB(enc)
 	f.idlePSSWithEncoder = rollupMiB(pid, "Pss:") + rollupMiB(enc, "Pss:")
+	fmt.Fprintf(os.Stderr, "%s's encoder idle: RSS %.1f MiB; %s\n", s.name, rssMiB(enc), smapsBreakdown(enc))
 
 	// Time to first picture: fresh clients, one at a time.
 	var firsts []float64
