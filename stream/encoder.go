@@ -200,11 +200,16 @@ func X264Args(cfg FFmpegConfig) []string {
 // package installs /usr/bin/doorbelld and /usr/lib/doorbell/doorbell-encoder);
 // or else name itself, for a look-up on $PATH. A path is returned as it is.
 func besideExecutable(name string) string {
-	if strings.ContainsRune(name, '/') {
-		return name
-	}
 	self, err := os.Executable()
 	if err != nil {
+		return name
+	}
+	return beside(self, name)
+}
+
+// beside is besideExecutable for the program at self.
+func beside(self, name string) string {
+	if strings.ContainsRune(name, '/') {
 		return name
 	}
 	dir := filepath.Dir(self)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -291,5 +292,44 @@ func TestEncoderFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// doorbelld finds doorbell-encoder where make and the package put it.
+func TestEncoderBesideExecutable(t *testing.T) {
+	root := t.TempDir()
+	put := func(p string, mode os.FileMode) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The package: /usr/bin/doorbelld, /usr/lib/doorbell/doorbell-encoder.
+	self := filepath.Join(root, "usr/bin/doorbelld")
+	put(self, 0o755)
+	if got := beside(self, X264Program); got != X264Program {
+		t.Errorf("with none installed: %q, want a look-up on $PATH", got)
+	}
+	put(filepath.Join(root, "usr/lib/doorbell", X264Program), 0o644)
+	if got := beside(self, X264Program); got != X264Program {
+		t.Errorf("a file that is not executable was taken: %q", got)
+	}
+	lib := filepath.Join(root, "usr/lib/doorbell", X264Program)
+	if err := os.Chmod(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := beside(self, X264Program); got != lib {
+		t.Errorf("installed by the package: %q, want %q", got, lib)
+	}
+	// make build: both in bin/, which comes first.
+	bin := filepath.Join(root, "usr/bin", X264Program)
+	put(bin, 0o755)
+	if got := beside(self, X264Program); got != bin {
+		t.Errorf("next to doorbelld: %q, want %q", got, bin)
+	}
+	if got := beside(self, "/opt/enc"); got != "/opt/enc" {
+		t.Errorf("a path: %q", got)
 	}
 }
