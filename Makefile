@@ -42,6 +42,7 @@ setup:
 build: setup
 	go build -ldflags "$(DAEMON_LDFLAGS)" -o bin/doorbelld ./cmd/doorbelld
 	CGO_ENABLED=0 go build -ldflags "$(LDFLAGS)" -o bin/doorbell ./cmd/doorbell
+	go build -ldflags "$(LDFLAGS)" -o bin/doorbell-encoder ./cmd/doorbell-encoder
 
 demo: build
 	bin/doorbelld -demo -listen $(DEMO_LISTEN)

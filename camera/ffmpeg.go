@@ -222,6 +222,35 @@ func (d *Decoded) Read(ctx context.Context, f *Frame) error {
 		buf = f.Y()
 		fillGrey(f.Data[len(buf):])
 	}
+	if err := d.read(ctx, buf); err != nil {
+		return err
+	}
+	f.Captured = time.Now()
+	f.Seq = d.seq
+	d.seq++
+	return nil
+}
+
+// ReadLuma reads the next frame's Y plane into y, Width*Height bytes, for
+// a decoder opened LumaOnly: straight from the pipe into y, with no frame
+// between and no chroma to fill in (motion-scan reads into the detector's
+// own picture). Errors are Read's.
+func (d *Decoded) ReadLuma(ctx context.Context, y []byte) error {
+	if !d.mono {
+		return fmt.Errorf("%s is decoded in colour; open it LumaOnly to read the Y plane alone", d.name)
+	}
+	if len(y) != d.Width*d.Height {
+		return fmt.Errorf("a %d-byte buffer cannot hold the %dx%d Y plane of %s", len(y), d.Width, d.Height, d.name)
+	}
+	if err := d.read(ctx, y); err != nil {
+		return err
+	}
+	d.seq++
+	return nil
+}
+
+// read reads the next frame's bytes into buf and says in words why none came.
+func (d *Decoded) read(ctx context.Context, buf []byte) error {
 	err := d.next(buf)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -243,9 +272,6 @@ func (d *Decoded) Read(ctx context.Context, f *Frame) error {
 			return fmt.Errorf("%s stopped decoding: %v", d.name, err)
 		}
 	}
-	f.Captured = time.Now()
-	f.Seq = d.seq
-	d.seq++
 	return nil
 }
 

@@ -116,6 +116,40 @@ func TestFileSourceLumaOnly(t *testing.T) {
 	}
 }
 
+// ReadLuma reads the same Y planes as Read, straight into the caller's
+// buffer, and says what is wrong when it cannot.
+func TestFileSourceReadLuma(t *testing.T) {
+	ctx := context.Background()
+	open := func(luma bool) *Decoded {
+		src, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), LumaOnly: luma})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		return src
+	}
+	a, b := open(true), open(true)
+	f := &Frame{}
+	y := make([]byte, a.Width*a.Height)
+	for i := range 5 {
+		if err := a.Read(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.ReadLuma(ctx, y); err != nil {
+			t.Fatal(err)
+		}
+		if string(y) != string(f.Y()) {
+			t.Fatalf("frame %d: ReadLuma's Y plane differs from Read's", i)
+		}
+	}
+	if err := b.ReadLuma(ctx, y[1:]); err == nil || !strings.Contains(err.Error(), "cannot hold") {
+		t.Errorf("a buffer of the wrong size: %v", err)
+	}
+	if err := open(false).ReadLuma(ctx, y); err == nil || !strings.Contains(err.Error(), "LumaOnly") {
+		t.Errorf("a colour decoder: %v", err)
+	}
+}
+
 func TestFileSourceLoopsOrEnds(t *testing.T) {
 	clip := shortClip(t, 5)
 	ctx := context.Background()

@@ -127,6 +127,19 @@ func (m *Mask) Apply(f *Frame) {
 	fill(f.V(), m.chroma, 128)
 }
 
+// ApplyY blacks out the masked areas of a Y plane alone, w*h bytes of a
+// picture of the mask's size, for the motion detector's own copy.
+func (m *Mask) ApplyY(y []byte) {
+	if len(m.luma) == 0 {
+		return
+	}
+	if len(y) != m.width*m.height {
+		clear(y)
+		return
+	}
+	fill(y, m.luma, 16)
+}
+
 func fill(plane []byte, ss []span, v byte) {
 	for _, s := range ss {
 		p := plane[s.off : s.off+s.n]

@@ -90,6 +90,28 @@ func TestMaskBlacksOutExactlyThePolygons(t *testing.T) {
 	}
 }
 
+// ApplyY does to a Y plane alone what Apply does to a frame's.
+func TestMaskApplyY(t *testing.T) {
+	const w, h = 320, 240
+	m, err := NewMask(w, h, [][][2]float64{{{0.1, 0.1}, {0.6, 0.2}, {0.3, 0.9}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := randomFrame(w, h, 2)
+	y := append([]byte(nil), f.Y()...)
+	m.Apply(f)
+	m.ApplyY(y)
+	if string(y) != string(f.Y()) {
+		t.Error("ApplyY's plane differs from Apply's Y plane")
+	}
+	other := make([]byte, 100)
+	other[0] = 200
+	m.ApplyY(other)
+	if other[0] != 0 {
+		t.Error("a plane of another size was not blacked out whole")
+	}
+}
+
 func TestEmptyMaskTouchesNothing(t *testing.T) {
 	m, err := NewMask(64, 48, nil)
 	if err != nil {

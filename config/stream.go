@@ -8,7 +8,8 @@ import (
 // Stream configures the H.264 encoder and live view.
 type Stream struct {
 	Encoder          string  `toml:"encoder"`           // "libx264" (software) or "h264_v4l2m2m" (Raspberry Pi 4 hardware)
-	FFmpeg           string  `toml:"ffmpeg"`            // the ffmpeg executable
+	FFmpeg           string  `toml:"ffmpeg"`            // the ffmpeg executable (h264_v4l2m2m)
+	X264Encoder      string  `toml:"x264_encoder"`      // the libx264 encoder executable: doorbell-encoder, next to doorbelld or on $PATH
 	BitrateKbps      int     `toml:"bitrate_kbps"`      // target bit rate, kbit/s
 	KeyframeInterval float64 `toml:"keyframe_interval"` // seconds between keyframes; a new viewer starts at one
 	RingBytes        int     `toml:"ring_bytes"`        // encoded video kept for instant start and clip pre-roll
@@ -30,7 +31,7 @@ type ICEServer struct {
 
 func defaultStream() Stream {
 	return Stream{
-		Encoder: "libx264", FFmpeg: "ffmpeg", BitrateKbps: 2000, KeyframeInterval: 0.5,
+		Encoder: "libx264", FFmpeg: "ffmpeg", X264Encoder: "doorbell-encoder", BitrateKbps: 2000, KeyframeInterval: 0.5,
 		RingBytes: 2 << 20, MaxViewers: 10, ViewerQueue: 30,
 		LoopbackCandidates: true, ICEServers: []ICEServer{},
 	}
@@ -50,6 +51,9 @@ func (s *Stream) validate(v *validator) {
 	}
 	if s.FFmpeg == "" {
 		v.errorf("stream.ffmpeg", "stream.ffmpeg is empty; set it to \"ffmpeg\" or the path of the ffmpeg executable")
+	}
+	if s.X264Encoder == "" {
+		v.errorf("stream.x264_encoder", "stream.x264_encoder is empty; set it to \"doorbell-encoder\" or the path of the doorbell-encoder executable")
 	}
 	if s.BitrateKbps < 100 || s.BitrateKbps > 20000 {
 		v.errorf("stream.bitrate_kbps", "stream.bitrate_kbps is %d; use 100 to 20000 kbit/s, e.g. 2000 for 720p", s.BitrateKbps)

@@ -43,6 +43,7 @@ func TestStreamErrors(t *testing.T) {
 	cases := []errorCase{
 		{"encoder", "[stream]\nencoder = \"nvenc\"\n", 2, []string{`stream.encoder is "nvenc"`, `"libx264"`, `"h264_v4l2m2m"`}},
 		{"ffmpeg", "[stream]\nffmpeg = \"\"\n", 2, []string{"stream.ffmpeg is empty", "path"}},
+		{"x264 encoder", "[stream]\nx264_encoder = \"\"\n", 2, []string{"stream.x264_encoder is empty", "doorbell-encoder"}},
 		{"bitrate", "[stream]\n\nbitrate_kbps = 50\n", 3, []string{"stream.bitrate_kbps is 50", "100 to 20000"}},
 		{"keyframe interval too long", "[stream]\nkeyframe_interval = 2.0\n", 2, []string{"stream.keyframe_interval is 2", "0.1 to 1"}},
 		{"keyframe interval zero", "[stream]\nkeyframe_interval = 0\n", 2, []string{"stream.keyframe_interval is 0"}},

@@ -29,7 +29,7 @@ type streamPart struct {
 func newStream(c config.Stream, cam config.Camera, tokens *pairing.Store, led *gpio.LED, audio *stream.Audio, priv *privacyPart, log *slog.Logger) (*streamPart, error) {
 	ring := stream.NewRing(c.RingBytes)
 	enc, err := stream.NewFFmpeg(stream.FFmpegConfig{
-		Command: c.FFmpeg, Backend: c.Encoder,
+		Command: c.FFmpeg, X264: c.X264Encoder, Backend: c.Encoder,
 		Width: cam.Width, Height: cam.Height, FPS: cam.FPS,
 		BitrateKbps: c.BitrateKbps, KeyframeInterval: seconds(c.KeyframeInterval),
 	}, priv.liveOnly(ring), log.With("part", "encoder"))

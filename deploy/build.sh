@@ -3,7 +3,7 @@
 #
 #   deploy/build.sh amd64|arm64 OUTDIR
 #
-# doorbelld uses cgo and OpenCV. For arm64 it is cross-compiled with
+# doorbelld uses cgo and OpenCV, doorbell-encoder cgo and libx264. For arm64 it is cross-compiled with
 # Debian's aarch64-linux-gnu gcc against an arm64 Debian sysroot of the
 # suite DEB_SUITE (deploy/arm64/rootfs.sh sysroot): trixie by default
 # (OpenCV 4.10, as current Raspberry Pi OS ships), or bookworm (OpenCV 4.6,
@@ -57,6 +57,8 @@ else
 fi
 # lld and --gc-sections for doorbelld's final link only (see the Makefile).
 CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags -extldflags '-fuse-ld=lld -Wl,--gc-sections'" -o "$out/doorbelld" ./cmd/doorbelld
+# The live view's encoder: cgo against libx264 alone (libx264-dev in the sysroot).
+CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-encoder" ./cmd/doorbell-encoder
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell" ./cmd/doorbell
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/doorbell-setup" ./cmd/doorbell-setup
-echo "build: linux/$arch doorbelld, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2
+echo "build: linux/$arch doorbelld, doorbell-encoder, doorbell and doorbell-setup in $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >&2

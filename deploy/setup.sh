@@ -16,7 +16,8 @@ packages=(
   libopencv-dev        # OpenCV 4.6 (core and imgproc are used)
   lld                  # links doorbelld with --gc-sections, so it does not NEED libopencv_imgcodecs (Makefile, deploy/build.sh)
   opencv-doc           # real test footage (vtest.avi)
-  ffmpeg               # the H.264 encoder and test clips (ffprobe too)
+  libx264-dev          # doorbell-encoder, the live view's H.264 encoder, links libx264 alone (cgo)
+  ffmpeg               # the hardware H.264 encoder, file and USB camera decoding, audio, and test clips (ffprobe too)
   chromium             # headless browser tests of the phone page
   libnss3-tools        # certutil: the household root in a test Chromium's NSS database
   age                  # the real age tool, to decrypt clips in tests

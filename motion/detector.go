@@ -262,13 +262,27 @@ func (d *Detector) Detect(y []byte, at time.Time) (*Result, error) {
 		return nil, ErrFrameSize
 	}
 	start := time.Now()
+	copy(d.fullData, y)
+	return d.detect(at, start), nil
+}
+
+// Input is the detector's own copy of the picture, w*h bytes of Y. Fill
+// it and call DetectInput to save copying each frame in (motion-scan reads
+// the decoder's pipe straight into it). It is valid until Close.
+func (d *Detector) Input() []byte { return d.fullData }
+
+// DetectInput is Detect of the picture in Input.
+func (d *Detector) DetectInput(at time.Time) *Result {
+	return d.detect(at, time.Now())
+}
+
+func (d *Detector) detect(at, start time.Time) *Result {
 	r := &d.res
 	r.Motion, r.Fraction, r.Changed, r.Gain, r.Relearned = false, 0, 0, 1, false
 	clear(r.Zones)
 	clear(r.Hit)
 	r.Boxes = d.boxes[:0]
 
-	copy(d.fullData, y)
 	src := d.full
 	if d.cropped {
 		src = d.crop
@@ -291,7 +305,7 @@ func (d *Detector) Detect(y []byte, at time.Time) (*Result, error) {
 		// Nothing to compare with, or a gap in which anything may have changed.
 		d.relearn(at)
 		r.Took = time.Since(start)
-		return r, nil
+		return r
 	}
 	d.last = at
 
@@ -334,7 +348,7 @@ func (d *Detector) Detect(y []byte, at time.Time) (*Result, error) {
 	if r.Changed > d.cfg.LightChange || math.Abs(gain-1) > d.cfg.BrightnessJump {
 		d.relearn(at)
 		r.Took = time.Since(start)
-		return r, nil
+		return r
 	}
 
 	gocv.MorphologyEx(d.fg, &d.fg, gocv.MorphOpen, d.kOpen)
@@ -370,7 +384,7 @@ func (d *Detector) Detect(y []byte, at time.Time) (*Result, error) {
 		d.findBoxes()
 	}
 	r.Took = time.Since(start)
-	return r, nil
+	return r
 }
 
 // rate is the running average's weight for a frame dt after the last, for

@@ -215,6 +215,28 @@ func TestRelearnAfterAGap(t *testing.T) {
 	}
 }
 
+// DetectInput on a picture written into Input sees what Detect sees.
+func TestDetectInputIsDetect(t *testing.T) {
+	cfg := DefaultConfig()
+	const w, h = 640, 360
+	a, b := newDetector(t, cfg, w, h), newDetector(t, cfg, w, h)
+	s := newScene(w, h)
+	at := time.Unix(0, 0)
+	for i := range 20 {
+		at = at.Add(33 * time.Millisecond)
+		frame := s.frame(0.2+0.02*float64(i), 0.3, 0.1)
+		ra, err := a.Detect(frame, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(b.Input(), frame)
+		rb := b.DetectInput(at)
+		if ra.Motion != rb.Motion || ra.Fraction != rb.Fraction || ra.Changed != rb.Changed || len(ra.Boxes) != len(rb.Boxes) {
+			t.Fatalf("frame %d: Detect saw %+v, DetectInput %+v", i, *ra, *rb)
+		}
+	}
+}
+
 // TestDetectAllocatesNothing proves the steady state allocates nothing per
 // frame, with motion, boxes and zones in play.
 func TestDetectAllocatesNothing(t *testing.T) {

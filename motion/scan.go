@@ -113,13 +113,23 @@ func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 		}
 	})
 
-	for ; ok; ok, err = v.Next() {
+	// Luma only, the frames after the first are read straight into the
+	// detector's own picture: no copy of each frame, and no chroma.
+	luma := opt.DebugDir == ""
+	y := det.Input()
+	copy(y, v.Frame.Y())
+	for ; ok; ok, err = v.next(luma, y) {
 		at := epoch.Add(v.Time)
-		mask.Apply(&v.Frame)
 		before, _ := m.State()
-		r, err := det.Detect(v.Frame.Y(), at)
-		if err != nil {
-			return sum, err
+		var r *Result
+		if luma {
+			mask.ApplyY(y)
+			r = det.DetectInput(at)
+		} else {
+			mask.Apply(&v.Frame)
+			if r, err = det.Detect(v.Frame.Y(), at); err != nil {
+				return sum, err
+			}
 		}
 		m.Update(at, r)
 		if opt.Frame != nil {
@@ -213,9 +223,35 @@ func (v *Video) Next() (bool, error) {
 		}
 		return false, &InputError{err}
 	}
+	v.advance()
+	return true, nil
+}
+
+// next is Next, or with luma, NextLuma into y.
+func (v *Video) next(luma bool, y []byte) (bool, error) {
+	if luma {
+		return v.NextLuma(y)
+	}
+	return v.Next()
+}
+
+// NextLuma reads the next frame's Y plane into y (w*h bytes) and its time
+// into v.Time, leaving v.Frame as it was; false at the end. The video must
+// have been opened luma only (Scan does, without debug frames).
+func (v *Video) NextLuma(y []byte) (bool, error) {
+	if err := v.dec.ReadLuma(context.Background(), y); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, &InputError{err}
+	}
+	v.advance()
+	return true, nil
+}
+
+func (v *Video) advance() {
 	v.Time = time.Duration(float64(v.n) / v.dec.FPS * float64(time.Second))
 	v.n++
-	return true, nil
 }
 
 // BGR returns the current frame, as the detector saw it, in BGR for drawing on.

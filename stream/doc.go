@@ -9,8 +9,9 @@
 //	hub, _ := stream.NewHub(ring, stream.HubConfig{MaxViewers: 10})
 //	(&stream.WHEP{Viewers: hub, Auth: tokens}).Handle(mux)
 //
-// The encoder is ffmpeg (libx264, or the Raspberry Pi 4's h264_v4l2m2m),
-// making H.264 Constrained Baseline with SPS and PPS before every IDR and
+// The encoder is a subprocess: doorbell-encoder (cmd/doorbell-encoder,
+// libx264 and nothing else: a fraction of ffmpeg's memory) or, for the
+// Raspberry Pi 4's h264_v4l2m2m, ffmpeg. It makes H.264 Constrained Baseline with SPS and PPS before every IDR and
 // a keyframe at least every second. It is restarted with backoff whenever
 // it fails.
 //

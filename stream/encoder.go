@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,11 +33,15 @@ type Encoder interface {
 	Run(ctx context.Context)
 }
 
-// Encoder backends: the ffmpeg encoder that does the work.
+// Encoder backends: what does the work.
 const (
-	BackendX264    = "libx264"      // software; any machine
-	BackendV4L2M2M = "h264_v4l2m2m" // Raspberry Pi 4 hardware encoder
+	BackendX264    = "libx264"      // software, any machine: doorbell-encoder (cmd/doorbell-encoder)
+	BackendV4L2M2M = "h264_v4l2m2m" // Raspberry Pi 4 hardware encoder, through ffmpeg
 )
+
+// X264Program is the libx264 encoder's executable, installed next to
+// doorbelld.
+const X264Program = "doorbell-encoder"
 
 // Encoder supervision timing.
 const (
@@ -49,33 +54,37 @@ const (
 	encoderHealthyRun = 10 * time.Second
 )
 
-// FFmpegConfig sets up an ffmpeg encoder.
+// FFmpegConfig sets up an encoder subprocess.
 type FFmpegConfig struct {
-	Command          string // the ffmpeg executable; "" means "ffmpeg" on $PATH
+	Command          string // the ffmpeg executable, for BackendV4L2M2M; "" means "ffmpeg" on $PATH
+	X264             string // the doorbell-encoder executable, for BackendX264; "" means X264Program, found as besideExecutable says
 	Backend          string // BackendX264 or BackendV4L2M2M
 	Width, Height    int
 	FPS              float64
 	BitrateKbps      int
 	KeyframeInterval time.Duration // at most this long between IDR pictures
-	Queue            int           // frames waiting for ffmpeg before new ones are dropped; 0 means 2
+	Queue            int           // frames waiting for the encoder before new ones are dropped; 0 means 2
 
 	// Supervision timing; zero means the defaults above.
 	MinBackoff, MaxBackoff, Stall time.Duration
 }
 
-// FFmpeg encodes with an ffmpeg subprocess: raw I420 frames go in on its
-// stdin, H.264 Constrained Baseline comes out as RTP packets on a socket
-// pair (its fd 3), which keeps each packet whole. The marker bit of a
-// picture's last packet ends the access unit at once, where an Annex B
-// byte stream would end it only when the next picture begins, one frame
-// interval later. Each access unit carries the capture time of its frame:
-// ffmpeg keeps the order of frames and neither drops nor repeats any, so
-// the n-th access unit out is the n-th frame in.
+// FFmpeg encodes with a supervised subprocess: doorbell-encoder (libx264
+// alone, a fraction of ffmpeg's memory) or, for the Raspberry Pi 4's
+// hardware encoder, ffmpeg. Raw I420 frames go in on its stdin, H.264
+// Constrained Baseline comes out as RTP packets on a socket pair (its fd
+// 3), which keeps each packet whole. The marker bit of a picture's last
+// packet ends the access unit at once, where an Annex B byte stream would
+// end it only when the next picture begins, one frame interval later. Each
+// access unit carries the capture time of its frame: both encoders keep
+// the order of frames and neither drop nor repeat any, so the n-th access
+// unit out is the n-th frame in.
 type FFmpeg struct {
-	cfg  FFmpegConfig
-	out  AccessUnitSink
-	log  *slog.Logger
-	args []string
+	cfg     FFmpegConfig
+	out     AccessUnitSink
+	log     *slog.Logger
+	program string // what runs: cfg.X264 or cfg.Command
+	args    []string
 
 	queue chan *camera.Frame
 	free  chan *camera.Frame
@@ -118,6 +127,9 @@ func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg,
 	if cfg.Command == "" {
 		cfg.Command = "ffmpeg"
 	}
+	if cfg.X264 == "" {
+		cfg.X264 = X264Program
+	}
 	if cfg.Backend == "" {
 		cfg.Backend = BackendX264
 	}
@@ -133,12 +145,15 @@ func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg,
 	if cfg.Stall <= 0 {
 		cfg.Stall = EncoderStall
 	}
-	args, err := FFmpegArgs(cfg)
-	if err != nil {
+	program, args := cfg.Command, []string(nil)
+	var err error
+	if cfg.Backend == BackendX264 {
+		program, args = besideExecutable(cfg.X264), X264Args(cfg)
+	} else if args, err = FFmpegArgs(cfg); err != nil {
 		return nil, err
 	}
 	return &FFmpeg{
-		cfg: cfg, out: out, log: log, args: args, state: "starting",
+		cfg: cfg, out: out, log: log, program: program, args: args, state: "starting",
 		queue: make(chan *camera.Frame, cfg.Queue),
 		free:  make(chan *camera.Frame, cfg.Queue+1), // as many copies as can be in use: queued, and one being written
 		mFramesIn: prometheus.NewCounter(prometheus.CounterOpts{
@@ -160,9 +175,56 @@ func NewFFmpeg(cfg FFmpegConfig, out AccessUnitSink, log *slog.Logger) (*FFmpeg,
 	}, nil
 }
 
-// FFmpegArgs returns the ffmpeg command line (without the command) for cfg.
+// gopFrames is the keyframe interval in frames.
+func gopFrames(cfg FFmpegConfig) int {
+	return max(1, int(math.Round(cfg.FPS*cfg.KeyframeInterval.Seconds())))
+}
+
+// X264Args returns doorbell-encoder's command line (without the command)
+// for cfg. Its settings are ffmpeg's "-c:v libx264 -preset ultrafast -tune
+// zerolatency -profile:v baseline -bf 0 -g N -keyint_min N -sc_threshold 0
+// -b:v R -maxrate R -bufsize R -x264-params repeat-headers=1", the ones
+// doorbelld gave ffmpeg before (internal/x264).
+func X264Args(cfg FFmpegConfig) []string {
+	return []string{
+		"-size", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
+		"-fps", strconv.FormatFloat(cfg.FPS, 'f', -1, 64),
+		"-kbps", strconv.Itoa(cfg.BitrateKbps),
+		"-gop", strconv.Itoa(gopFrames(cfg)),
+		"-mtu", strconv.Itoa(rtpMTU),
+	}
+}
+
+// besideExecutable returns the program of that name that came with this
+// one: next to it (make builds both into bin/), or in ../lib/doorbell (the
+// package installs /usr/bin/doorbelld and /usr/lib/doorbell/doorbell-encoder);
+// or else name itself, for a look-up on $PATH. A path is returned as it is.
+func besideExecutable(name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	return beside(self, name)
+}
+
+// beside is besideExecutable for the program at self.
+func beside(self, name string) string {
+	if strings.ContainsRune(name, '/') {
+		return name
+	}
+	dir := filepath.Dir(self)
+	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, "..", "lib", "doorbell", name)} {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return filepath.Clean(p)
+		}
+	}
+	return name
+}
+
+// FFmpegArgs returns the ffmpeg command line (without the command) for
+// cfg's hardware backend; libx264 runs in doorbell-encoder (X264Args).
 func FFmpegArgs(cfg FFmpegConfig) ([]string, error) {
-	gop := max(1, int(math.Round(cfg.FPS*cfg.KeyframeInterval.Seconds())))
+	gop := gopFrames(cfg)
 	rate := strconv.Itoa(cfg.BitrateKbps) + "k"
 	args := []string{
 		"-hide_banner", "-loglevel", "error", "-nostats", "-nostdin",
@@ -172,15 +234,6 @@ func FFmpegArgs(cfg FFmpegConfig) ([]string, error) {
 		"-i", "pipe:0", "-an",
 	}
 	switch cfg.Backend {
-	case BackendX264, "":
-		args = append(args,
-			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-			"-profile:v", "baseline", "-pix_fmt", "yuv420p",
-			"-bf", "0", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
-			"-b:v", rate, "-maxrate", rate, "-bufsize", rate,
-			// SPS and PPS in band before every IDR (x264's default for
-			// a stream without global headers, made explicit).
-			"-x264-params", "repeat-headers=1")
 	case BackendV4L2M2M:
 		// 578 is FF_PROFILE_H264_CONSTRAINED_BASELINE; this encoder has no
 		// profile names. It does not repeat SPS and PPS: dump_extra puts
@@ -189,6 +242,8 @@ func FFmpegArgs(cfg FFmpegConfig) ([]string, error) {
 			"-c:v", "h264_v4l2m2m", "-pix_fmt", "yuv420p", "-profile:v", "578",
 			"-bf", "0", "-g", strconv.Itoa(gop), "-b:v", rate,
 			"-bsf:v", "dump_extra=freq=keyframe")
+	case BackendX264:
+		return nil, fmt.Errorf("encoder backend %q runs in %s, not ffmpeg; use X264Args", BackendX264, X264Program)
 	default:
 		return nil, fmt.Errorf("encoder backend %q is unknown; use %q or %q", cfg.Backend, BackendX264, BackendV4L2M2M)
 	}
@@ -235,7 +290,7 @@ func (e *FFmpeg) drop(n int) {
 	e.mDropped.Add(float64(n))
 }
 
-// Run encodes until ctx ends. When ffmpeg fails or stalls it is started
+// Run encodes until ctx ends. When the encoder fails or stalls it is started
 // again, after 250 ms and then doubling waits up to 10 s. It never gives up.
 func (e *FFmpeg) Run(ctx context.Context) {
 	backoff := e.cfg.MinBackoff
@@ -291,7 +346,7 @@ func (e *FFmpeg) setState(state, reason string) {
 	}
 }
 
-// PID is the process id of the running ffmpeg, or 0.
+// PID is the process id of the running encoder, or 0.
 func (e *FFmpeg) PID() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -299,7 +354,7 @@ func (e *FFmpeg) PID() int {
 }
 
 // pendingFrames pairs access units with the frames that made them: one
-// entry per frame written to ffmpeg, oldest first.
+// entry per frame written to the encoder, oldest first.
 type pendingFrames struct {
 	mu sync.Mutex
 	q  []pendingFrame
@@ -328,7 +383,7 @@ func (p *pendingFrames) pop() (pendingFrame, bool) {
 	return f, true
 }
 
-// stalled reports whether ffmpeg has held a frame longer than d while
+// stalled reports whether the encoder has held a frame longer than d while
 // being given more. One frame may be in flight at any moment, and a
 // hardware encoder may hold one back.
 func (p *pendingFrames) stalled(now time.Time, d time.Duration) bool {
@@ -337,7 +392,7 @@ func (p *pendingFrames) stalled(now time.Time, d time.Duration) bool {
 	return len(p.q) >= 2 && now.Sub(p.q[0].written) > d
 }
 
-// runOnce starts ffmpeg and feeds it until it fails, stalls, or ctx ends.
+// runOnce starts the encoder and feeds it until it fails, stalls, or ctx ends.
 func (e *FFmpeg) runOnce(ctx context.Context) error {
 	// Frames queued while no encoder ran are stale.
 	for drained := false; !drained; {
@@ -349,7 +404,8 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 			drained = true
 		}
 	}
-	cmd := exec.Command(e.cfg.Command, e.args...)
+	cmd := exec.Command(e.program, e.args...)
+	name := filepath.Base(e.program)
 	// Its own process group, so that anything it starts dies with it; and
 	// killed if the doorbell dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -361,7 +417,7 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	}
 	// A socket pair, not a pipe: SOCK_SEQPACKET keeps each RTP packet a
 	// message of its own, and unlike UDP it neither drops nor reorders.
-	// (ffmpeg's stdout stays unused; the rtp muxer prints its SDP there.)
+	// (stdout stays unused; ffmpeg's rtp muxer prints its SDP there.)
 	packets, theirs, err := packetPair()
 	if err != nil {
 		stdin.Close()
@@ -373,10 +429,17 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	theirs.Close()
 	if err != nil {
 		stdin.Close()
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("cannot start the encoder: %q not found; install ffmpeg (apt-get install ffmpeg) or set stream.ffmpeg to its path", e.cfg.Command)
+		key := "stream.ffmpeg"
+		if e.cfg.Backend == BackendX264 {
+			key = "stream.x264_encoder"
 		}
-		return fmt.Errorf("cannot start the encoder: %w; check stream.ffmpeg", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			if e.cfg.Backend == BackendX264 {
+				return fmt.Errorf("cannot start the encoder: %q not found; it comes with the doorbell package, next to doorbelld (make build puts it in bin/); reinstall the package or set %s to its path", e.program, key)
+			}
+			return fmt.Errorf("cannot start the encoder: %q not found; install ffmpeg (apt-get install ffmpeg) or set %s to its path", e.program, key)
+		}
+		return fmt.Errorf("cannot start the encoder: %w; check %s", err, key)
 	}
 	e.mu.Lock()
 	e.pid = cmd.Process.Pid
@@ -405,16 +468,16 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 		case <-ctx.Done():
 			failure = ctx.Err()
 		case err := <-writeErr:
-			failure = fmt.Errorf("writing frames to ffmpeg failed: %w", err)
+			failure = fmt.Errorf("writing frames to %s failed: %w", name, err)
 		case err := <-readErr:
 			if err == io.EOF {
-				failure = errors.New("ffmpeg closed its output")
+				failure = fmt.Errorf("%s closed its output", name)
 			} else {
-				failure = fmt.Errorf("ffmpeg's output is not H.264 over RTP: %w", err)
+				failure = fmt.Errorf("%s's output is not H.264 over RTP: %w", name, err)
 			}
 		case now := <-tick.C:
 			if pend.stalled(now, e.cfg.Stall) {
-				failure = fmt.Errorf("ffmpeg returned nothing for %v while given frames (stalled); if this repeats, check the CPU load and stream.encoder", e.cfg.Stall)
+				failure = fmt.Errorf("%s returned nothing for %v while given frames (stalled); if this repeats, check the CPU load and stream.encoder", name, e.cfg.Stall)
 			}
 		}
 	}
@@ -431,9 +494,12 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// Add the last thing ffmpeg said, or else how it ended.
+	// Add the last thing the encoder said, or else how it ended.
 	if msg := stderr.lastLine(); msg != "" {
-		return fmt.Errorf("%w: ffmpeg said %q; check stream.encoder and that this ffmpeg supports it (ffmpeg -encoders)", failure, msg)
+		if e.cfg.Backend == BackendX264 {
+			return fmt.Errorf("%w: %s said %q; check the camera and stream settings", failure, name, msg)
+		}
+		return fmt.Errorf("%w: %s said %q; check stream.encoder and that this ffmpeg supports it (ffmpeg -encoders)", failure, name, msg)
 	}
 	var exit *exec.ExitError
 	if errors.As(waitErr, &exit) && !strings.Contains(failure.Error(), "stalled") {
@@ -442,14 +508,14 @@ func (e *FFmpeg) runOnce(ctx context.Context) error {
 	return failure
 }
 
-// feed writes queued frames to ffmpeg until stop is closed or a write fails.
+// feed writes queued frames to the encoder until stop is closed or a write fails.
 func (e *FFmpeg) feed(w io.Writer, pend *pendingFrames, stop <-chan struct{}) error {
 	for {
 		select {
 		case <-stop:
 			return nil
 		case f := <-e.queue:
-			// Recorded before writing: ffmpeg may answer before Write returns.
+			// Recorded before writing: the encoder may answer before Write returns.
 			pend.push(pendingFrame{seq: f.Seq, captured: f.Captured, written: time.Now()})
 			_, err := w.Write(f.Data)
 			e.recycle(f)
@@ -536,7 +602,7 @@ func (e *FFmpeg) RegisterMetrics(reg prometheus.Registerer) {
 }
 
 // packetPair makes a SOCK_SEQPACKET socket pair: ours to read packets from
-// (non-blocking, so that closing it ends a Read), theirs for ffmpeg.
+// (non-blocking, so that closing it ends a Read), theirs for the encoder.
 func packetPair() (ours, theirs *os.File, err error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -547,7 +613,7 @@ func packetPair() (ours, theirs *os.File, err error) {
 		syscall.Close(fds[1])
 		return nil, nil, fmt.Errorf("socket pair for the encoder's output: %w", err)
 	}
-	return os.NewFile(uintptr(fds[0]), "encoder-rtp"), os.NewFile(uintptr(fds[1]), "encoder-rtp-ffmpeg"), nil
+	return os.NewFile(uintptr(fds[0]), "encoder-rtp"), os.NewFile(uintptr(fds[1]), "encoder-rtp-theirs"), nil
 }
 
 // tailWriter keeps the last max bytes written to it.

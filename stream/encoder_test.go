@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,12 +152,12 @@ func TestEncoderRestartsAfterKill(t *testing.T) {
 	killed := time.Now()
 	before := len(out.list())
 	if !waitFor(3*time.Second, func() bool { return enc.PID() != pid && enc.PID() != 0 && len(out.list()) > before+1 }) {
-		t.Fatalf("no access units within 3 s of killing ffmpeg; status %+v", enc.Status())
+		t.Fatalf("no access units within 3 s of killing the encoder; status %+v", enc.Status())
 	}
-	t.Logf("encoder resumed %v after ffmpeg was killed", time.Since(killed).Round(time.Millisecond))
+	t.Logf("encoder resumed %v after it was killed", time.Since(killed).Round(time.Millisecond))
 	aus := out.list()
 	if !aus[before].Keyframe {
-		t.Errorf("the first access unit from the new ffmpeg is not a keyframe: %v", types(aus[before]))
+		t.Errorf("the first access unit from the new encoder is not a keyframe: %v", types(aus[before]))
 	}
 	st := enc.Status()
 	if st.Restarts != 1 || st.State != "running" {
@@ -164,9 +165,18 @@ func TestEncoderRestartsAfterKill(t *testing.T) {
 	}
 }
 
-func TestEncoderWithoutFFmpeg(t *testing.T) {
-	cfg := FFmpegConfig{Command: "/nonexistent/ffmpeg", Width: 64, Height: 48, FPS: 10, BitrateKbps: 100,
-		KeyframeInterval: time.Second, MinBackoff: 10 * time.Millisecond}
+func TestEncoderMissing(t *testing.T) {
+	t.Run("doorbell-encoder", func(t *testing.T) {
+		testEncoderMissing(t, FFmpegConfig{X264: "/nonexistent/doorbell-encoder"}, "stream.x264_encoder", "package")
+	})
+	t.Run("ffmpeg", func(t *testing.T) {
+		testEncoderMissing(t, FFmpegConfig{Backend: BackendV4L2M2M, Command: "/nonexistent/ffmpeg"}, "stream.ffmpeg", "apt-get install ffmpeg")
+	})
+}
+
+func testEncoderMissing(t *testing.T, cfg FFmpegConfig, says ...string) {
+	cfg.Width, cfg.Height, cfg.FPS, cfg.BitrateKbps = 64, 48, 10, 100
+	cfg.KeyframeInterval, cfg.MinBackoff = time.Second, 10*time.Millisecond
 	enc, err := NewFFmpeg(cfg, newAULog(), testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -178,8 +188,10 @@ func TestEncoderWithoutFFmpeg(t *testing.T) {
 		t.Fatalf("status %+v", enc.Status())
 	}
 	st := enc.Status()
-	if st.State != "retrying" || !strings.Contains(st.Reason, "not found") || !strings.Contains(st.Reason, "stream.ffmpeg") {
-		t.Errorf("status %+v does not say that ffmpeg is missing and what to do", st)
+	for _, w := range append(says, "not found") {
+		if st.State != "retrying" || !strings.Contains(st.Reason, w) {
+			t.Errorf("status %+v does not say that the encoder is missing and what to do (%q)", st, w)
+		}
 	}
 	cancel()
 	select {
@@ -222,23 +234,20 @@ func TestEncoderWriteFrameNeverBlocks(t *testing.T) {
 	}
 }
 
-func TestFFmpegArgs(t *testing.T) {
-	args, err := FFmpegArgs(FFmpegConfig{Backend: BackendX264, Width: 1280, Height: 720, FPS: 30, BitrateKbps: 2000, KeyframeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+func TestEncoderArgs(t *testing.T) {
+	line := strings.Join(X264Args(FFmpegConfig{Backend: BackendX264, Width: 1280, Height: 720, FPS: 30, BitrateKbps: 2000, KeyframeInterval: 500 * time.Millisecond}), " ")
+	if want := "-size 1280x720 -fps 30 -kbps 2000 -gop 15 -mtu 1200"; line != want {
+		t.Errorf("doorbell-encoder's command line is %q, want %q", line, want)
 	}
-	line := strings.Join(args, " ")
-	for _, want := range []string{"-s 1280x720", "-r 30 ", "-c:v libx264", "-profile:v baseline", "-g 15 ", "-bf 0", "-b:v 2000k", "-f rtp -packetsize 1200 -rtpflags skip_rtcp pipe:3", "-tune zerolatency", "-flush_packets 1"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("command line lacks %q: %s", want, line)
-		}
+	if _, err := FFmpegArgs(FFmpegConfig{Backend: BackendX264}); err == nil || !strings.Contains(err.Error(), "doorbell-encoder") {
+		t.Errorf("ffmpeg for libx264: %v", err)
 	}
-	args, err = FFmpegArgs(FFmpegConfig{Backend: BackendV4L2M2M, Width: 640, Height: 480, FPS: 15, BitrateKbps: 1000, KeyframeInterval: time.Second})
+	args, err := FFmpegArgs(FFmpegConfig{Backend: BackendV4L2M2M, Width: 640, Height: 480, FPS: 15, BitrateKbps: 1000, KeyframeInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	line = strings.Join(args, " ")
-	for _, want := range []string{"-c:v h264_v4l2m2m", "-g 15 ", "dump_extra=freq=keyframe", "pipe:3"} {
+	for _, want := range []string{"-s 640x480", "-r 15 ", "-c:v h264_v4l2m2m", "-g 15 ", "dump_extra=freq=keyframe", "pipe:3"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("command line lacks %q: %s", want, line)
 		}
@@ -248,9 +257,9 @@ func TestFFmpegArgs(t *testing.T) {
 	}
 }
 
-// fakeFFmpeg writes a shell script to stand in for ffmpeg.
-func fakeFFmpeg(t *testing.T, script string) string {
-	path := t.TempDir() + "/ffmpeg"
+// fakeEncoder writes a shell script to stand in for the encoder.
+func fakeEncoder(t *testing.T, script string) string {
+	path := t.TempDir() + "/encoder"
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -259,16 +268,18 @@ func fakeFFmpeg(t *testing.T, script string) string {
 
 func TestEncoderFailures(t *testing.T) {
 	cases := []struct {
-		name, script string
-		want         []string
+		name, backend, script string
+		want                  []string
 	}{
-		{"stalls", "exec cat >/dev/null", []string{"stalled"}},
-		{"refuses", "echo \"Unknown encoder 'h264_v4l2m2m'\" >&2; exit 1", []string{"Unknown encoder", "check stream.encoder", "ffmpeg -encoders"}},
-		{"talks nonsense", "echo hello >&3; exec cat >/dev/null", []string{"not H.264"}},
+		{"stalls", BackendX264, "exec cat >/dev/null", []string{"encoder returned nothing", "stalled"}},
+		{"refuses", BackendX264, "echo 'doorbell-encoder: x264: libx264 refused 64x48' >&2; exit 1", []string{"libx264 refused", "check the camera and stream settings"}},
+		{"ffmpeg refuses", BackendV4L2M2M, "echo \"Unknown encoder 'h264_v4l2m2m'\" >&2; exit 1", []string{"Unknown encoder", "check stream.encoder", "ffmpeg -encoders"}},
+		{"talks nonsense", BackendX264, "echo hello >&3; exec cat >/dev/null", []string{"not H.264"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := FFmpegConfig{Command: fakeFFmpeg(t, c.script), Width: 64, Height: 48, FPS: 30, BitrateKbps: 100,
+			fake := fakeEncoder(t, c.script)
+			cfg := FFmpegConfig{Backend: c.backend, X264: fake, Command: fake, Width: 64, Height: 48, FPS: 30, BitrateKbps: 100,
 				KeyframeInterval: time.Second, Stall: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond}
 			enc, _, _ := runEncoder(t, cfg, newAULog())
 			if !waitFor(5*time.Second, func() bool { return enc.Status().Restarts >= 1 }) {
@@ -281,5 +292,44 @@ func TestEncoderFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// doorbelld finds doorbell-encoder where make and the package put it.
+func TestEncoderBesideExecutable(t *testing.T) {
+	root := t.TempDir()
+	put := func(p string, mode os.FileMode) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The package: /usr/bin/doorbelld, /usr/lib/doorbell/doorbell-encoder.
+	self := filepath.Join(root, "usr/bin/doorbelld")
+	put(self, 0o755)
+	if got := beside(self, X264Program); got != X264Program {
+		t.Errorf("with none installed: %q, want a look-up on $PATH", got)
+	}
+	put(filepath.Join(root, "usr/lib/doorbell", X264Program), 0o644)
+	if got := beside(self, X264Program); got != X264Program {
+		t.Errorf("a file that is not executable was taken: %q", got)
+	}
+	lib := filepath.Join(root, "usr/lib/doorbell", X264Program)
+	if err := os.Chmod(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := beside(self, X264Program); got != lib {
+		t.Errorf("installed by the package: %q, want %q", got, lib)
+	}
+	// make build: both in bin/, which comes first.
+	bin := filepath.Join(root, "usr/bin", X264Program)
+	put(bin, 0o755)
+	if got := beside(self, X264Program); got != bin {
+		t.Errorf("next to doorbelld: %q, want %q", got, bin)
+	}
+	if got := beside(self, "/opt/enc"); got != "/opt/enc" {
+		t.Errorf("a path: %q", got)
 	}
 }

@@ -23,7 +23,7 @@ import (
 // doorbelldBin is the daemon under test, built with -race.
 var doorbelldBin = &testkit.Binary{Name: "doorbelld", Package: ".", Flags: []string{"-race"}}
 
-func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin) }
+func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin, testkit.Encoder) }
 
 func doorbelld(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()

@@ -3,8 +3,8 @@
 #
 #   deploy/deb/build.sh ARCH BINDIR OUTDIR VERSION
 #
-# ARCH is amd64 or arm64; BINDIR holds doorbelld, doorbell and
-# doorbell-setup for it. Writes OUTDIR/doorbell_VERSION_ARCH.deb with
+# ARCH is amd64 or arm64; BINDIR holds doorbelld, doorbell-encoder,
+# doorbell and doorbell-setup for it. Writes OUTDIR/doorbell_VERSION_ARCH.deb with
 # dpkg-deb. Depends is computed by dpkg-shlibdeps from Debian's symbols
 # files: the host's for amd64, the arm64 runtime root filesystem's
 # (deploy/arm64/rootfs.sh runtime) for arm64.
@@ -20,7 +20,7 @@ case "$arch" in
   arm64) triplet=aarch64-linux-gnu ;;
   *) echo "deb: unknown architecture $arch; use amd64 or arm64" >&2; exit 2 ;;
 esac
-for f in doorbelld doorbell doorbell-setup; do
+for f in doorbelld doorbell-encoder doorbell doorbell-setup; do
   [ -x "$bindir/$f" ] || { echo "deb: $bindir/$f is missing; build it first (make build-arm64 / make deb)" >&2; exit 1; }
 done
 
@@ -30,7 +30,9 @@ pkg=$work/debian/doorbell
 install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/doorbell" "$pkg/lib/systemd/system" \
   "$pkg/etc/doorbell" "$pkg/usr/share/doc/doorbell"
 install -m 0755 "$bindir/doorbelld" "$bindir/doorbell" "$pkg/usr/bin/"
-install -m 0755 "$bindir/doorbell-setup" "$pkg/usr/lib/doorbell/"
+# Programs doorbelld runs, not for people: the setup service, and the live
+# view's encoder (found there by doorbelld, stream.X264Program).
+install -m 0755 "$bindir/doorbell-setup" "$bindir/doorbell-encoder" "$pkg/usr/lib/doorbell/"
 install -m 0644 "$top/deploy/doorbell.service" "$top/deploy/doorbell-setup.service" "$pkg/lib/systemd/system/"
 # The example config, as the device's: frames from the Raspberry Pi camera
 # instead of the synthetic test scene, and the chime relay and status LED on
@@ -49,7 +51,8 @@ suite=${DEB_SUITE:-trixie}
 printf 'doorbell (%s) %s; urgency=medium\n\n  * Built from %s.\n\n -- Doorbell developers <doorbell@localhost>  %s\n' \
   "$version" "$suite" "${COMMIT:-unknown}" "$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")" | gzip -9n > "$pkg/usr/share/doc/doorbell/changelog.Debian.gz"
 
-# Depends: the shared libraries doorbelld links against, by dpkg-shlibdeps.
+# Depends: the shared libraries doorbelld and doorbell-encoder link against
+# (OpenCV's core and imgproc, libx264), by dpkg-shlibdeps.
 mkdir -p "$work/debian"
 printf 'Source: doorbell\n\nPackage: doorbell\nArchitecture: %s\n' "$arch" > "$work/debian/control"
 if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
@@ -63,9 +66,9 @@ if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
   deps=$(cd "$work" && PATH="$work/bin:$PATH" DPKG_QUERY_ROOT="$runtime" \
     DEB_HOST_ARCH=arm64 DEB_HOST_MULTIARCH=$triplet DEB_HOST_GNU_TYPE=$triplet \
     dpkg-shlibdeps -O --admindir="$runtime/var/lib/dpkg" -l"$runtime/lib/$triplet" -l"$runtime/usr/lib/$triplet" \
-    -e"$pkg/usr/bin/doorbelld")
+    -e"$pkg/usr/bin/doorbelld" -e"$pkg/usr/lib/doorbell/doorbell-encoder")
 else
-  deps=$(cd "$work" && dpkg-shlibdeps -O -e"$pkg/usr/bin/doorbelld")
+  deps=$(cd "$work" && dpkg-shlibdeps -O -e"$pkg/usr/bin/doorbelld" -e"$pkg/usr/lib/doorbell/doorbell-encoder")
 fi
 deps=${deps#shlibs:Depends=}
 [ -n "$deps" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }

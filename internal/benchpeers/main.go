@@ -37,6 +37,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"doorbell/pairing"
+	"doorbell/stream"
 )
 
 const vtestPath = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -110,8 +111,8 @@ func run(o options) error {
 		rows = append(rows, figure{name: name, unit: unit, ours: a, peer: b, hasPeer: o.go2rtc != "", peerName: "go2rtc"})
 	}
 	add("RSS at idle, server process", "MiB", ours.idleRSS, peer.idleRSS)
-	add("RSS at idle, server plus its ffmpeg", "MiB", ours.idleRSSWithEncoder, peer.idleRSSWithEncoder)
-	add("PSS at idle, server plus its ffmpeg (shared pages once)", "MiB", ours.idlePSSWithEncoder, peer.idlePSSWithEncoder)
+	add("RSS at idle, server plus its encoder", "MiB", ours.idleRSSWithEncoder, peer.idleRSSWithEncoder)
+	add("PSS at idle, server plus its encoder (shared pages once)", "MiB", ours.idlePSSWithEncoder, peer.idlePSSWithEncoder)
 	add(fmt.Sprintf("RSS with %d viewers, server process", o.viewers), "MiB", ours.viewersRSS, peer.viewersRSS)
 	add("CPU per extra viewer at 2 Mbit/s", "% core", ours.cpuPerViewer, peer.cpuPerViewer)
 	add("time to first picture, pion client, median of 10", "ms", ours.firstPicture, peer.firstPicture)
@@ -180,7 +181,7 @@ type server struct {
 	viewer func() (url, token string, err error)
 	// ready says whether the server is encoding pictures.
 	ready func() bool
-	// encoder finds the server's ffmpeg among its children.
+	// encoder finds the server's encoder (ffmpeg, doorbell-encoder) among its children.
 	encoder func(pid int) int
 	// detail, if set, says more about the server's memory.
 	detail func() string
@@ -218,10 +219,11 @@ func measureServer(o options, s server) (serverFigures, error) {
 	}
 	enc := s.encoder(pid)
 	if enc == 0 {
-		return f, fmt.Errorf("%s: no ffmpeg among its processes", s.name)
+		return f, fmt.Errorf("%s: no encoder among its processes", s.name)
 	}
 	f.idleRSSWithEncoder = f.idleRSS + rssMiB(enc)
 	f.idlePSSWithEncoder = rollupMiB(pid, "Pss:") + rollupMiB(enc, "Pss:")
+	fmt.Fprintf(os.Stderr, "%s's encoder idle: RSS %.1f MiB; %s\n", s.name, rssMiB(enc), smapsBreakdown(enc))
 
 	// Time to first picture: fresh clients, one at a time.
 	var firsts []float64
@@ -274,7 +276,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 		fmt.Fprintf(os.Stderr, "%s with %d viewers: %s; %s\n", s.name, o.viewers, s.detail(), smapsBreakdown(pid))
 	}
 	f.cpuPerViewer = (many - one) / float64(o.viewers-1)
-	fmt.Fprintf(os.Stderr, "%s: idle %.1f MiB (+ffmpeg %.1f), %d viewers %.1f MiB; CPU 1 viewer %.2f%%, %d viewers %.2f%%\n",
+	fmt.Fprintf(os.Stderr, "%s: idle %.1f MiB (+encoder %.1f), %d viewers %.1f MiB; CPU 1 viewer %.2f%%, %d viewers %.2f%%\n",
 		s.name, f.idleRSS, f.idleRSSWithEncoder, o.viewers, f.viewersRSS, one, o.viewers, many)
 	for i, v := range viewers {
 		if v.frames.Load() == 0 {
@@ -284,7 +286,7 @@ func measureServer(o options, s server) (serverFigures, error) {
 	return f, nil
 }
 
-// x264 is both sides' encoder setting (stream.FFmpegArgs for Doorbell).
+// x264 is both sides' encoder setting (stream.X264Args and internal/x264 for Doorbell: the x264 option strings are the same).
 const x264 = "-c:v libx264 -preset ultrafast -tune zerolatency -profile:v baseline -pix_fmt yuv420p -bf 0 -g 15 -keyint_min 15 -sc_threshold 0 -b:v 2000k -maxrate 2000k -bufsize 2000k"
 
 var insecure = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -360,7 +362,7 @@ func doorbellServer(o options) server {
 		}
 		return "https://" + addr + "/whep", tokens[turn%len(tokens)], nil
 	}
-	s.encoder = func(pid int) int { return childNamed(pid, "ffmpeg") }
+	s.encoder = func(pid int) int { return childNamed(pid, stream.X264Program) }
 	s.detail = func() string {
 		resp, err := insecure.Get("https://" + addr + "/metrics")
 		if err != nil {
@@ -786,8 +788,9 @@ func childNamed(pid int, name string) int {
 			b, _ := os.ReadFile(t)
 			for _, c := range strings.Fields(string(b)) {
 				child, _ := strconv.Atoi(c)
-				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
-				if strings.TrimSpace(string(comm)) == name {
+				// The executable's name: comm is cut at 15 bytes ("doorbell-encode").
+				exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", child))
+				if filepath.Base(exe) == name {
 					return child
 				}
 				queue = append(queue, child)

@@ -49,7 +49,7 @@ func Main(m *testing.M, bins ...*Binary) {
 	os.Exit(run(m, bins))
 }
 
-func run(m *testing.M, bins []*Binary) int {
+func run(m interface{ Run() int }, bins []*Binary) int {
 	dir, err := os.MkdirTemp("", "doorbell-test-bin-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testkit: cannot make a directory for the test binaries: %v; set TMPDIR\n", err)

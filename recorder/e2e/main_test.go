@@ -34,7 +34,7 @@ var (
 	ageBin       = &testkit.Binary{Name: "age", Package: "filippo.io/age/cmd/age"}
 )
 
-func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin, doorbellBin, ageBin) }
+func TestMain(m *testing.M) { testkit.Main(m, doorbelldBin, testkit.Encoder, doorbellBin, ageBin) }
 
 // bin is the directory of the programs built for the tests.
 func bin() string { return filepath.Dir(doorbelldBin.Path()) }
