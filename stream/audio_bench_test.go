@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"doorbell/internal/testkit/audiotest"
 )
 
 // fifoDevices writes an asoundrc whose "mic" reads a FIFO that the
@@ -160,7 +163,7 @@ func BenchmarkMouthToEar(b *testing.B) {
 	phone := dialAudio(b, p.srv.URL+"/whep", true)
 	a.Allow(true)
 	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
-	talk := opusTone(b, 440, 0.6)
+	talk := audiotest.OpusTone(b, 440, 0.6)
 
 	var down, up, quiet []float64
 	b.ResetTimer()
@@ -226,23 +229,21 @@ func BenchmarkMouthToEar(b *testing.B) {
 
 // BenchmarkAudioCPU: the CPU of two-way audio, as % of one core, while the
 // doorbell's microphone streams to a phone and the phone talks without a
-// pause, for b.N seconds. The microphone is ffmpeg's own real-time source
-// and the speaker discards, because ALSA's null device, which the other
-// tests use, spins (arecord alone on it takes a quarter of a core here; on
-// a sound card it sleeps until the card's interrupt). It reports the
-// ffmpeg children (encoding and decoding; each apart too: mic-ffmpeg and
-// speaker-ffmpeg) and everything (this process too, whose pion peer and
-// test loop play the phone's part as well). The phone's goroutines carry
-// the pprof label side=phone, so that a CPU profile splits this process's
-// share between the doorbell and the phone:
+// pause, for b.N seconds. The sound card is ALSA's file plugin on FIFOs
+// (as BenchmarkMouthToEar's): the benchmark writes the microphone's tone
+// into one in real time and reads the speaker's sound from the other, so
+// arecord and aplay wait for sound as they would on a card (ALSA's null
+// device alone, which the tests use, spins). It reports arecord and
+// aplay (from their exit records), all children, and this process, whose
+// pion peer and sound card ends play the phone's and the card's part as
+// well. Those goroutines carry the pprof label side=phone, so that a CPU
+// profile splits this process's share between the doorbell and the test:
 //
 //	go test ./stream -run X -bench AudioCPU -benchtime 60x -cpuprofile cpu.prof
 //	go tool pprof -tags stream.test cpu.prof
 func BenchmarkAudioCPU(b *testing.B) {
-	a, err := NewAudio(AudioConfig{
-		CaptureArgs:  []string{"-re", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"},
-		PlaybackArgs: []string{"-f", "null", "-"},
-		Hold:         time.Millisecond, Log: testLog(b)})
+	micFIFO, spkFIFO := fifoDevices(b)
+	a, err := NewAudio(AudioConfig{Capture: "mic", Playback: "spk", Hold: time.Millisecond, Log: testLog(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -251,16 +252,62 @@ func BenchmarkAudioCPU(b *testing.B) {
 	asPhone := func(f func()) {
 		pprof.Do(context.Background(), pprof.Labels("side", "phone"), func(context.Context) { f() })
 	}
+	micF, err := os.OpenFile(micFIFO, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spkF, err := os.OpenFile(spkFIFO, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(stop)
+		micF.Close()
+		spkF.Close()
+		wg.Wait()
+	}()
+	voice := audiotest.Speech(b) // a visitor speaks, again and again
+	wg.Add(2)
+	go asPhone(func() { // the microphone hears the voice, a period (20 ms) at a time
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for off := 0; ; off = (off + frameBytes) % len(voice) {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := micF.Write(voice[off : off+frameBytes]); err != nil {
+				return
+			}
+		}
+	})
+	var heard atomic.Int64
+	go asPhone(func() { // the speaker's sound
+		defer wg.Done()
+		buf := make([]byte, 16384)
+		for {
+			n, err := spkF.Read(buf)
+			if err != nil {
+				return
+			}
+			heard.Add(int64(n))
+		}
+	})
 	var phone *audioPeer
 	asPhone(func() { phone = dialAudio(b, p.srv.URL+"/whep", true) })
 	a.Allow(true)
 	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
-	talk := opusTone(b, 440, 1)
+	talk := audiotest.OpusTone(b, 440, 1)
 
 	var ru0, rc0, ru1, rc1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc0)
 	mic0, spk0 := a.micCPU.Load(), a.speakerCPU.Load()
+	encoded0, heard0 := a.Status().MicPackets, heard.Load()
 	start := time.Now()
 	b.ResetTimer()
 	asPhone(func() {
@@ -275,16 +322,80 @@ func BenchmarkAudioCPU(b *testing.B) {
 	})
 	b.StopTimer()
 	wall := time.Since(start)
-	a.Close() // the ffmpeg children exit and are waited for: their CPU counts
-	b.ReportMetric(100*float64(a.micCPU.Load()-mic0)/float64(wall), "mic-ffmpeg-%core")
-	b.ReportMetric(100*float64(a.speakerCPU.Load()-spk0)/float64(wall), "speaker-ffmpeg-%core")
+	encoded, played := a.Status().MicPackets-encoded0, heard.Load()-heard0
+	a.Close() // arecord and aplay exit and are waited for: their CPU counts
+	b.ReportMetric(100*float64(a.micCPU.Load()-mic0)/float64(wall), "arecord-%core")
+	b.ReportMetric(100*float64(a.speakerCPU.Load()-spk0)/float64(wall), "aplay-%core")
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc1)
 	cpu := func(r syscall.Rusage) float64 { return float64(r.Utime.Nano() + r.Stime.Nano()) }
-	b.ReportMetric(100*(cpu(rc1)-cpu(rc0))/float64(wall), "ffmpeg-%core")
+	b.ReportMetric(100*(cpu(rc1)-cpu(rc0))/float64(wall), "children-%core")
 	b.ReportMetric(100*(cpu(ru1)-cpu(ru0))/float64(wall), "go-%core")
 	b.ReportMetric(100*(cpu(ru1)-cpu(ru0)+cpu(rc1)-cpu(rc0))/float64(wall), "total-%core")
+	// Both ways really ran, at about real time.
 	if st := a.Status(); st.Played < uint64(b.N*40) {
 		b.Errorf("the speaker played %d packets in %d s", st.Played, b.N)
+	}
+	if encoded < uint64(b.N*40) { // some muted while the speaker played (half duplex), but encoded
+		b.Errorf("the microphone made %d packets in %d s", encoded, b.N)
+	}
+	if played < int64(b.N)*40*frameBytes {
+		b.Errorf("the speaker's device got %d bytes in %d s", played, b.N)
+	}
+}
+
+// BenchmarkOpusEncode: libopus encoding a voice (espeak-ng's) in 20 ms frames at
+// a few complexities, as % of one core in real time (the CPU time per
+// frame, of this thread, over 20 ms: other programs on the machine do
+// not count): the figure opusComplexity is chosen by.
+func BenchmarkOpusEncode(b *testing.B) {
+	pcm := audiotest.Speech(b)
+	for _, c := range []int{2, 5, 8, 10} {
+		b.Run(fmt.Sprintf("complexity=%d", c), func(b *testing.B) {
+			enc, err := newMicEncoder(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu := threadCPU(b)
+			for i := 0; i < b.N; i++ {
+				off := (i * frameBytes) % len(pcm)
+				if _, err := enc.encode(pcm[off : off+frameBytes]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(100*float64(cpu())/float64(b.N)/float64(20*time.Millisecond), "%core")
+		})
+	}
+}
+
+// BenchmarkOpusDecode: libopus decoding a phone's 20 ms packets for the
+// speaker, as % of one core in real time.
+func BenchmarkOpusDecode(b *testing.B) {
+	pkts := audiotest.OpusTone(b, 440, 1)
+	dec, err := newSpeakerDecoder(0.8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := threadCPU(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := dec.decode(pkts[i%len(pkts)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(100*float64(cpu())/float64(b.N)/float64(20*time.Millisecond), "%core")
+}
+
+// threadCPU locks the benchmark to its thread and resets its timer; the
+// function it returns is the thread's CPU time since.
+func threadCPU(b *testing.B) func() time.Duration {
+	runtime.LockOSThread()
+	b.Cleanup(runtime.UnlockOSThread)
+	var r0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r0)
+	b.ResetTimer()
+	return func() time.Duration {
+		var r syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r)
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
 	}
 }
