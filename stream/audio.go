@@ -327,7 +327,7 @@ func (a *Audio) supervise(ctx context.Context, done chan struct{}, what string, 
 // captureOnce encodes the microphone's sound as it comes, 20 ms at a
 // time, and sends it on.
 func (a *Audio) captureOnce(ctx context.Context) error {
-	enc, err := newMicEncoder(opusComplexity)
+	enc, err := newMicEncoder(micComplexity)
 	if err != nil {
 		return err
 	}
@@ -346,8 +346,8 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 	}()
 	deadline, _ := mic.(interface{ SetReadDeadline(time.Time) error })
 	frame := make([]byte, frameBytes)
-	for {
-		if deadline != nil {
+	for i := 0; ; i++ {
+		if deadline != nil && i%25 == 0 { // each 0.5 s: a timer reset a frame costs more than the read
 			_ = deadline.SetReadDeadline(time.Now().Add(2 * time.Second))
 		}
 		if _, err := io.ReadFull(mic, frame); err != nil {
@@ -355,7 +355,7 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 			case ctx.Err() != nil:
 				return nil
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				return fmt.Errorf("no sound from %s for 2 s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
+				return fmt.Errorf("no sound from %s for 1.5 s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
 			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 				return fmt.Errorf("the microphone %s stopped; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
 			}
@@ -372,7 +372,8 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 			a.mutedPackets.Add(1) // half duplex: the speaker is playing
 			continue
 		}
-		_ = a.track.WriteSample(media.Sample{Data: append([]byte(nil), pkt...), Duration: 20 * time.Millisecond})
+		// pion's Opus payloader copies the packet before WriteSample returns.
+		_ = a.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
 	}
 }
 

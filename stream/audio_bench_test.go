@@ -1,16 +1,18 @@
 package stream
 
 import (
-	"context"
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -230,117 +232,127 @@ func BenchmarkMouthToEar(b *testing.B) {
 // BenchmarkAudioCPU: the CPU of two-way audio, as % of one core, while the
 // doorbell's microphone streams to a phone and the phone talks without a
 // pause, for b.N seconds. The sound card is ALSA's file plugin on FIFOs
-// (as BenchmarkMouthToEar's): the benchmark writes the microphone's tone
-// into one in real time and reads the speaker's sound from the other, so
-// arecord and aplay wait for sound as they would on a card (ALSA's null
-// device alone, which the tests use, spins). It reports arecord and
-// aplay (from their exit records), all children, and this process, whose
-// pion peer and sound card ends play the phone's and the card's part as
-// well. Those goroutines carry the pprof label side=phone, so that a CPU
-// profile splits this process's share between the doorbell and the test:
+// (as BenchmarkMouthToEar's): a voice is written into one in real time
+// and the speaker's sound read from the other, so arecord and aplay wait
+// for sound as they would on a card (ALSA's null device alone, which the
+// tests use, spins). The phone and the FIFOs' far ends are another
+// process (the test binary again: runBenchPhone), so what this process
+// uses is the doorbell's own. It reports the doorbell: this process
+// (doorbell-go: Opus, WebRTC, the hub) and arecord and aplay (from their
+// exit records), and their sum (doorbell); and the test phone apart
+// (phone, not the doorbell's). A CPU profile shows where doorbell-go goes:
 //
 //	go test ./stream -run X -bench AudioCPU -benchtime 60x -cpuprofile cpu.prof
-//	go tool pprof -tags stream.test cpu.prof
+//	go tool pprof -top stream.test cpu.prof
 func BenchmarkAudioCPU(b *testing.B) {
-	micFIFO, spkFIFO := fifoDevices(b)
+	if c := os.Getenv("DOORBELL_OPUS_COMPLEXITY"); c != "" { // the figure at another complexity
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			b.Fatalf("DOORBELL_OPUS_COMPLEXITY=%q: %v", c, err)
+		}
+		defer func(c int) { micComplexity = c }(micComplexity)
+		micComplexity = n
+	}
+	micFIFO, _ := fifoDevices(b)
+	dir := filepath.Dir(micFIFO)
 	a, err := NewAudio(AudioConfig{Capture: "mic", Playback: "spk", Hold: time.Millisecond, Log: testLog(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(a.Close)
 	p := startPipeline(b, pipelineConfig{audio: a, noEncoder: true})
-	asPhone := func(f func()) {
-		pprof.Do(context.Background(), pprof.Labels("side", "phone"), func(context.Context) { f() })
+	var talk []byte
+	for _, pkt := range audiotest.OpusTone(b, 440, 1) {
+		talk = append(binary.BigEndian.AppendUint16(talk, uint16(len(pkt))), pkt...)
 	}
-	micF, err := os.OpenFile(micFIFO, os.O_RDWR, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	spkF, err := os.OpenFile(spkFIFO, os.O_RDWR, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() {
-		close(stop)
-		micF.Close()
-		spkF.Close()
-		wg.Wait()
-	}()
-	voice := audiotest.Speech(b) // a visitor speaks, again and again
-	wg.Add(2)
-	go asPhone(func() { // the microphone hears the voice, a period (20 ms) at a time
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for off := 0; ; off = (off + frameBytes) % len(voice) {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if _, err := micF.Write(voice[off : off+frameBytes]); err != nil {
-				return
-			}
+	for name, data := range map[string][]byte{"voice.pcm": audiotest.Speech(b), "talk.opus": talk, "whep.url": []byte(p.srv.URL + "/whep")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			b.Fatal(err)
 		}
-	})
-	var heard atomic.Int64
-	go asPhone(func() { // the speaker's sound
-		defer wg.Done()
-		buf := make([]byte, 16384)
-		for {
-			n, err := spkF.Read(buf)
-			if err != nil {
-				return
-			}
-			heard.Add(int64(n))
-		}
-	})
-	var phone *audioPeer
-	asPhone(func() { phone = dialAudio(b, p.srv.URL+"/whep", true) })
+	}
 	a.Allow(true)
-	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
-	talk := audiotest.OpusTone(b, 440, 1)
+	phone := exec.Command(os.Args[0], "-test.run=^$")
+	phone.Env = append(os.Environ(), benchPhoneEnv+"="+dir)
+	phone.Stderr = os.Stderr
+	stdin, err := phone.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := phone.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := phone.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = phone.Process.Kill(); _ = phone.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	phoneSays := func(format string, v ...any) {
+		b.Helper()
+		if !lines.Scan() {
+			b.Fatalf("the phone stopped: %v", lines.Err())
+		}
+		if _, err := fmt.Sscanf(lines.Text(), format, v...); err != nil {
+			b.Fatalf("the phone says %q: %v", lines.Text(), err)
+		}
+	}
+	var phoneCPU0, phoneCPU1, received, heard int64
+	phoneSays("ready %d", &phoneCPU0)
+	doorbellCPU := func() (self, arecord, aplay time.Duration) {
+		var r syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano()), time.Duration(a.micCPU.Load()), time.Duration(a.speakerCPU.Load())
+	}
 
-	var ru0, rc0, ru1, rc1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc0)
-	mic0, spk0 := a.micCPU.Load(), a.speakerCPU.Load()
-	encoded0, heard0 := a.Status().MicPackets, heard.Load()
+	// The baseline: the same session, with its sound off (the microphone
+	// stopped, the phone silent), as a viewer watching video has it.
+	a.Allow(false)
+	eventually(b, 10*time.Second, "the microphone off", func() bool { return !a.Live() })
+	idle := 5 * time.Second
+	self0, _, _ := doorbellCPU()
+	<-time.After(idle)
+	self1, _, _ := doorbellCPU()
+	baseline := 100 * float64(self1-self0) / float64(idle)
+
+	a.Allow(true)
+	eventually(b, 10*time.Second, "the microphone live again", func() bool { return a.Live() })
+	if _, err := io.WriteString(stdin, "talk\n"); err != nil {
+		b.Fatal(err)
+	}
+	phoneSays("talking %d", &phoneCPU0)
+	self0, mic0, spk0 := doorbellCPU()
+	st0 := a.Status()
 	start := time.Now()
 	b.ResetTimer()
-	asPhone(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < b.N*50; i++ { // b.N seconds of talk
-			<-tick.C
-			if err := phone.mic.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: 20 * time.Millisecond}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	<-time.After(time.Duration(b.N) * time.Second) // the measured time: b.N seconds of two-way sound
 	b.StopTimer()
+	self1, _, _ = doorbellCPU()
 	wall := time.Since(start)
-	encoded, played := a.Status().MicPackets-encoded0, heard.Load()-heard0
+	st1 := a.Status()
+	_ = stdin.Close()
+	phoneSays("%d %d %d", &phoneCPU1, &received, &heard)
 	a.Close() // arecord and aplay exit and are waited for: their CPU counts
-	b.ReportMetric(100*float64(a.micCPU.Load()-mic0)/float64(wall), "arecord-%core")
-	b.ReportMetric(100*float64(a.speakerCPU.Load()-spk0)/float64(wall), "aplay-%core")
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc1)
-	cpu := func(r syscall.Rusage) float64 { return float64(r.Utime.Nano() + r.Stime.Nano()) }
-	b.ReportMetric(100*(cpu(rc1)-cpu(rc0))/float64(wall), "children-%core")
-	b.ReportMetric(100*(cpu(ru1)-cpu(ru0))/float64(wall), "go-%core")
-	b.ReportMetric(100*(cpu(ru1)-cpu(ru0)+cpu(rc1)-cpu(rc0))/float64(wall), "total-%core")
+	_, mic1, spk1 := doorbellCPU()
+	pct := func(d time.Duration) float64 { return 100 * float64(d) / float64(wall) }
+	arecord, aplay, self := pct(mic1-mic0), pct(spk1-spk0), pct(self1-self0)
+	b.ReportMetric(arecord, "arecord-%core")
+	b.ReportMetric(aplay, "aplay-%core")
+	b.ReportMetric(self, "doorbell-go-%core")
+	b.ReportMetric(arecord+aplay+self, "doorbell-%core")
+	b.ReportMetric(baseline, "baseline-%core")
+	b.ReportMetric(arecord+aplay+self-baseline, "audio-%core")
+	b.ReportMetric(pct(time.Duration(phoneCPU1-phoneCPU0)), "phone-%core")
+	b.ReportMetric(float64(st1.Played-st0.Played)/wall.Seconds(), "played/s")
+	b.ReportMetric(float64(st1.MicPackets-st0.MicPackets)/wall.Seconds(), "encoded/s")
 	// Both ways really ran, at about real time.
-	if st := a.Status(); st.Played < uint64(b.N*40) {
-		b.Errorf("the speaker played %d packets in %d s", st.Played, b.N)
+	if played := st1.Played - st0.Played; played < uint64(b.N*40) {
+		b.Errorf("the speaker played %d packets in %d s", played, b.N)
 	}
-	if encoded < uint64(b.N*40) { // some muted while the speaker played (half duplex), but encoded
+	if encoded := st1.MicPackets - st0.MicPackets; encoded < uint64(b.N*40) { // some muted while the speaker played (half duplex), but encoded
 		b.Errorf("the microphone made %d packets in %d s", encoded, b.N)
 	}
-	if played < int64(b.N)*40*frameBytes {
-		b.Errorf("the speaker's device got %d bytes in %d s", played, b.N)
+	if heard < int64(b.N)*40*frameBytes || received < int64(b.N)*30 {
+		b.Errorf("the phone received %d packets and the speaker played %d bytes in %d s", received, heard, b.N)
 	}
 }
 
@@ -350,7 +362,7 @@ func BenchmarkAudioCPU(b *testing.B) {
 // not count): the figure opusComplexity is chosen by.
 func BenchmarkOpusEncode(b *testing.B) {
 	pcm := audiotest.Speech(b)
-	for _, c := range []int{2, 5, 8, 10} {
+	for _, c := range []int{2, 3, 4, 5, 8, 10} {
 		b.Run(fmt.Sprintf("complexity=%d", c), func(b *testing.B) {
 			enc, err := newMicEncoder(c)
 			if err != nil {
