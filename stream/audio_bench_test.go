@@ -175,22 +175,22 @@ func BenchmarkMouthToEar(b *testing.B) {
 		at := make(chan time.Time, 1)
 		burst <- at
 		start := <-at
-		eventually(b, 5*time.Second, "the tone at the phone", func() bool {
-			for _, pkt := range phone.packets()[seen:] {
-				if len(pkt.Payload) > 40 {
-					return true
+		// The first packet of the tone: decoded, as the phone would (a
+		// quiet packet is not always small: FEC).
+		loudAt := func() int {
+			pkts := phone.packets()[seen:]
+			pcm := audiotest.DecodeOpus(b, payloads(pkts))
+			for i := 0; i+1 < len(pcm); i += 2 {
+				if v := int16(binary.LittleEndian.Uint16(pcm[i:])); v > 2000 || v < -2000 {
+					return seen + i/frameBytes // every packet is 20 ms
 				}
 			}
-			return false
-		})
-		var arrived time.Time
-		phone.mu.Lock()
-		for j := seen; j < len(phone.received); j++ {
-			if len(phone.received[j].Payload) > 40 {
-				arrived = phone.arrivals[j]
-				break
-			}
+			return -1
 		}
+		eventually(b, 5*time.Second, "the tone at the phone", func() bool { return loudAt() >= 0 })
+		j := loudAt()
+		phone.mu.Lock()
+		arrived := phone.arrivals[j]
 		phone.mu.Unlock()
 		down = append(down, float64(arrived.Sub(start).Microseconds())/1000)
 		time.Sleep(400 * time.Millisecond) // the tone ends

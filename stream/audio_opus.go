@@ -12,9 +12,9 @@ import (
 // (the VoIP application), 20 ms packets, mono.
 const (
 	opusBitrate = 32000
-	// opusComplexity is chosen by measurement (BenchmarkOpusEncode): on
-	// this machine complexity 10 costs about twice what 5 does, and the
-	// difference in speech at 32 kb/s is slight.
+	// opusComplexity is chosen by measurement (BenchmarkOpusEncode, on a
+	// voice): 2 and 3 cost about 0.55 % of a core, 4 and 5 0.72 %, 8 and
+	// 10 1.85 %. 5 is the best that costs little more than the least.
 	opusComplexity = 5
 	// opusLossPercent is the packet loss the encoder expects on a home
 	// Wi-Fi: it makes in-band FEC (which the SDP offers) worth its bits.
