@@ -16,7 +16,7 @@ import (
 // at all), then the doorbell's microphone, with the LED double-blinking;
 // a viewer without audio still gets video; POST /api/listen needs a token.
 func TestDaemonAudioFollowsTheRing(t *testing.T) {
-	audiotest.FileALSA(t, 1000, 60)
+	audiotest.FileALSA(t, 1000)
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
 	cfg.Motion.Enabled = false

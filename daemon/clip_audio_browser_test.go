@@ -11,7 +11,7 @@ import (
 // A clip with sound plays in the phone's player: the Media Source takes
 // the Opus track beside the video, and the browser decodes both.
 func TestClipWithSoundPlaysInTheBrowser(t *testing.T) {
-	audiotest.FileALSA(t, 1000, 60)
+	audiotest.FileALSA(t, 1000)
 	root := newHouseholdRoot(t)
 	ctx := trustingBrowser(t, root)
 	cfg := smallCamera()

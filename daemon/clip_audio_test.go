@@ -37,7 +37,7 @@ func TestClipsRecordSoundOnlyWhenAsked(t *testing.T) {
 	} {
 		on := c.on
 		t.Run(c.name, func(t *testing.T) {
-			audiotest.FileALSA(t, 1000, 60)
+			audiotest.FileALSA(t, 1000)
 			data := t.TempDir()
 			id, err := keys.Generate(keys.Hybrid)
 			if err != nil {

@@ -44,7 +44,7 @@ const peakHz = `(async () => {
 // fed 1 kHz, is heard by Chromium (AnalyserNode on the remote track) after
 // a ring. A built-in quick reply plays with one tap.
 func TestBrowserTalksAndListens(t *testing.T) {
-	speaker := audiotest.FileALSA(t, 1000, 120)
+	speaker := audiotest.FileALSA(t, 1000)
 	wav := filepath.Join(t.TempDir(), "tone.wav")
 	if err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60", "-ac", "1", wav).Run(); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // phone's 440 Hz reaches the speaker, with the microphone muted meanwhile
 // (half duplex); and releasing the talk button stops the speaker.
 func TestTwoWayAudio(t *testing.T) {
-	speaker := audiotest.FileALSA(t, 1000, 60)
+	speaker := audiotest.FileALSA(t, 1000)
 	a, err := NewAudio(AudioConfig{Capture: "mic", Playback: "spk", Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestTwoWayAudio(t *testing.T) {
 // The ring sound plays on the speaker through ALSA, at the volume asked
 // for; without a speaker Play says what to configure.
 func TestPlayRingSound(t *testing.T) {
-	speaker := audiotest.FileALSA(t, 1000, 60)
+	speaker := audiotest.FileALSA(t, 1000)
 	a, err := NewAudio(AudioConfig{Playback: "spk", Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestPlayRingSound(t *testing.T) {
 // A microphone or speaker that is missing is retried with backoff and
 // /healthz says why; nothing else stops.
 func TestMissingSoundDevice(t *testing.T) {
-	audiotest.FileALSA(t, 1000, 60)
+	audiotest.FileALSA(t, 1000)
 	a, err := NewAudio(AudioConfig{Capture: "no-such-mic", Playback: "no-such-speaker", Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)

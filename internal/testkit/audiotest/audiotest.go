@@ -14,8 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/hraban/opus.v2"
 )
 
@@ -156,19 +159,60 @@ func Loud(pcm []byte) []byte {
 
 // FileALSA writes an asoundrc, and points HOME at it for the programs
 // the test starts (arecord, aplay), whose device "mic" hears a steady
-// micHz tone (for seconds) and whose device "spk" writes what it plays to
-// the file it returns: ALSA's real code paths, through its file plugin,
-// with no sound card.
-func FileALSA(t testing.TB, micHz, seconds float64) (speaker string) {
+// micHz tone and whose device "spk" writes what it plays to the file it
+// returns: ALSA's real code paths, through its file plugin, with no sound
+// card. The microphone reads a FIFO that the test writes in real time, 20
+// ms at a time, as a card's clock would deliver it (a plain file would
+// let arecord read as fast as it can: ALSA's null device does not wait).
+// What nobody reads is lost, as a card's capture overruns. ALSA's file
+// plugin reads the FIFO a period at a time and takes what is there, so
+// the program must capture 20 ms periods (arecord --period-time=20000,
+// as the doorbell's does): then each read is one write.
+func FileALSA(t testing.TB, micHz float64) (speaker string) {
 	t.Helper()
 	dir := t.TempDir()
-	tone := filepath.Join(dir, "tone.raw")
-	if err := os.WriteFile(tone, Tone(micHz, seconds, 0.125), 0o600); err != nil {
+	mic := filepath.Join(dir, "mic.fifo")
+	if err := syscall.Mkfifo(mic, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fd, err := syscall.Open(mic, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+		_ = syscall.Close(fd)
+	})
+	go func() {
+		defer close(stopped)
+		const period = Rate / 50
+		buf := make([]byte, 2*period)
+		start := time.Now()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for due := int(time.Since(start) * Rate / time.Second); n+period <= due; n += period {
+				for i := range period {
+					v := 0.125 * math.MaxInt16 * math.Sin(2*math.Pi*micHz*float64(n+i)/Rate)
+					binary.LittleEndian.PutUint16(buf[2*i:], uint16(int16(v)))
+				}
+				_, _ = syscall.Write(fd, buf) // EAGAIN: nobody reads; the sound is lost
+			}
+		}
+	}()
 	speaker = filepath.Join(dir, "speaker.raw")
 	rc := fmt.Sprintf("pcm.mic { type file; slave.pcm \"null\"; file \"/dev/null\"; infile %q; format \"raw\" }\npcm.spk { type file; slave.pcm \"null\"; file %q; format \"raw\" }\n",
-		tone, speaker)
+		mic, speaker)
 	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}

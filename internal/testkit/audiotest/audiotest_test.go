@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Goertzel finds a tone over the whole of a sound, gaps and jumps in its
@@ -47,12 +48,17 @@ func TestOpusToneRoundTrip(t *testing.T) {
 	}
 }
 
-// FileALSA's devices are ALSA's: arecord hears the tone, and what aplay
-// plays lands in the file.
+// FileALSA's devices are ALSA's: arecord hears the tone, in real time,
+// and what aplay plays lands in the file.
 func TestFileALSA(t *testing.T) {
-	speaker := FileALSA(t, 1000, 2)
+	speaker := FileALSA(t, 1000)
 	wav := filepath.Join(t.TempDir(), "heard.raw")
-	run(t, "arecord", "-q", "-D", "mic", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1", "-d", "1", wav)
+	started := time.Now()
+	run(t, "arecord", "-q", "-D", "mic", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1", "-d", "1",
+		"--buffer-time=80000", "--period-time=20000", wav)
+	if took := time.Since(started); took < 900*time.Millisecond {
+		t.Errorf("arecord heard a second of sound in %v: the microphone is not real time", took)
+	}
 	heard, err := os.ReadFile(wav)
 	if err != nil {
 		t.Fatal(err)
