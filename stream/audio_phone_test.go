@@ -52,15 +52,16 @@ func runBenchPhone(dir string) error {
 	if err != nil {
 		return err
 	}
-	// The microphone's FIFO holds 4 KiB (21 ms), and what does not fit is
-	// lost, as a sound card's capture overruns while nobody reads it: a
-	// microphone started again hears the present, not a backlog.
+	// The microphone's FIFO holds 16 KiB (85 ms, about the buffer the
+	// doorbell asks of a card), and what does not fit is lost, as a sound
+	// card's capture overruns while nobody reads it: a microphone started
+	// again hears the present, not a backlog.
 	mic, err := syscall.Open(dir+"/mic", syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer syscall.Close(mic)
-	if _, err := unix.FcntlInt(uintptr(mic), unix.F_SETPIPE_SZ, 4096); err != nil {
+	if _, err := unix.FcntlInt(uintptr(mic), unix.F_SETPIPE_SZ, 16384); err != nil {
 		return err
 	}
 	spk, err := os.OpenFile(dir+"/spk", os.O_RDWR, 0)

@@ -179,7 +179,7 @@ func FileALSA(t testing.TB, micHz float64) (speaker string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 4096); err != nil {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 16384); err != nil { // 85 ms, about the buffer the doorbell asks of a card
 		t.Fatal(err)
 	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
