@@ -12,7 +12,11 @@ LDFLAGS := -X doorbell/internal/version.Version=$(VERSION) -X doorbell/internal/
 # builds (deploy/build.sh). A build without it fails and says so
 # (internal/cvbuild).
 GOCV_TAGS := gocv_specific_modules
-export GOFLAGS := -tags=$(GOCV_TAGS) $(filter-out -tags=%,$(GOFLAGS))
+# The Opus binding (gopkg.in/hraban/opus.v2) without its libopusfile part
+# (Ogg files), which the doorbell does not use: doorbelld NEEDs libopus
+# only. A build without it stops with a message saying so (stream).
+OPUS_TAGS := nolibopusfile
+export GOFLAGS := -tags=$(GOCV_TAGS),$(OPUS_TAGS) $(filter-out -tags=%,$(GOFLAGS))
 # gocv always compiles its imgcodecs wrappers; nothing calls them, and lld
 # with --gc-sections then drops libopencv_imgcodecs (and the tens of MiB of
 # image libraries it maps: GDAL, poppler, OpenEXR, ...) from doorbelld's

@@ -5,7 +5,7 @@ import "strings"
 // Audio names the doorbell's sound devices. Audio is off unless a device
 // is named: with none, nothing captures sound and live view has no audio.
 type Audio struct {
-	FFmpeg   string  `toml:"ffmpeg"`   // the ffmpeg executable that captures and plays
+	FFmpeg   string  `toml:"ffmpeg"`   // the ffmpeg executable that decodes the replies and the ring sound
 	Capture  string  `toml:"capture"`  // the microphone's ALSA device, e.g. "plughw:1,0"; "": none
 	Playback string  `toml:"playback"` // the speaker's ALSA device; "": none
 	Volume   float64 `toml:"volume"`   // of the speaker: 0.1 to 2, 1 as spoken

@@ -42,8 +42,7 @@ func newAudio(c config.Audio, demo bool, dataDir string, tokens *pairing.Store, 
 	p := &audioPart{cfg: c, dataDir: dataDir, tokens: tokens, bus: bus, log: log.With("part", "audio")}
 	cfg := stream.AudioConfig{FFmpeg: c.FFmpeg, Capture: c.Capture, Playback: c.Playback, Volume: c.Volume, Log: p.log}
 	if demo && c.Capture == "" && c.Playback == "" {
-		cfg.Capture, cfg.CaptureArgs = "demo tone", []string{"-re", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"}
-		cfg.Playback, cfg.PlaybackArgs = "demo speaker", []string{"-f", "null", "-"}
+		cfg.Capture, cfg.Playback, cfg.Card = "demo tone", "demo speaker", stream.DemoCard{Hz: 1000}
 	}
 	if cfg.Capture == "" && cfg.Playback == "" {
 		return p, nil

@@ -1,17 +1,14 @@
 package daemon
 
 import (
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"doorbell/config"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/testkit/audiotest"
 )
 
 // The daemon's audio, end to end through ALSA's file plugin: a member
@@ -19,7 +16,7 @@ import (
 // at all), then the doorbell's microphone, with the LED double-blinking;
 // a viewer without audio still gets video; POST /api/listen needs a token.
 func TestDaemonAudioFollowsTheRing(t *testing.T) {
-	fileALSA(t)
+	audiotest.FileALSA(t, 1000)
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 320, 240, 15
 	cfg.Motion.Enabled = false
@@ -64,27 +61,6 @@ func TestDaemonAudioFollowsTheRing(t *testing.T) {
 	if s := d.LED().State(); s == gpio.Listening {
 		t.Error("the LED still shows listening with nobody listening")
 	}
-}
-
-// fileALSA gives ALSA, through its file plugin and an asoundrc that HOME
-// points at, a microphone "mic" that hears a steady 1 kHz tone and a
-// speaker "spk" that writes what it plays to the file it returns.
-func fileALSA(t testing.TB) (speaker string) {
-	t.Helper()
-	dir := t.TempDir()
-	tone := filepath.Join(dir, "tone.raw")
-	if err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=60",
-		"-f", "s16le", "-ac", "1", tone).Run(); err != nil {
-		t.Fatal(err)
-	}
-	speaker = filepath.Join(dir, "speaker.raw")
-	rc := fmt.Sprintf("pcm.mic { type file; slave.pcm \"null\"; file \"/dev/null\"; infile %q; format \"raw\" }\npcm.spk { type file; slave.pcm \"null\"; file %q; format \"raw\" }\n",
-		tone, speaker)
-	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(rc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("HOME", dir)
-	return speaker
 }
 
 func (d *Daemon) audioStatus(t testing.TB, addr string) (st struct {

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"doorbell/internal/testkit"
+	"doorbell/internal/testkit/audiotest"
 )
 
 // A clip with sound plays in the phone's player: the Media Source takes
 // the Opus track beside the video, and the browser decodes both.
 func TestClipWithSoundPlaysInTheBrowser(t *testing.T) {
-	fileALSA(t)
+	audiotest.FileALSA(t, 1000)
 	root := newHouseholdRoot(t)
 	ctx := trustingBrowser(t, root)
 	cfg := smallCamera()

@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"doorbell/crypto/members"
 	"doorbell/events"
 	"doorbell/gpio"
+	"doorbell/internal/testkit/audiotest"
 )
 
 // Audio in clips, end to end through ALSA's file plugin and the CLI: off
@@ -38,7 +37,7 @@ func TestClipsRecordSoundOnlyWhenAsked(t *testing.T) {
 	} {
 		on := c.on
 		t.Run(c.name, func(t *testing.T) {
-			fileALSA(t)
+			audiotest.FileALSA(t, 1000)
 			data := t.TempDir()
 			id, err := keys.Generate(keys.Hybrid)
 			if err != nil {
@@ -119,42 +118,24 @@ func TestClipsRecordSoundOnlyWhenAsked(t *testing.T) {
 			if sound[1]-sound[0] < 1.5 || math.Abs(sound[1]-video[1]) > 0.3 {
 				t.Errorf("the sound is from %.2f s to %.2f s of %.2f s of video: want over 1.5 s, to the end", sound[0], sound[1], video[1])
 			}
-			pcm, err := exec.Command("ffmpeg", "-v", "error", "-i", out, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "pipe:1").Output()
-			if err != nil {
-				t.Fatalf("decoding the clip's sound: %v", err)
-			}
-			if p := goertzelPower(pcm, 1000); p < 0.5 {
+			if p := audiotest.Goertzel(audiotest.DecodeSound(t, out), 1000); p < 0.5 {
 				t.Errorf("1 kHz has %.2f of the clip's sound's power, want most of it", p)
 			}
 		})
 	}
 }
 
-// probeStreams is ffprobe's view of a file: each codec's start and end, in seconds.
+// probeStreams is ffprobe's view of a file: each codec's start and
+// duration, in seconds.
 func probeStreams(t testing.TB, path string) map[string][2]float64 {
 	t.Helper()
-	o, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,start_time,duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p struct {
-		Streams []struct {
-			Codec    string `json:"codec_name"`
-			Start    string `json:"start_time"`
-			Duration string `json:"duration"`
-		}
-	}
-	if err := json.Unmarshal(o, &p); err != nil {
-		t.Fatal(err)
-	}
+	streams, _ := audiotest.Probe(t, path, false)
 	got := map[string][2]float64{}
-	for _, s := range p.Streams {
-		start, err1 := strconv.ParseFloat(s.Start, 64)
-		end, err2 := strconv.ParseFloat(s.Duration, 64)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("ffprobe gives %s no start or duration: %s", s.Codec, o)
+	for _, s := range streams {
+		if s.End == 0 {
+			t.Fatalf("ffprobe gives %s no duration: %+v", s.Codec, streams)
 		}
-		got[s.Codec] = [2]float64{start, end}
+		got[s.Codec] = [2]float64{s.Start, s.End - s.Start}
 	}
 	return got
 }

@@ -301,11 +301,15 @@ func testBuildArm64(t *testing.T, b builtT) {
 // drops gocv's unused imgcodecs wrappers). No module beyond them is
 // NEEDED, and no symbol of a face, people or neural-network detector is
 // imported: the README promises no faces, and a binary that carries the
-// detectors would weaken it. Read with readelf, as a reviewer would.
+// detectors would weaken it. Besides OpenCV it NEEDs libopus (the sound,
+// without libopusfile: the Opus binding's tag) and the C and C++ runtime,
+// nothing else. Read with readelf, as a reviewer would.
 func TestDaemonLinksOnlyCoreAndImgproc(t *testing.T) {
 	trixie, bookworm := need(t), needSuite(t, "bookworm")
 	allowed := map[string]bool{"core": true, "imgproc": true}
 	needed := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[libopencv_([a-z0-9_]+)\.so`)
+	anyNeeded := regexp.MustCompile(`\(NEEDED\)\s+Shared library: \[([^\]]+)\]`)
+	others := regexp.MustCompile(`^(libopencv_(core|imgproc)\.so\.[0-9.]+|libopus\.so\.0|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libm\.so\.6|libc\.so\.6)$`)
 	forbidden := regexp.MustCompile(`CascadeClassifier|HOGDescriptor|cv::dnn|FaceDetector|FaceRecognizer|cv::face|objdetect|QRCodeDetector|getDefaultPeopleDetector|readNetFrom`)
 	for _, target := range []struct{ name, bin string }{
 		{"amd64", filepath.Join(trixie.dist, "amd64/doorbelld")},
@@ -314,8 +318,19 @@ func TestDaemonLinksOnlyCoreAndImgproc(t *testing.T) {
 	} {
 		t.Run(target.name, func(t *testing.T) {
 			bin := target.bin
+			dynamic := run(t, "readelf", "-d", bin)
+			opus := false
+			for _, m := range anyNeeded.FindAllStringSubmatch(dynamic, -1) {
+				opus = opus || m[1] == "libopus.so.0"
+				if !others.MatchString(m[1]) {
+					t.Errorf("doorbelld NEEDS %s; only OpenCV's core and imgproc, libopus and the C and C++ runtime are allowed (build with make, which sets the build tags and links with lld --gc-sections and --as-needed)", m[1])
+				}
+			}
+			if !opus {
+				t.Errorf("doorbelld does not NEED libopus.so.0, which encodes and decodes its sound:\n%s", dynamic)
+			}
 			var modules []string
-			for _, m := range needed.FindAllStringSubmatch(run(t, "readelf", "-d", bin), -1) {
+			for _, m := range needed.FindAllStringSubmatch(dynamic, -1) {
 				modules = append(modules, m[1])
 				if !allowed[m[1]] {
 					t.Errorf("doorbelld NEEDS libopencv_%s; only core and imgproc are allowed (build with make, which sets gocv's tag and links with lld --gc-sections)", m[1])
@@ -498,7 +513,7 @@ func testDebPackages(t *testing.T, b builtT) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libc6", "ffmpeg", "adduser", "alsa-utils", "espeak-ng"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopus0", "libc6", "ffmpeg", "adduser", "alsa-utils", "espeak-ng"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
 				}

@@ -27,6 +27,7 @@ packages=(
   procps               # ps and /proc tools the tests use to watch processes
   espeak-ng            # the built-in spoken quick replies (en, de), made on the device and in tests
   alsa-utils           # arecord and aplay: the doorbell's microphone and speaker, with short ALSA buffers
+  libopus-dev          # libopus through cgo (gopkg.in/hraban/opus.v2, tag nolibopusfile): the daemon encodes and decodes the sound's Opus
   nodejs npm           # npm ci of web/typage's lockfile and its esbuild: TestTypageBundleMatches rebuilds web/static/age.js and compares (Debian 12's node 18 makes it byte for byte)
   # deploy/: arm64 builds, Debian packages, the unit and the SD-card image.
   mmdebstrap                                   # the arm64 Debian sysroot and root filesystems

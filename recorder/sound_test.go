@@ -1,93 +1,29 @@
 package recorder
 
 import (
-	"bytes"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
-
 	"doorbell/events"
+	"doorbell/internal/testkit/audiotest"
 	"doorbell/stream"
 )
 
-// opusTone encodes seconds of a hz sine as the microphone's 20 ms Opus packets.
-func opusTone(t testing.TB, hz, seconds float64) [][]byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=48000:duration=%g", hz, seconds),
-		"-ac", "1", "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", "pipe:1").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _, err := oggreader.NewWith(bytes.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts [][]byte
-	for {
-		p, _, err := r.ParseNextPage()
-		if err != nil {
-			break
-		}
-		if bytes.HasPrefix(p, []byte("OpusTags")) {
-			continue
-		}
-		pkts = append(pkts, p)
-	}
-	return pkts
-}
-
-// goertzel returns the power of frequency hz in 16-bit samples at 48 kHz,
-// relative to the signal's total power.
-func goertzel(pcm []byte, hz float64) float64 {
-	n := len(pcm) / 2
-	if n == 0 {
-		return 0
-	}
-	coeff := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2, total float64
-	for i := range n {
-		x := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
-		total += x * x
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	if total == 0 {
-		return 0
-	}
-	return (s1*s1 + s2*s2 - coeff*s1*s2) / (total * float64(n) / 2)
-}
-
-// decodedSound is the clip's audio track decoded to 48 kHz mono PCM.
-func decodedSound(t testing.TB, path string) []byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "pipe:1").Output()
-	if err != nil {
-		t.Fatalf("decoding the clip's sound: %v", err)
-	}
-	return out
-}
-
 // soundProbe is what ffprobe says of each stream: by codec, when it
-// starts and ends, in seconds of the clip.
+// starts and how long it lasts, in seconds of the clip.
 func soundProbe(t testing.TB, path string) map[string][2]float64 {
 	t.Helper()
-	p, _ := ffprobe(t, path)
+	streams, _ := audiotest.Probe(t, path, false)
 	got := map[string][2]float64{}
-	for _, s := range p.Streams {
-		d, err := strconv.ParseFloat(s.Duration, 64)
-		start, err2 := strconv.ParseFloat(s.Start, 64)
-		if err != nil || err2 != nil {
-			t.Fatalf("ffprobe gives %s no duration or start: %+v", s.CodecName, p)
+	for _, s := range streams {
+		if s.End == 0 {
+			t.Fatalf("ffprobe gives %s no duration: %+v", s.Codec, streams)
 		}
-		got[s.CodecName] = [2]float64{start, d}
+		got[s.Codec] = [2]float64{s.Start, s.End - s.Start}
 	}
 	return got
 }
@@ -98,7 +34,7 @@ func TestMuxerPutsTheMicrophoneInASecondTrack(t *testing.T) {
 	const fps = 30
 	start := time.Now()
 	aus := restamp(encoded(t, 320, 240, fps, 91, 500*time.Millisecond), start, fps)
-	tone := opusTone(t, 1000, 4)
+	tone := audiotest.OpusTone(t, 1000, 4)
 	var sink plainSink
 	m := newMuxer(&sink, fps, time.Second, 0, true)
 	sent := 0
@@ -134,7 +70,7 @@ func TestMuxerPutsTheMicrophoneInASecondTrack(t *testing.T) {
 	if errs := decodeErrors(t, path); errs != "" {
 		t.Errorf("ffmpeg decode errors: %s", errs)
 	}
-	if p := goertzel(decodedSound(t, path), 1000); p < 0.5 {
+	if p := audiotest.Goertzel(audiotest.DecodeSound(t, path), 1000); p < 0.5 {
 		t.Errorf("1 kHz has %.2f of the decoded sound's power, want most of it", p)
 	}
 }
@@ -144,8 +80,7 @@ func TestMuxerPutsTheMicrophoneInASecondTrack(t *testing.T) {
 // clip opens with the tone in an Opus track beside the video.
 func TestClipsRecordTheMicrophoneWhileTheyRecord(t *testing.T) {
 	var live atomic.Int32
-	mic, err := stream.NewAudio(stream.AudioConfig{Capture: "demo tone",
-		CaptureArgs: []string{"-re", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"}, Log: testLog(t)})
+	mic, err := stream.NewAudio(stream.AudioConfig{Capture: "demo tone", Card: stream.DemoCard{Hz: 1000}, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +121,7 @@ func TestClipsRecordTheMicrophoneWhileTheyRecord(t *testing.T) {
 	if len(got) != 2 || math.Abs(got["h264"][1]-dur) > 0.1 {
 		t.Fatalf("ffprobe streams %v, want h264 of %.2f s and opus", got, dur)
 	}
-	// The sound starts once the microphone runs, after the ring (ffmpeg's
+	// The sound starts once the microphone runs, after the ring (arecord's
 	// start takes a while on a loaded machine), and goes on to the end, less
 	// what was still in the microphone's pipeline when the clip stopped.
 	pre := res.Record.Trigger.Sub(res.Record.Start).Seconds()
@@ -196,7 +131,7 @@ func TestClipsRecordTheMicrophoneWhileTheyRecord(t *testing.T) {
 	if errs := decodeErrors(t, out); errs != "" {
 		t.Errorf("ffmpeg decode errors: %s", errs)
 	}
-	if p := goertzel(decodedSound(t, out), 1000); p < 0.5 {
+	if p := audiotest.Goertzel(audiotest.DecodeSound(t, out), 1000); p < 0.5 {
 		t.Errorf("1 kHz has %.2f of the decoded sound's power, want most of it", p)
 	}
 }

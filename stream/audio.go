@@ -4,41 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 )
 
 // AudioConfig sets up the doorbell's sound: a microphone whose Opus goes to
 // every listening viewer, and a speaker that plays what a member says.
-// They run as subprocesses, as the video encoder does: arecord | ffmpeg
-// (PCM to Opus RTP on loopback) for the microphone, and ffmpeg | aplay
-// (Ogg Opus on stdin to PCM) for the speaker. arecord and aplay set
-// ALSA's buffer small (ffmpeg's own ALSA output would take up to the
-// device's largest buffer, often over half a second of delay).
+// libopus encodes and decodes in the daemon; the sound card moves PCM
+// (arecord and aplay on ALSA, with small buffers).
 type AudioConfig struct {
-	FFmpeg         string // the ffmpeg executable; "" means "ffmpeg"
+	// FFmpeg decodes the quick replies and the ring sound for the
+	// speaker; "" means "ffmpeg".
+	FFmpeg         string
 	ARecord, APlay string // alsa-utils' programs; "" means "arecord" and "aplay"
 	// Capture is the microphone's ALSA device, such as "plughw:1,0"; ""
-	// means no microphone. CaptureArgs, if set, are ffmpeg input
-	// arguments used instead of arecord (the demo's synthetic tone).
-	Capture     string
-	CaptureArgs []string
+	// means no microphone.
+	Capture string
 	// Playback is the speaker's ALSA device; "" means no speaker.
-	// PlaybackArgs, if set, are ffmpeg output arguments used instead of
-	// aplay (the demo's speaker that discards what it plays).
-	Playback     string
-	PlaybackArgs []string
-	Volume       float64 // of the phone's voice and the replies, 0 to 2; 0 means 1
+	Playback string
+	// Card, if set, is the sound card instead of ALSA on Capture and
+	// Playback (the demo's DemoCard), which then only name the devices.
+	Card   SoundCard
+	Volume float64 // of the phone's voice and the replies, 0 to 2; 0 means 1
 
 	// Hold is how long after the speaker's last sound the doorbell's
 	// microphone stays muted (half duplex, so the visitor does not hear
@@ -47,14 +42,6 @@ type AudioConfig struct {
 	Log  *slog.Logger
 }
 
-// ALSA buffer sizes asked of arecord and aplay, in microseconds: the
-// speaker's bounds how long it plays on after a release.
-const (
-	captureBufferUS  = 80000
-	playbackBufferUS = 40000
-	alsaPeriodUS     = 10000
-)
-
 // Audio is the doorbell's microphone and speaker. The microphone runs
 // only while Allow says so and at least one viewer receives audio, or
 // while a clip records it (Record, when the owner turned on audio in
@@ -62,6 +49,7 @@ const (
 // while someone who could talk is connected, so that talk starts at once.
 type Audio struct {
 	cfg   AudioConfig
+	card  SoundCard
 	log   *slog.Logger
 	track *webrtc.TrackLocalStaticSample // the microphone, shared by every listener
 
@@ -93,7 +81,7 @@ type Audio struct {
 	speakerPkts  atomic.Uint64
 	micStarts    atomic.Uint64
 	// The CPU time of the microphone's and the speaker's finished
-	// processes (arecord, ffmpeg, aplay), for the CPU figures.
+	// processes (arecord, aplay), for the CPU figures.
 	micCPU, speakerCPU atomic.Int64
 	failed             atomic.Value // string: the last failure of the microphone or speaker
 }
@@ -101,18 +89,13 @@ type Audio struct {
 type talkPacket struct {
 	payload []byte
 	at      time.Time
+	lost    int // packets of the phone's missing just before this one
 }
 
 // NewAudio prepares the doorbell's sound; nothing runs until someone listens.
 func NewAudio(cfg AudioConfig) (*Audio, error) {
 	if cfg.FFmpeg == "" {
 		cfg.FFmpeg = "ffmpeg"
-	}
-	if cfg.ARecord == "" {
-		cfg.ARecord = "arecord"
-	}
-	if cfg.APlay == "" {
-		cfg.APlay = "aplay"
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = 250 * time.Millisecond
@@ -127,14 +110,18 @@ func NewAudio(cfg AudioConfig) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Audio{cfg: cfg, log: cfg.Log, track: track, talkIn: make(chan talkPacket, 64)}, nil
+	card := cfg.Card
+	if card == nil {
+		card = ALSA{ARecord: cfg.ARecord, APlay: cfg.APlay, CaptureDevice: cfg.Capture, PlaybackDevice: cfg.Playback}
+	}
+	return &Audio{cfg: cfg, card: card, log: cfg.Log, track: track, talkIn: make(chan talkPacket, 64)}, nil
 }
 
 // HasMic reports whether a microphone is configured.
-func (a *Audio) HasMic() bool { return a.cfg.Capture != "" || len(a.cfg.CaptureArgs) > 0 }
+func (a *Audio) HasMic() bool { return a.cfg.Capture != "" }
 
 // HasSpeaker reports whether a speaker is configured.
-func (a *Audio) HasSpeaker() bool { return a.cfg.Playback != "" || len(a.cfg.PlaybackArgs) > 0 }
+func (a *Audio) HasSpeaker() bool { return a.cfg.Playback != "" }
 
 // OnLive sets f to be told each time the microphone goes live or off (the
 // status LED shows it to the visitor).
@@ -337,158 +324,166 @@ func (a *Audio) supervise(ctx context.Context, done chan struct{}, what string, 
 	}
 }
 
-// CaptureArgv returns the microphone's pipeline: arecord on the ALSA device
-// (or ffmpeg's own input arguments in), then ffmpeg encoding 20 ms Opus
-// packets sent by RTP to 127.0.0.1:port.
-func (a *Audio) CaptureArgv(port int) [][]string {
-	encode := []string{"-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-application", "voip",
-		"-frame_duration", "20", "-compression_level", "5", "-payload_type", "111", "-f", "rtp", "rtp://127.0.0.1:" + strconv.Itoa(port) + "?pkt_size=1200"}
-	ff := []string{a.cfg.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-fflags", "nobuffer", "-flags", "low_delay"}
-	if len(a.cfg.CaptureArgs) > 0 {
-		return [][]string{append(append(ff, a.cfg.CaptureArgs...), encode...)}
-	}
-	rec := []string{a.cfg.ARecord, "-q", "-D", a.cfg.Capture, "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1",
-		"--buffer-time=" + strconv.Itoa(captureBufferUS), "--period-time=" + strconv.Itoa(alsaPeriodUS), "-"}
-	ff = append(ff, "-f", "s16le", "-ar", "48000", "-ac", "1", "-probesize", "32", "-analyzeduration", "0", "-i", "pipe:0")
-	return [][]string{rec, append(ff, encode...)}
-}
-
-// captureOnce runs the microphone's pipeline and forwards its Opus packets.
+// captureOnce encodes the microphone's sound as it comes, 20 ms at a
+// time, and sends it on.
 func (a *Audio) captureOnce(ctx context.Context) error {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	enc, err := newMicEncoder(micComplexity)
 	if err != nil {
-		return fmt.Errorf("cannot open a loopback port for ffmpeg: %w", err)
+		return err
 	}
-	defer conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p, err := runPipeline(ctx, nil, nil, a.CaptureArgv(conn.LocalAddr().(*net.UDPAddr).Port)...)
+	mic, err := a.card.Capture(ctx)
 	if err != nil {
-		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
+		return fmt.Errorf("microphone %s: %w", a.cfg.Capture, err)
 	}
-	defer func() { p.kill(); a.micCPU.Add(int64(p.cpu)) }()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-p.done:
+	defer func() {
+		cancel()
+		_ = mic.Close()
+		if c, ok := mic.(cpuUser); ok {
+			a.micCPU.Add(int64(c.cpu()))
 		}
-		conn.Close()
 	}()
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			cancel()
-			<-p.done
-			if p.err != nil {
-				return fmt.Errorf("%v; check audio.capture (arecord -L lists the devices)", p.err)
-			}
-			return fmt.Errorf("no sound from %s for 2 s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
+	deadline, _ := mic.(interface{ SetReadDeadline(time.Time) error })
+	frame := make([]byte, frameBytes)
+	for i := 0; ; i++ {
+		if deadline != nil && i%25 == 0 { // each 0.5 s: a timer reset a frame costs more than the read
+			_ = deadline.SetReadDeadline(time.Now().Add(2 * time.Second))
 		}
-		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
-			continue
+		if _, err := io.ReadFull(mic, frame); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return fmt.Errorf("no sound from %s for 1.5 s; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				return fmt.Errorf("the microphone %s stopped; check audio.capture (arecord -L lists the devices)", a.cfg.Capture)
+			}
+			return fmt.Errorf("%w; check audio.capture (arecord -L lists the devices)", err)
+		}
+		captured := time.Now()
+		pkt, err := enc.encode(frame)
+		if err != nil {
+			return err
 		}
 		a.micPackets.Add(1)
-		a.toRecorders(pkt.Payload, time.Now())
+		a.toRecorders(pkt, captured)
 		if t := a.lastSpeaker.Load(); t != 0 && time.Since(time.Unix(0, t)) < a.cfg.Hold {
 			a.mutedPackets.Add(1) // half duplex: the speaker is playing
 			continue
 		}
-		_ = a.track.WriteSample(media.Sample{Data: append([]byte(nil), pkt.Payload...), Duration: 20 * time.Millisecond})
+		// pion's Opus payloader copies the packet before WriteSample returns.
+		_ = a.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
 	}
 }
 
-// speakerArgv is the pipeline that plays ffmpeg input in on the speaker.
-func (a *Audio) speakerArgv(in []string, volume float64) [][]string {
+// decodeArgv is ffmpeg decoding input in to the speaker's PCM, on stdout.
+func (a *Audio) decodeArgv(in []string, volume float64) []string {
 	ff := []string{a.cfg.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"}
 	ff = append(ff, in...)
-	ff = append(ff, "-ac", "1", "-ar", "48000")
+	ff = append(ff, "-ac", "1", "-ar", strconv.Itoa(sampleRate))
 	if volume <= 0 {
 		volume = a.cfg.Volume
 	}
 	if volume != 1 {
 		ff = append(ff, "-af", "volume="+strconv.FormatFloat(volume, 'f', 2, 64))
 	}
-	if len(a.cfg.PlaybackArgs) > 0 {
-		return [][]string{append(ff, a.cfg.PlaybackArgs...)}
-	}
-	play := []string{a.cfg.APlay, "-q", "-D", a.cfg.Playback, "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1",
-		"--buffer-time=" + strconv.Itoa(playbackBufferUS), "--period-time=" + strconv.Itoa(alsaPeriodUS), "-"}
-	return [][]string{append(ff, "-f", "s16le", "-flush_packets", "1", "pipe:1"), play}
+	return append(ff, "-f", "s16le", "pipe:1")
 }
 
-// playOnce runs the speaker's player: the phones' voices as they arrive,
-// as Ogg Opus into ffmpeg, PCM into aplay. Between words nothing is
-// written and ALSA plays silence; nothing is inserted between the phone's
-// frames, which would break the decoder's prediction.
+// maxConcealed is the most lost packets in a row the speaker fills in:
+// a longer gap is a pause in the talk, and plays as silence.
+const maxConcealed = 5
+
+// playOnce runs the speaker for the phones' voices: each packet decoded
+// as it arrives and played. A lost packet is filled in from the next
+// one's FEC or by concealment; between words nothing is written and the
+// sound card plays silence.
 func (a *Audio) playOnce(ctx context.Context) error {
-	r, w, err := os.Pipe()
+	dec, err := newSpeakerDecoder(a.cfg.Volume)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	in := []string{"-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0", "-f", "ogg", "-i", "pipe:0"}
-	p, err := runPipeline(ctx, r, nil, a.speakerArgv(in, 0)...)
-	r.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	spk, err := a.card.Playback(ctx)
 	if err != nil {
-		return fmt.Errorf("%w; install alsa-utils and ffmpeg", err)
+		return fmt.Errorf("speaker %s: %w", a.cfg.Playback, err)
 	}
-	defer func() { p.kill(); a.speakerCPU.Add(int64(p.cpu)) }()
-	ogg, err := oggwriter.NewWith(w, 48000, 2)
-	if err != nil {
-		return err
+	defer func() {
+		cancel()
+		_ = spk.Close()
+		if c, ok := spk.(cpuUser); ok {
+			a.speakerCPU.Add(int64(c.cpu()))
+		}
+	}()
+	var stopped <-chan struct{} // the speaker's program ended by itself
+	if s, ok := spk.(interface{ stopped() <-chan struct{} }); ok {
+		stopped = s.stopped()
 	}
-	var seq uint16
-	write := func(payload []byte) error {
-		seq++
-		return ogg.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: payload})
+	failed := func(err error) error {
+		if cerr := spk.Close(); cerr != nil {
+			err = cerr
+		}
+		return fmt.Errorf("speaker %s: %v; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, err)
 	}
-	// After the talk stops, a few frames of silence push its last words
-	// through ffmpeg and aplay (which plays only whole periods).
-	flush := time.NewTimer(time.Hour)
-	defer flush.Stop()
-	flushing := 0
+	playing := false // a packet was decoded: a loss after it can be concealed
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-p.done:
-			return fmt.Errorf("%v; check audio.playback (aplay -L lists the devices)", p.err)
+		case <-stopped:
+			return failed(errors.New("it stopped"))
 		case t := <-a.talkIn:
 			if time.Since(t.at) > 300*time.Millisecond {
+				playing = false
 				continue // held up while a reply had the speaker: too late to be heard
 			}
-			if err := write(t.payload); err != nil {
-				return fmt.Errorf("the speaker's ffmpeg: %w", err)
+			if playing && t.lost > 0 && t.lost <= maxConcealed {
+				for i := 0; i < t.lost; i++ {
+					var next []byte
+					if i == t.lost-1 {
+						next = t.payload // its FEC carries the packet just before it
+					}
+					pcm, err := dec.conceal(next)
+					if err != nil {
+						return err
+					}
+					if _, err := spk.Write(pcm); err != nil {
+						return failed(err)
+					}
+				}
 			}
+			pcm, err := dec.decode(t.payload)
+			if err != nil {
+				a.log.Debug("a phone's packet did not decode", "err", err)
+				playing = false
+				continue
+			}
+			if _, err := spk.Write(pcm); err != nil {
+				return failed(err)
+			}
+			playing = true
 			a.speakerPkts.Add(1)
 			a.lastSpeaker.Store(time.Now().UnixNano())
-			flushing = 3
-			flush.Reset(releaseGap)
-		case <-flush.C:
-			if err := write(opusSilence); err != nil {
-				return fmt.Errorf("the speaker's ffmpeg: %w", err)
-			}
-			if flushing--; flushing > 0 {
-				flush.Reset(20 * time.Millisecond)
-			}
 		}
 	}
 }
 
-// opusSilence is a 20 ms Opus frame of silence (CELT, fullband), as
-// libopus makes it of digital silence.
-var opusSilence = []byte{0xf8, 0xff, 0xfe}
-
 // listenTo passes a phone's voice to the speaker's player until the track ends.
 func (a *Audio) listenTo(tr *webrtc.TrackRemote) {
+	var lastSeq uint16
+	first := true
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
+		lost := 0
+		if !first {
+			lost = int(p.SequenceNumber - lastSeq - 1) // wraps: a late or repeated packet is a huge gap, not a loss
+		}
+		first, lastSeq = false, p.SequenceNumber
 		if len(p.Payload) <= 3 { // DTX, or a muted track's silence: not talk
 			continue
 		}
@@ -499,7 +494,7 @@ func (a *Audio) listenTo(tr *webrtc.TrackRemote) {
 		a.lastTalk.Store(now.UnixNano())
 		a.lastSpeaker.Store(now.UnixNano())
 		select {
-		case a.talkIn <- talkPacket{payload: p.Payload, at: now}:
+		case a.talkIn <- talkPacket{payload: p.Payload, at: now, lost: lost}:
 		default: // the speaker is behind: drop rather than delay
 		}
 	}

@@ -1,15 +1,18 @@
 package stream
 
 import (
-	"context"
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"doorbell/internal/testkit/audiotest"
 )
 
 // fifoDevices writes an asoundrc whose "mic" reads a FIFO that the
@@ -160,7 +165,7 @@ func BenchmarkMouthToEar(b *testing.B) {
 	phone := dialAudio(b, p.srv.URL+"/whep", true)
 	a.Allow(true)
 	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
-	talk := opusTone(b, 440, 0.6)
+	talk := audiotest.OpusTone(b, 440, 0.6)
 
 	var down, up, quiet []float64
 	b.ResetTimer()
@@ -170,22 +175,22 @@ func BenchmarkMouthToEar(b *testing.B) {
 		at := make(chan time.Time, 1)
 		burst <- at
 		start := <-at
-		eventually(b, 5*time.Second, "the tone at the phone", func() bool {
-			for _, pkt := range phone.packets()[seen:] {
-				if len(pkt.Payload) > 40 {
-					return true
+		// The first packet of the tone: decoded, as the phone would (a
+		// quiet packet is not always small: FEC).
+		loudAt := func() int {
+			pkts := phone.packets()[seen:]
+			pcm := audiotest.DecodeOpus(b, payloads(pkts))
+			for i := 0; i+1 < len(pcm); i += 2 {
+				if v := int16(binary.LittleEndian.Uint16(pcm[i:])); v > 2000 || v < -2000 {
+					return seen + i/frameBytes // every packet is 20 ms
 				}
 			}
-			return false
-		})
-		var arrived time.Time
-		phone.mu.Lock()
-		for j := seen; j < len(phone.received); j++ {
-			if len(phone.received[j].Payload) > 40 {
-				arrived = phone.arrivals[j]
-				break
-			}
+			return -1
 		}
+		eventually(b, 5*time.Second, "the tone at the phone", func() bool { return loudAt() >= 0 })
+		j := loudAt()
+		phone.mu.Lock()
+		arrived := phone.arrivals[j]
 		phone.mu.Unlock()
 		down = append(down, float64(arrived.Sub(start).Microseconds())/1000)
 		time.Sleep(400 * time.Millisecond) // the tone ends
@@ -226,65 +231,183 @@ func BenchmarkMouthToEar(b *testing.B) {
 
 // BenchmarkAudioCPU: the CPU of two-way audio, as % of one core, while the
 // doorbell's microphone streams to a phone and the phone talks without a
-// pause, for b.N seconds. The microphone is ffmpeg's own real-time source
-// and the speaker discards, because ALSA's null device, which the other
-// tests use, spins (arecord alone on it takes a quarter of a core here; on
-// a sound card it sleeps until the card's interrupt). It reports the
-// ffmpeg children (encoding and decoding; each apart too: mic-ffmpeg and
-// speaker-ffmpeg) and everything (this process too, whose pion peer and
-// test loop play the phone's part as well). The phone's goroutines carry
-// the pprof label side=phone, so that a CPU profile splits this process's
-// share between the doorbell and the phone:
+// pause, for b.N seconds. The sound card is ALSA's file plugin on FIFOs
+// (as BenchmarkMouthToEar's): a voice is written into one in real time
+// and the speaker's sound read from the other, so arecord and aplay wait
+// for sound as they would on a card (ALSA's null device alone, which the
+// tests use, spins). The phone and the FIFOs' far ends are another
+// process (the test binary again: runBenchPhone), so what this process
+// uses is the doorbell's own. It reports the doorbell: this process
+// (doorbell-go: Opus, WebRTC, the hub) and arecord and aplay (from their
+// exit records), and their sum (doorbell); and the test phone apart
+// (phone, not the doorbell's). A CPU profile shows where doorbell-go goes:
 //
 //	go test ./stream -run X -bench AudioCPU -benchtime 60x -cpuprofile cpu.prof
-//	go tool pprof -tags stream.test cpu.prof
+//	go tool pprof -top stream.test cpu.prof
 func BenchmarkAudioCPU(b *testing.B) {
-	a, err := NewAudio(AudioConfig{
-		CaptureArgs:  []string{"-re", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"},
-		PlaybackArgs: []string{"-f", "null", "-"},
-		Hold:         time.Millisecond, Log: testLog(b)})
+	if c := os.Getenv("DOORBELL_OPUS_COMPLEXITY"); c != "" { // the figure at another complexity
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			b.Fatalf("DOORBELL_OPUS_COMPLEXITY=%q: %v", c, err)
+		}
+		defer func(c int) { micComplexity = c }(micComplexity)
+		micComplexity = n
+	}
+	micFIFO, _ := fifoDevices(b)
+	dir := filepath.Dir(micFIFO)
+	a, err := NewAudio(AudioConfig{Capture: "mic", Playback: "spk", Hold: time.Millisecond, Log: testLog(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(a.Close)
 	p := startPipeline(b, pipelineConfig{audio: a, noEncoder: true})
-	asPhone := func(f func()) {
-		pprof.Do(context.Background(), pprof.Labels("side", "phone"), func(context.Context) { f() })
+	var talk []byte
+	for _, pkt := range audiotest.OpusTone(b, 440, 1) {
+		talk = append(binary.BigEndian.AppendUint16(talk, uint16(len(pkt))), pkt...)
 	}
-	var phone *audioPeer
-	asPhone(func() { phone = dialAudio(b, p.srv.URL+"/whep", true) })
+	for name, data := range map[string][]byte{"voice.pcm": audiotest.Speech(b), "talk.opus": talk, "whep.url": []byte(p.srv.URL + "/whep")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
 	a.Allow(true)
-	eventually(b, 15*time.Second, "the microphone live", func() bool { return len(phone.packets()) > 25 })
-	talk := opusTone(b, 440, 1)
+	phone := exec.Command(os.Args[0], "-test.run=^$")
+	phone.Env = append(os.Environ(), benchPhoneEnv+"="+dir)
+	phone.Stderr = os.Stderr
+	stdin, err := phone.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := phone.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := phone.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = phone.Process.Kill(); _ = phone.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	phoneSays := func(format string, v ...any) {
+		b.Helper()
+		if !lines.Scan() {
+			b.Fatalf("the phone stopped: %v", lines.Err())
+		}
+		if _, err := fmt.Sscanf(lines.Text(), format, v...); err != nil {
+			b.Fatalf("the phone says %q: %v", lines.Text(), err)
+		}
+	}
+	var phoneCPU0, phoneCPU1, received, heard int64
+	phoneSays("ready %d", &phoneCPU0)
+	doorbellCPU := func() (self, arecord, aplay time.Duration) {
+		var r syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano()), time.Duration(a.micCPU.Load()), time.Duration(a.speakerCPU.Load())
+	}
 
-	var ru0, rc0, ru1, rc1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc0)
-	mic0, spk0 := a.micCPU.Load(), a.speakerCPU.Load()
+	// The baseline: the same session, with its sound off (the microphone
+	// stopped, the phone silent), as a viewer watching video has it.
+	a.Allow(false)
+	eventually(b, 10*time.Second, "the microphone off", func() bool { return !a.Live() })
+	idle := 5 * time.Second
+	self0, _, _ := doorbellCPU()
+	<-time.After(idle)
+	self1, _, _ := doorbellCPU()
+	baseline := 100 * float64(self1-self0) / float64(idle)
+
+	a.Allow(true)
+	eventually(b, 10*time.Second, "the microphone live again", func() bool { return a.Live() })
+	if _, err := io.WriteString(stdin, "talk\n"); err != nil {
+		b.Fatal(err)
+	}
+	phoneSays("talking %d", &phoneCPU0)
+	self0, mic0, spk0 := doorbellCPU()
+	st0 := a.Status()
 	start := time.Now()
 	b.ResetTimer()
-	asPhone(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < b.N*50; i++ { // b.N seconds of talk
-			<-tick.C
-			if err := phone.mic.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: 20 * time.Millisecond}); err != nil {
+	<-time.After(time.Duration(b.N) * time.Second) // the measured time: b.N seconds of two-way sound
+	b.StopTimer()
+	self1, _, _ = doorbellCPU()
+	wall := time.Since(start)
+	st1 := a.Status()
+	_ = stdin.Close()
+	phoneSays("%d %d %d", &phoneCPU1, &received, &heard)
+	a.Close() // arecord and aplay exit and are waited for: their CPU counts
+	_, mic1, spk1 := doorbellCPU()
+	pct := func(d time.Duration) float64 { return 100 * float64(d) / float64(wall) }
+	arecord, aplay, self := pct(mic1-mic0), pct(spk1-spk0), pct(self1-self0)
+	b.ReportMetric(arecord, "arecord-%core")
+	b.ReportMetric(aplay, "aplay-%core")
+	b.ReportMetric(self, "doorbell-go-%core")
+	b.ReportMetric(arecord+aplay+self, "doorbell-%core")
+	b.ReportMetric(baseline, "baseline-%core")
+	b.ReportMetric(arecord+aplay+self-baseline, "audio-%core")
+	b.ReportMetric(pct(time.Duration(phoneCPU1-phoneCPU0)), "phone-%core")
+	b.ReportMetric(float64(st1.Played-st0.Played)/wall.Seconds(), "played/s")
+	b.ReportMetric(float64(st1.MicPackets-st0.MicPackets)/wall.Seconds(), "encoded/s")
+	// Both ways really ran, at about real time.
+	if played := st1.Played - st0.Played; played < uint64(b.N*40) {
+		b.Errorf("the speaker played %d packets in %d s", played, b.N)
+	}
+	if encoded := st1.MicPackets - st0.MicPackets; encoded < uint64(b.N*40) { // some muted while the speaker played (half duplex), but encoded
+		b.Errorf("the microphone made %d packets in %d s", encoded, b.N)
+	}
+	if heard < int64(b.N)*40*frameBytes || received < int64(b.N)*30 {
+		b.Errorf("the phone received %d packets and the speaker played %d bytes in %d s", received, heard, b.N)
+	}
+}
+
+// BenchmarkOpusEncode: libopus encoding a voice (espeak-ng's) in 20 ms frames at
+// a few complexities, as % of one core in real time (the CPU time per
+// frame, of this thread, over 20 ms: other programs on the machine do
+// not count): the figure opusComplexity is chosen by.
+func BenchmarkOpusEncode(b *testing.B) {
+	pcm := audiotest.Speech(b)
+	for _, c := range []int{2, 3, 4, 5, 8, 10} {
+		b.Run(fmt.Sprintf("complexity=%d", c), func(b *testing.B) {
+			enc, err := newMicEncoder(c)
+			if err != nil {
 				b.Fatal(err)
 			}
+			cpu := threadCPU(b)
+			for i := 0; i < b.N; i++ {
+				off := (i * frameBytes) % len(pcm)
+				if _, err := enc.encode(pcm[off : off+frameBytes]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(100*float64(cpu())/float64(b.N)/float64(20*time.Millisecond), "%core")
+		})
+	}
+}
+
+// BenchmarkOpusDecode: libopus decoding a phone's 20 ms packets for the
+// speaker, as % of one core in real time.
+func BenchmarkOpusDecode(b *testing.B) {
+	pkts := audiotest.OpusTone(b, 440, 1)
+	dec, err := newSpeakerDecoder(0.8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := threadCPU(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := dec.decode(pkts[i%len(pkts)]); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.StopTimer()
-	wall := time.Since(start)
-	a.Close() // the ffmpeg children exit and are waited for: their CPU counts
-	b.ReportMetric(100*float64(a.micCPU.Load()-mic0)/float64(wall), "mic-ffmpeg-%core")
-	b.ReportMetric(100*float64(a.speakerCPU.Load()-spk0)/float64(wall), "speaker-ffmpeg-%core")
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc1)
-	cpu := func(r syscall.Rusage) float64 { return float64(r.Utime.Nano() + r.Stime.Nano()) }
-	b.ReportMetric(100*(cpu(rc1)-cpu(rc0))/float64(wall), "ffmpeg-%core")
-	b.ReportMetric(100*(cpu(ru1)-cpu(ru0))/float64(wall), "go-%core")
-	b.ReportMetric(100*(cpu(ru1)-cpu(ru0)+cpu(rc1)-cpu(rc0))/float64(wall), "total-%core")
-	if st := a.Status(); st.Played < uint64(b.N*40) {
-		b.Errorf("the speaker played %d packets in %d s", st.Played, b.N)
+	}
+	b.ReportMetric(100*float64(cpu())/float64(b.N)/float64(20*time.Millisecond), "%core")
+}
+
+// threadCPU locks the benchmark to its thread and resets its timer; the
+// function it returns is the thread's CPU time since.
+func threadCPU(b *testing.B) func() time.Duration {
+	runtime.LockOSThread()
+	b.Cleanup(runtime.UnlockOSThread)
+	var r0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r0)
+	b.ResetTimer()
+	return func() time.Duration {
+		var r syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r)
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
 	}
 }

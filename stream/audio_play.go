@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -56,9 +57,15 @@ func (a *Audio) Play(ctx context.Context, input []string, volume float64) error 
 			}
 		}
 	}
-	p, err := runPipeline(ctx, nil, nil, a.speakerArgv(input, volume)...)
+	spk, err := a.card.Playback(ctx)
 	if err != nil {
-		return fmt.Errorf("speaker: %w; install alsa-utils and ffmpeg", err)
+		return fmt.Errorf("speaker %s: %w", a.cfg.Playback, err)
+	}
+	closeSpeaker := sync.OnceValue(spk.Close) // lets what was written play out
+	defer closeSpeaker()
+	p, err := runPipeline(ctx, nil, spk, a.decodeArgv(input, volume))
+	if err != nil {
+		return fmt.Errorf("speaker: %w; install ffmpeg", err)
 	}
 	defer p.kill()
 	mute := time.NewTicker(50 * time.Millisecond)
@@ -67,10 +74,18 @@ func (a *Audio) Play(ctx context.Context, input []string, volume float64) error 
 		a.lastSpeaker.Store(time.Now().UnixNano()) // half duplex while it plays
 		select {
 		case <-p.done:
-			if ctx.Err() != nil || p.err == nil {
-				return nil // played, or cut off by talk, a newer sound or the caller
+			if ctx.Err() != nil {
+				return nil // cut off by talk, a newer sound or the caller
 			}
-			return fmt.Errorf("speaker %s: %v; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, p.err)
+			err := p.err
+			if cerr := closeSpeaker(); err == nil {
+				err = cerr
+			}
+			a.lastSpeaker.Store(time.Now().UnixNano())
+			if err != nil {
+				return fmt.Errorf("speaker %s: %v; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, err)
+			}
+			return nil
 		case <-ctx.Done():
 			return nil
 		case <-mute.C:
