@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"doorbell/clipstore"
@@ -166,6 +167,28 @@ func TestClipListInTheBrowser(t *testing.T) {
 	var tm map[string]float64
 	_ = json.Unmarshal([]byte(timings), &tm)
 	t.Logf("clip list timings (ms since the page began loading): %v", tm)
+	// The records were opened in the record worker: only it reports how
+	// long opening took, one figure per record it opened.
+	if n, _ := js[int](ctx, `doorbell.clips.steps.open.length`); n < 3 {
+		t.Errorf("%d records were opened in the record worker, want the 3 sealed to the phone", n)
+	}
+
+	// Where the record worker cannot start, the entries say so in words;
+	// the page does not open them itself.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		const W = window.Worker;
+		window.Worker = class extends W { constructor(url, opts) { super(/clipworker/.test(String(url)) ? '/assets/no-such-worker.js' : url, opts); } };
+	})()`}); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, origin+"/")
+	waitJS(t, ctx, state(after), 10*time.Second, func(s string) bool { return s == "no-worker" })
+	if s := text(after); !strings.Contains(s, "could not start the part of the app that opens clips") || !strings.Contains(s, "Reload the app") {
+		t.Errorf("without its worker, an entry says %q", s)
+	}
+	if s, _ := js[string](ctx, state(before)); s != "before" {
+		t.Errorf("without the worker, the clip from before pairing is %q, want its notice", s)
+	}
 }
 
 // captureResponses records the body of every response the page gets from

@@ -4,7 +4,7 @@
 // (Media Source Extensions, or ManagedMediaSource on iOS 17.1+), and the
 // whole against the record's hash. crypto/clip defines the format.
 import { Decrypter, sha256 } from './age.js';
-import { verifyEd25519 } from './clips.js';
+import { verifyEd25519 } from './records.js';
 
 const CHUNK = 1 << 20; // bytes per Range request
 const AHEAD = 10; // seconds of video buffered ahead of the picture, at most
