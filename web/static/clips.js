@@ -10,7 +10,16 @@ import { REASONS, b64 } from './records.js';
 export { REASONS, openRecord, verifyEd25519 } from './records.js';
 
 const FIRST = 20; // entries opened at once, without waiting to be scrolled to
-const AHEAD = 2; // entries handed to each worker ahead of its results
+// Entries being fetched or opened at a time: enough that the workers never
+// wait on the network, few enough that what comes on screen next during a
+// fling is opened next.
+const IN_FLIGHT = 6;
+const CHUNK = 200; // entries built per task, after the first FIRST
+const HOUR = new Intl.DateTimeFormat([], { month: 'short', day: 'numeric', hour: '2-digit' });
+const WHEN = new Intl.DateTimeFormat([], { dateStyle: 'medium', timeStyle: 'medium' });
+const ENTRY = document.createElement('template');
+ENTRY.innerHTML = '<li class="clip loading"><img class="thumb" width="96" height="54" hidden alt="">' +
+  '<div><strong class="kind">Clip</strong> <span class="when"></span><br><span class="why muted">Opening…</span></div></li>';
 // WORKERS is how many record workers open entries at once: two where the
 // phone has cores to spare, so that one decapsulation does not wait for
 // another; one on a two-core machine, where the page needs the other core.
@@ -32,7 +41,7 @@ export function setup({ token, list, empty }) {
   // timings: ms since the page began loading; steps: for the first FIRST
   // entries, ms each spent being fetched and opened (in a worker) and
   // rendered (on this thread), for the benchmarks to show where time goes.
-  const api = { shown: 0, entries: new Map(), refresh, timings: {}, steps: { fetch: [], open: [], render: [] } };
+  const api = { shown: 0, entries: new Map(), refresh, timings: { setup: performance.now() }, steps: { fetch: [], open: [], render: [] }, workers: WORKERS };
   let key, stored;
   let ready = false;
   const locked = new Set(); // entries waiting for the passkey
@@ -44,9 +53,10 @@ export function setup({ token, list, empty }) {
     if (key) for (const w of workers) w.postMessage({ key: key.identity });
   });
 
-  // The record workers. Each is handed a few entries at a time; the rest
-  // wait here, so that what is on screen when a worker frees up goes next.
+  // The record workers. A few entries at a time are fetched and handed to
+  // them; the rest wait here, so that what is on screen goes next.
   const workers = [];
+  let inFlight = 0;
   const byId = new Map(); // entries in a worker, by id
   for (let i = 0; i < WORKERS; i++) {
     const w = new Worker(new URL('./clipworker.js', import.meta.url), { type: 'module', name: 'clip records' });
@@ -54,6 +64,7 @@ export function setup({ token, list, empty }) {
     w.postMessage({ pub });
     w.onmessage = ({ data }) => {
       w.busy--;
+      inFlight--;
       const li = byId.get(data.id);
       byId.delete(data.id);
       if (li) opened(li, data);
@@ -66,6 +77,7 @@ export function setup({ token, list, empty }) {
       for (const [id, li] of byId) {
         if (li.worker !== w) continue;
         byId.delete(id);
+        inFlight--;
         opened(li, { state: 'no-worker', why: REASONS.noWorker + ' (' + (ev.message || 'it did not load') + '). Reload the app to try again.' });
       }
       pump();
@@ -103,8 +115,8 @@ export function setup({ token, list, empty }) {
   function pump() {
     if (!ready) return; // the key's state decides what an entry needs
     for (;;) {
-      const w = workers.filter((x) => !x.dead && x.busy < AHEAD).sort((a, b) => a.busy - b.busy)[0];
-      const li = (w || !workers.some((x) => !x.dead)) && next();
+      const alive = workers.some((x) => !x.dead);
+      const li = (inFlight < IN_FLIGHT || !alive) && next();
       if (!li) return;
       near.unobserve(li);
       onScreen.unobserve(li);
@@ -113,19 +125,17 @@ export function setup({ token, list, empty }) {
       else if (!stored) opened(li, { state: 'no-key', why: REASONS.noKey });
       else if (!key) opened(li, { state: 'locked', why: REASONS.locked });
       else if (!e.record_bytes) opened(li, { state: 'no-record', why: REASONS.noRecord });
-      else if (!w) opened(li, { state: 'no-worker', why: REASONS.noWorker + '. Reload the app to try again.' });
+      else if (!alive) opened(li, { state: 'no-worker', why: REASONS.noWorker + '. Reload the app to try again.' });
       else {
-        w.busy++;
-        li.worker = w;
-        byId.set(e.id, li);
-        send(w, li, e);
+        inFlight++;
+        send(li, e);
       }
     }
   }
-  // send fetches the record (ciphertext) and hands its bytes to worker w.
-  // Fetching here is only waiting on the network; it keeps the token, and
-  // every response, on the page.
-  async function send(w, li, e) {
+  // send fetches the record (ciphertext) and hands its bytes to the least
+  // busy worker. Fetching here is only waiting on the network; it keeps the
+  // token, and every response, on the page.
+  async function send(li, e) {
     const t0 = performance.now();
     let sealed;
     try {
@@ -133,14 +143,21 @@ export function setup({ token, list, empty }) {
       if (!r.ok) throw new Error('HTTP ' + r.status);
       sealed = await r.arrayBuffer();
     } catch (err) {
-      w.busy--;
-      byId.delete(e.id);
+      inFlight--;
       opened(li, { state: 'unreachable', why: REASONS.unreachable + ' (' + (err.message || err) + '): it is asked for again when the app is opened again.' });
       pump();
       return;
     }
     li.fetchMs = performance.now() - t0;
-    if (w.dead) return; // its error handler answered for li
+    const w = workers.filter((x) => !x.dead).sort((a, b) => a.busy - b.busy)[0];
+    if (!w) {
+      inFlight--;
+      opened(li, { state: 'no-worker', why: REASONS.noWorker + '. Reload the app to try again.' });
+      return;
+    }
+    w.busy++;
+    li.worker = w;
+    byId.set(e.id, li);
     w.postMessage({ open: { id: e.id, sealed } }, [sealed]);
   }
   keyReady.then(() => { ready = true; pump(); });
@@ -211,7 +228,7 @@ export function setup({ token, list, empty }) {
   function show(li, rec) {
     const when = new Date(rec.trigger);
     li.querySelector('.kind').textContent = rec.kind === 'ring' ? 'Ring' : 'Movement';
-    li.querySelector('.when').textContent = isNaN(when) ? '' : when.toLocaleString([], { dateStyle: 'medium', timeStyle: 'medium' });
+    li.querySelector('.when').textContent = isNaN(when) ? '' : WHEN.format(when);
     const bits = [];
     if (rec.status === 'complete') bits.push(rec.duration.toFixed(1) + ' s');
     else bits.push('cut off: plays what was recovered');
@@ -227,13 +244,10 @@ export function setup({ token, list, empty }) {
   }
 
   function entry(e) {
-    const li = document.createElement('li');
-    li.className = 'clip loading';
+    const li = ENTRY.content.firstElementChild.cloneNode(true);
     li.dataset.id = e.id;
-    li.innerHTML = '<img class="thumb" width="96" height="54" hidden alt="">' +
-      '<div><strong class="kind">Clip</strong> <span class="when"></span><br><span class="why muted">Opening…</span></div>';
     const hour = new Date(e.hour);
-    if (!isNaN(hour)) li.querySelector('.when').textContent = 'around ' + hour.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit' });
+    if (!isNaN(hour)) li.querySelector('.when').textContent = 'around ' + HOUR.format(hour);
     return li;
   }
 
@@ -243,29 +257,34 @@ export function setup({ token, list, empty }) {
       const r = await fetch('/api/clips', { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
       if (!r.ok) return;
       body = await r.json();
+      api.timings.fetched = api.timings.fetched || performance.now();
     } catch (e) {
       return;
     }
-    const fresh = (body.clips || []).filter((e) => !api.entries.has(e.id));
     // The list is oldest first: newest first here, new ones on top.
-    const frag = document.createDocumentFragment();
-    const eager = [];
-    for (const e of fresh.reverse()) {
-      api.entries.set(e.id, e);
-      const li = entry(e);
-      frag.append(li);
-      // The newest are opened at once; the rest as they scroll near.
-      if (eager.length < FIRST) eager.push(li);
-      else {
+    const fresh = (body.clips || []).filter((e) => !api.entries.has(e.id)).reverse();
+    for (const e of fresh) api.entries.set(e.id, e);
+    empty.hidden = api.entries.size > 0;
+    if (!fresh.length) return;
+    // The newest are built and opened at once; the rest are built a chunk
+    // a task (the page stays responsive), and opened as they scroll near.
+    const eager = fresh.slice(0, FIRST).map(entry);
+    list.prepend(...eager);
+    first.unshift(...eager);
+    pump();
+    api.timings.listed = api.timings.listed || performance.now();
+    let after = eager[eager.length - 1];
+    for (let i = FIRST; i < fresh.length; i += CHUNK) {
+      await new Promise((ok) => setTimeout(ok, 0));
+      const more = fresh.slice(i, i + CHUNK).map(entry);
+      after.after(...more);
+      after = more[more.length - 1];
+      for (const li of more) {
         near.observe(li);
         onScreen.observe(li);
       }
     }
-    list.prepend(frag);
-    first.unshift(...eager);
-    pump();
-    empty.hidden = api.entries.size > 0;
-    api.timings.listed = api.timings.listed || performance.now();
+    api.timings.built = api.timings.built || performance.now();
   }
 
   // Tapping an opened entry plays it; the player module loads then.
