@@ -306,14 +306,23 @@ func BenchmarkClipTapToFirstFrame(b *testing.B) {
 //	go test -run '^$' -bench ClipListScroll1000 -benchtime 1x -timeout 20m ./daemon
 func BenchmarkClipListScroll1000(b *testing.B) {
 	ctx, origin := appWith1000Clips(b)
+	// Besides the frames, it counts this thread's long tasks (over 50 ms)
+	// and the time the list spent rendering entries, while scrolling.
 	const scroll = `new Promise((ok) => {
 		const end = document.getElementById('clips-list').getBoundingClientRect().bottom + scrollY - innerHeight;
 		const deltas = [];
+		const long = [];
+		const watch = new PerformanceObserver((l) => { for (const e of l.getEntries()) long.push(e.duration); });
+		watch.observe({ type: 'longtask' });
+		const rendered = doorbell.clips.renderMs;
 		let last = 0;
 		const step = (t) => {
 			if (last) deltas.push(t - last);
 			last = t;
-			if (scrollY >= end) return ok([deltas, doorbell.clips.shown]);
+			if (scrollY >= end) {
+				watch.disconnect();
+				return ok([deltas, doorbell.clips.shown, long.length, long.reduce((a, b) => a + b, 0), Math.max(0, ...long), doorbell.clips.renderMs - rendered]);
+			}
 			scrollBy(0, 60);
 			requestAnimationFrame(step);
 		};
@@ -341,7 +350,7 @@ func BenchmarkClipListScroll1000(b *testing.B) {
 }
 
 func scrollList(b *testing.B, ctx context.Context, origin, scroll, still string) {
-	var p50, p95, worst, shown, idle float64
+	var p50, p95, worst, shown, idle, longTasks, rendering float64
 	for b.Loop() {
 		navigate(b, ctx, origin+"/")
 		waitJS(b, ctx, `doorbell.clips && doorbell.clips.timings.first20 || 0`, 30*time.Second, func(v float64) bool { return v > 0 })
@@ -357,7 +366,7 @@ func scrollList(b *testing.B, ctx context.Context, origin, scroll, still string)
 		c, cancel = context.WithTimeout(ctx, 5*time.Minute)
 		v, err := chromedp.Run(c, chromedp.Evaluate[[]any](scroll, chromedp.EvalAwaitPromise))
 		cancel()
-		if err != nil || len(v) != 2 {
+		if err != nil || len(v) != 6 {
 			b.Fatalf("scrolling: %v %v", v, err)
 		}
 		var ms []float64
@@ -372,7 +381,10 @@ func scrollList(b *testing.B, ctx context.Context, origin, scroll, still string)
 		p95 += ms[len(ms)*95/100]
 		worst = max(worst, ms[len(ms)-1])
 		shown += v[1].(float64)
-		b.Logf("%d frames; p50 %.1f ms, p95 %.1f ms, worst %.1f ms; %v entries opened", len(ms), ms[len(ms)/2], ms[len(ms)*95/100], ms[len(ms)-1], v[1])
+		b.Logf("%d frames; p50 %.1f ms, p95 %.1f ms, worst %.1f ms; %v entries opened; this thread: %v long tasks, %.0f ms in all, longest %.0f ms; rendering entries %.0f ms in all",
+			len(ms), ms[len(ms)/2], ms[len(ms)*95/100], ms[len(ms)-1], v[1], v[2], v[3], v[4], v[5])
+		longTasks += v[3].(float64)
+		rendering += v[5].(float64)
 	}
 	n := float64(b.N)
 	b.ReportMetric(idle/n, "ms-frame-p50-still")
@@ -380,6 +392,8 @@ func scrollList(b *testing.B, ctx context.Context, origin, scroll, still string)
 	b.ReportMetric(p95/n, "ms-frame-p95")
 	b.ReportMetric(worst, "ms-frame-worst")
 	b.ReportMetric(shown/n, "entries-opened")
+	b.ReportMetric(longTasks/n, "ms-long-tasks")
+	b.ReportMetric(rendering/n, "ms-rendering")
 }
 
 // appWith1000Clips is a paired phone, in portrait, of a doorbell with 1,000
