@@ -79,7 +79,7 @@ func recordWorkers(tb testing.TB, ctx context.Context, n int) func() {
 		tb.Fatal(err)
 	}
 	return func() {
-		_, _ = chromedp.Call(ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: res.Identifier})
+		_, _ = chromedp.Call(ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams(res))
 	}
 }
 
