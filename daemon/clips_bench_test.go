@@ -173,9 +173,10 @@ func BenchmarkTypageDecrypt(b *testing.B) {
 	b.ReportMetric(mbps/float64(b.N), "MB/s")
 }
 
-// recordClip rings and returns the id of the clip sealed after it.
-func recordClip(b *testing.B, d *Daemon, within time.Duration) string {
-	b.Helper()
+// recordClip rings once and returns the id of the clip sealed after it
+// (ringForClip rings again every 5 s, which extends a long post-roll).
+func recordClip(tb testing.TB, d *Daemon, within time.Duration) string {
+	tb.Helper()
 	sub, unsubscribe := d.Bus().Subscribe("bench-sealed", 16)
 	defer unsubscribe()
 	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now()})
@@ -187,7 +188,7 @@ func recordClip(b *testing.B, d *Daemon, within time.Duration) string {
 				return e.Clip
 			}
 		case <-timeout:
-			b.Fatalf("no clip sealed %v after a ring", within)
+			tb.Fatalf("no clip sealed %v after a ring", within)
 		}
 	}
 }

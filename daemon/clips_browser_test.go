@@ -191,6 +191,23 @@ func TestClipListInTheBrowser(t *testing.T) {
 	}
 }
 
+// pairedForClips is the setup of the clip tests: a doorbell that records
+// only on rings, half a second before each and postRoll seconds after, its
+// camera running, and a phone (a browser trusting the household's root)
+// paired as member, its key made. setup goes on to appDoorbell.
+func pairedForClips(t *testing.T, member string, postRoll float64, setup ...any) (householdRoot, context.Context, *Daemon, string) {
+	t.Helper()
+	root := newHouseholdRoot(t)
+	ctx := trustingBrowser(t, root)
+	cfg := smallCamera()
+	cfg.Motion.Enabled = false // only rings record
+	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, postRoll
+	d, origin, _ := appDoorbell(t, root, cfg, setup...)
+	waitFrames(t, d)
+	pairApp(t, ctx, d, origin, member)
+	return root, ctx, d, origin
+}
+
 // captureResponses records the body of every response the page gets from
 // now on; the returned function fetches them, by URL.
 func captureResponses(t *testing.T, ctx context.Context) func() map[string][]byte {

@@ -7,8 +7,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"doorbell/events"
 )
 
 // managedMediaSourceShim stands in for WebKit's ManagedMediaSource, which
@@ -91,31 +89,9 @@ const managedMediaSourceShim = `(() => {
 // disabled as WebKit requires, appending only while the source asks for
 // data, and pausing its appends between endstreaming and startstreaming.
 func TestClipPlaysThroughManagedMediaSource(t *testing.T) {
-	root := newHouseholdRoot(t)
-	ctx := trustingBrowser(t, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled = false
-	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 12
-	d, origin, _ := appDoorbell(t, root, cfg)
-	waitFrames(t, d)
-	pairApp(t, ctx, d, origin, "anna")
+	_, ctx, d, origin := pairedForClips(t, "anna", 12)
 	pastPairingSecond()
-	// One ring, and a wait for its clip: ringForClip rings again every
-	// 5 s, which would keep extending this 12 s post-roll.
-	sub, unsubscribe := d.Bus().Subscribe("test-sealed", 16)
-	defer unsubscribe()
-	d.Bus().Publish(events.Event{Kind: events.Ring, Time: time.Now()})
-	var id string
-	for timeout := time.After(2 * time.Minute); id == ""; {
-		select {
-		case e := <-sub:
-			if e.Kind == events.ClipSealed {
-				id = e.Clip
-			}
-		case <-timeout:
-			t.Fatal("no clip sealed 2 minutes after a ring")
-		}
-	}
+	id := recordClip(t, d, 2*time.Minute)
 
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: managedMediaSourceShim}); err != nil {
 		t.Fatal(err)

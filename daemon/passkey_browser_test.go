@@ -48,13 +48,7 @@ func addAuthenticator(t *testing.T, ctx context.Context, prf, verified bool) web
 // stays as it was. Where the passkey has no PRF, the key stays unwrapped
 // and the app says so.
 func TestPasskeyWrapsThePhoneKey(t *testing.T) {
-	root := newHouseholdRoot(t)
-	ctx := trustingBrowser(t, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled = false // only rings record
-	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 0.5
-	d, origin, _ := appDoorbell(t, root, cfg)
-	pairApp(t, ctx, d, origin, "anna")
+	root, ctx, d, origin := pairedForClips(t, "anna", 0.5)
 	authenticator := addAuthenticator(t, ctx, true, true)
 
 	plain := waitJS(t, ctx, phoneKeyJS, 5*time.Second, func(s string) bool { return s != "" })
