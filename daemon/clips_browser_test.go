@@ -167,6 +167,38 @@ func TestClipListInTheBrowser(t *testing.T) {
 	var tm map[string]float64
 	_ = json.Unmarshal([]byte(timings), &tm)
 	t.Logf("clip list timings (ms since the page began loading): %v", tm)
+	// Nothing the page opened was stored: Cache Storage holds the app's
+	// own files alone, and IndexedDB the phone's key alone.
+	stored, err := js[[]any](ctx, `(async () => {
+		const out = [];
+		let cached = 0;
+		for (const name of await caches.keys()) {
+			const c = await caches.open(name);
+			for (const req of await c.keys()) {
+				const body = new Uint8Array(await (await c.match(req)).arrayBuffer());
+				const jpeg = body.some((b, i) => b === 0xff && body[i + 1] === 0xd8 && body[i + 2] === 0xff);
+				const path = new URL(req.url).pathname;
+				cached++;
+				if (!/^\/(assets\/[\w.-]+|manifest\.webmanifest)?$/.test(path) || (jpeg && !path.endsWith('.png'))) out.push('cache ' + name + ': ' + path);
+			}
+		}
+		for (const db of await indexedDB.databases()) {
+			if (db.name !== 'doorbell') { out.push('database ' + db.name); continue; }
+			const d = await new Promise((ok, fail) => { const r = indexedDB.open('doorbell'); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+			for (const store of d.objectStoreNames) {
+				const keys = await new Promise((ok) => { const r = d.transaction(store).objectStore(store).getAllKeys(); r.onsuccess = () => ok(r.result); });
+				if (store !== 'keys' || keys.join() !== 'phone') out.push('store ' + store + ': ' + keys.join());
+			}
+			d.close();
+		}
+		return [out.join('; '), cached];
+	})()`)
+	if err != nil || len(stored) != 2 || stored[0] != "" {
+		t.Errorf("the browser stored more than the app and its key: %v %v", stored, err)
+	} else if stored[1].(float64) == 0 {
+		t.Error("Cache Storage is empty: the app shell was not cached, so the check above saw nothing")
+	}
+
 	// The records were opened in the record worker: only it reports how
 	// long opening took, one figure per record it opened.
 	if n, _ := js[int](ctx, `doorbell.clips.steps.open.length`); n < 3 {
