@@ -7,8 +7,6 @@
 import { load, unlocked, unlock } from './keystore.js';
 import { REASONS, b64 } from './records.js';
 
-export { REASONS, openRecord, verifyEd25519 } from './records.js';
-
 const FIRST = 20; // entries opened at once, without waiting to be scrolled to
 // Entries being fetched or opened at a time: enough that the workers never
 // wait on the network, few enough that what comes on screen next during a
