@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"doorbell/clipstore"
@@ -166,6 +167,77 @@ func TestClipListInTheBrowser(t *testing.T) {
 	var tm map[string]float64
 	_ = json.Unmarshal([]byte(timings), &tm)
 	t.Logf("clip list timings (ms since the page began loading): %v", tm)
+	// Nothing the page opened was stored: Cache Storage holds the app's
+	// own files alone, and IndexedDB the phone's key alone.
+	stored, err := js[[]any](ctx, `(async () => {
+		const out = [];
+		let cached = 0;
+		for (const name of await caches.keys()) {
+			const c = await caches.open(name);
+			for (const req of await c.keys()) {
+				const body = new Uint8Array(await (await c.match(req)).arrayBuffer());
+				const jpeg = body.some((b, i) => b === 0xff && body[i + 1] === 0xd8 && body[i + 2] === 0xff);
+				const path = new URL(req.url).pathname;
+				cached++;
+				if (!/^\/(assets\/[\w.-]+|manifest\.webmanifest)?$/.test(path) || (jpeg && !path.endsWith('.png'))) out.push('cache ' + name + ': ' + path);
+			}
+		}
+		for (const db of await indexedDB.databases()) {
+			if (db.name !== 'doorbell') { out.push('database ' + db.name); continue; }
+			const d = await new Promise((ok, fail) => { const r = indexedDB.open('doorbell'); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+			for (const store of d.objectStoreNames) {
+				const keys = await new Promise((ok) => { const r = d.transaction(store).objectStore(store).getAllKeys(); r.onsuccess = () => ok(r.result); });
+				if (store !== 'keys' || keys.join() !== 'phone') out.push('store ' + store + ': ' + keys.join());
+			}
+			d.close();
+		}
+		return [out.join('; '), cached];
+	})()`)
+	if err != nil || len(stored) != 2 || stored[0] != "" {
+		t.Errorf("the browser stored more than the app and its key: %v %v", stored, err)
+	} else if stored[1].(float64) == 0 {
+		t.Error("Cache Storage is empty: the app shell was not cached, so the check above saw nothing")
+	}
+
+	// The records were opened in the record worker: only it reports how
+	// long opening took, one figure per record it opened.
+	if n, _ := js[int](ctx, `doorbell.clips.steps.open.length`); n < 3 {
+		t.Errorf("%d records were opened in the record worker, want the 3 sealed to the phone", n)
+	}
+
+	// Where the record worker cannot start, the entries say so in words;
+	// the page does not open them itself.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		const W = window.Worker;
+		window.Worker = class extends W { constructor(url, opts) { super(/clipworker/.test(String(url)) ? '/assets/no-such-worker.js' : url, opts); } };
+	})()`}); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, origin+"/")
+	waitJS(t, ctx, state(after), 10*time.Second, func(s string) bool { return s == "no-worker" })
+	if s := text(after); !strings.Contains(s, "could not start the part of the app that opens clips") || !strings.Contains(s, "Reload the app") {
+		t.Errorf("without its worker, an entry says %q", s)
+	}
+	if s, _ := js[string](ctx, state(before)); s != "before" {
+		t.Errorf("without the worker, the clip from before pairing is %q, want its notice", s)
+	}
+}
+
+// pairedForClips is the setup of the clip tests: a doorbell that records
+// only on rings, half a second before each and postRoll seconds after, its
+// camera running, and a phone (a browser trusting the household's root)
+// paired as member, its key made. setup goes on to appDoorbell.
+func pairedForClips(t *testing.T, member string, postRoll float64, setup ...any) (householdRoot, context.Context, *Daemon, string) {
+	t.Helper()
+	root := newHouseholdRoot(t)
+	ctx := trustingBrowser(t, root)
+	cfg := smallCamera()
+	cfg.Motion.Enabled = false // only rings record
+	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, postRoll
+	d, origin, _ := appDoorbell(t, root, cfg, setup...)
+	waitFrames(t, d)
+	pairApp(t, ctx, d, origin, member)
+	return root, ctx, d, origin
 }
 
 // captureResponses records the body of every response the page gets from

@@ -31,16 +31,9 @@ import (
 // recovered and says so; "Save to phone" writes the decrypted MP4 only when
 // tapped; and with no Ed25519 in WebCrypto, noble checks the signatures.
 func TestClipPlaybackPaths(t *testing.T) {
-	root := newHouseholdRoot(t)
-	ctx := trustingBrowser(t, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled = false
-	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 3
 	data := t.TempDir()
 	member := testkit.AddMember(t, data, "anna")
-	d, origin, _ := appDoorbell(t, root, cfg, inDir(data))
-	waitFrames(t, d)
-	pairApp(t, ctx, d, origin, "anna")
+	_, ctx, d, origin := pairedForClips(t, "anna", 3, inDir(data))
 	pastPairingSecond()
 	good := clipID(ringForClip(t, d))
 

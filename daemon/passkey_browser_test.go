@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -47,13 +48,7 @@ func addAuthenticator(t *testing.T, ctx context.Context, prf, verified bool) web
 // stays as it was. Where the passkey has no PRF, the key stays unwrapped
 // and the app says so.
 func TestPasskeyWrapsThePhoneKey(t *testing.T) {
-	root := newHouseholdRoot(t)
-	ctx := trustingBrowser(t, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled = false // only rings record
-	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 0.5
-	d, origin, _ := appDoorbell(t, root, cfg)
-	pairApp(t, ctx, d, origin, "anna")
+	root, ctx, d, origin := pairedForClips(t, "anna", 0.5)
 	authenticator := addAuthenticator(t, ctx, true, true)
 
 	plain := waitJS(t, ctx, phoneKeyJS, 5*time.Second, func(s string) bool { return s != "" })
@@ -86,15 +81,34 @@ func TestPasskeyWrapsThePhoneKey(t *testing.T) {
 	id := clipID(ringForClip(t, d))
 	entry := `(document.querySelector('#clips-list [data-id="` + id + `"]') || {dataset: {}}).dataset.state || ''`
 	why := `document.getElementById('clips-locked-why').textContent`
+	// The record workers get the key only once the passkey opened it:
+	// every message the page posts to a worker that carries one is counted.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		window.keysToWorkers = 0;
+		const post = Worker.prototype.postMessage;
+		Worker.prototype.postMessage = function (m, ...rest) {
+			if (m && typeof m === 'object' && 'key' in m) window.keysToWorkers++;
+			return post.call(this, m, ...rest);
+		};
+	})()`}); err != nil {
+		t.Fatal(err)
+	}
+	keysSent := func() int { n, _ := js[int](ctx, `window.keysToWorkers`); return n }
 	navigate(t, ctx, origin+"/")
 	waitJS(t, ctx, entry, 10*time.Second, func(s string) bool { return s == "locked" })
 	if v, _ := js[bool](ctx, `!document.getElementById('clips-locked').hidden`); !v {
 		t.Error("locked clips, but no unlock button shown")
 	}
+	if n := keysSent(); n != 0 {
+		t.Errorf("the record workers got the key %d times while it was locked", n)
+	}
 
 	// Verified: the clip opens and plays, checked as before.
 	tap(t, ctx, "#clips-unlock")
 	waitJS(t, ctx, entry, 30*time.Second, func(s string) bool { return s == "ok" })
+	if n := keysSent(); n == 0 {
+		t.Error("the clip opened, but no record worker was given the key")
+	}
 	res, err := js[map[string]any](ctx, `doorbell.clips.play('`+id+`')`)
 	if err != nil || res["verified"] != true {
 		t.Fatalf("playing the clip after unlocking: %v %v", res, err)
@@ -113,6 +127,9 @@ func TestPasskeyWrapsThePhoneKey(t *testing.T) {
 	waitJS(t, ctx, why, 30*time.Second, func(s string) bool { return strings.Contains(s, "did not open it") })
 	if s, _ := js[string](ctx, entry); s != "locked" {
 		t.Errorf("after a failed verification the clip is %q", s)
+	}
+	if n := keysSent(); n != 0 {
+		t.Errorf("after a failed verification the record workers got the key %d times", n)
 	}
 	if again, _ := js[string](ctx, storedKeyJS); again != stored {
 		t.Errorf("a failed unlock changed the stored key:\n%s\n%s", stored, again)

@@ -23,13 +23,7 @@ const phoneKeyJS = `import('/assets/keystore.js').then(async (m) => { const k = 
 // with the official age CLI; revoking the phone takes its key out of the
 // next clip.
 func TestPhoneKeyMadeAtPairingOpensClips(t *testing.T) {
-	root := newHouseholdRoot(t)
-	ctx := trustingBrowser(t, root)
-	cfg := smallCamera()
-	cfg.Motion.Enabled = false // only rings record
-	cfg.Recorder.PreRoll, cfg.Recorder.PostRoll = 0.5, 0.5
-	d, origin, _ := appDoorbell(t, root, cfg)
-	pairApp(t, ctx, d, origin, "anna")
+	_, ctx, d, _ := pairedForClips(t, "anna", 0.5)
 
 	file := waitJS(t, ctx, phoneKeyJS, 5*time.Second, func(s string) bool { return s != "" })
 	var secret, public string

@@ -4,7 +4,7 @@
 // (Media Source Extensions, or ManagedMediaSource on iOS 17.1+), and the
 // whole against the record's hash. crypto/clip defines the format.
 import { Decrypter, sha256 } from './age.js';
-import { verifyEd25519 } from './clips.js';
+import { verifyEd25519 } from './records.js';
 
 const CHUNK = 1 << 20; // bytes per Range request
 const AHEAD = 10; // seconds of video buffered ahead of the picture, at most
@@ -63,13 +63,33 @@ function codecOf(init) {
   return avc + opus;
 }
 
+// streamingWanted resolves once ms wants data. A ManagedMediaSource (iOS
+// Safari 17.1+) says so itself: its streaming attribute, false until it
+// fires startstreaming and again after endstreaming (it has enough, or is
+// short of memory). A plain MediaSource has no such attribute, and always
+// takes data. A source that closes stops the wait too.
+function streamingWanted(ms) {
+  if (ms.streaming !== false || ms.readyState !== 'open') return Promise.resolve();
+  return new Promise((ok) => {
+    const done = () => {
+      ms.removeEventListener('startstreaming', done);
+      ms.removeEventListener('sourceclose', done);
+      ok();
+    };
+    ms.addEventListener('startstreaming', done);
+    ms.addEventListener('sourceclose', done);
+  });
+}
+
 // play plays clip entry e (with its opened record) in video. It resolves
 // to {verified, truncated, error}. insist plays even what fails the check.
 export async function play({ video, token, e, record, key, pub, insist = false, onNote = () => {} }) {
   const MS = window.ManagedMediaSource || window.MediaSource;
   if (!MS) throw new Error('this browser cannot play clips (no Media Source Extensions)');
   const ms = new MS();
-  video.disableRemotePlayback = true; // ManagedMediaSource needs it
+  // WebKit opens a ManagedMediaSource only for an element that cannot be
+  // played remotely (AirPlay), or has a remote alternative: set before src.
+  video.disableRemotePlayback = true;
   video.src = URL.createObjectURL(ms);
   await new Promise((ok) => ms.addEventListener('sourceopen', ok, { once: true }));
   const d = new Decrypter();
@@ -114,6 +134,7 @@ export async function play({ video, token, e, record, key, pub, insist = false, 
     if (sb.buffered.length && video.currentTime - sb.buffered.start(0) > BEHIND) {
       await update(() => sb.remove(0, video.currentTime - BEHIND / 2));
     }
+    await streamingWanted(ms);
     await update(() => sb.appendBuffer(bytes));
     if (video.paused) video.play().catch(() => {});
   };
