@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -353,6 +354,20 @@ func TestDaemonLinksOnlyCoreAndImgproc(t *testing.T) {
 				t.Fatalf("readelf --dyn-syms shows only %d OpenCV symbols: the check reads the wrong file", cv)
 			}
 			t.Logf("FIGURE %s doorbelld: %d OpenCV modules NEEDED (%s), %d OpenCV symbols, none of a detector", target.name, len(modules), strings.Join(modules, ", "), cv)
+
+			// The live view's encoder beside it: libx264 and the C library.
+			enc := run(t, "readelf", "-d", filepath.Join(filepath.Dir(bin), "doorbell-encoder"))
+			var encNeeded []string
+			for _, m := range anyNeeded.FindAllStringSubmatch(enc, -1) {
+				encNeeded = append(encNeeded, m[1])
+				if m[1] != "libx264.so.164" && m[1] != "libc.so.6" {
+					t.Errorf("doorbell-encoder NEEDS %s; only libx264 and the C library are allowed", m[1])
+				}
+			}
+			if !slices.Contains(encNeeded, "libx264.so.164") {
+				t.Errorf("doorbell-encoder does not NEED libx264.so.164:\n%s", enc)
+			}
+			t.Logf("FIGURE %s doorbell-encoder NEEDS %s", target.name, strings.Join(encNeeded, ", "))
 		})
 	}
 }
@@ -513,7 +528,7 @@ func testDebPackages(t *testing.T, b builtT) {
 				t.Errorf("Package %q", got)
 			}
 			deps := debField(t, deb, "Depends")
-			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopus0", "libc6", "ffmpeg", "adduser", "alsa-utils", "espeak-ng"} {
+			for _, want := range []string{"libopencv-core", "libopencv-imgproc", "libopus0", "libx264-164", "libc6", "ffmpeg", "adduser", "alsa-utils", "espeak-ng"} {
 				if !strings.Contains(deps, want) {
 					t.Errorf("Depends lacks %s: %s", want, deps)
 				}
@@ -529,6 +544,7 @@ func testDebPackages(t *testing.T, b builtT) {
 				"./usr/bin/doorbelld":                         "-rwxr-xr-x root/root",
 				"./usr/bin/doorbell":                          "-rwxr-xr-x root/root",
 				"./usr/lib/doorbell/doorbell-setup":           "-rwxr-xr-x root/root",
+				"./usr/lib/doorbell/doorbell-encoder":         "-rwxr-xr-x root/root",
 				"./lib/systemd/system/doorbell.service":       "-rw-r--r-- root/root",
 				"./lib/systemd/system/doorbell-setup.service": "-rw-r--r-- root/root",
 				"./etc/doorbell/doorbell.toml":                "-rw-r--r-- root/root",
@@ -1000,6 +1016,7 @@ func TestImageRecipe(t *testing.T) {
 		"/usr/bin/doorbelld":                         "-rwxr-xr-x 0",
 		"/usr/bin/doorbell":                          "-rwxr-xr-x 0",
 		"/usr/lib/doorbell/doorbell-setup":           "-rwxr-xr-x 0",
+		"/usr/lib/doorbell/doorbell-encoder":         "-rwxr-xr-x 0",
 		"/etc/doorbell/doorbell.toml":                "-rw-r--r-- 0",
 		"/lib/systemd/system/doorbell.service":       "-rw-r--r-- 0",
 		"/var/lib/doorbell":                          "drwx------ " + uid,
