@@ -2,10 +2,8 @@ package recorder
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -110,40 +108,6 @@ func restamp(aus []*stream.AccessUnit, start time.Time, fps float64) []*stream.A
 		out[i] = stream.NewAccessUnit(au.NALUs, start.Add(time.Duration(float64(i)/fps*float64(time.Second))), uint64(i))
 	}
 	return out
-}
-
-// probe is what ffprobe says about an MP4 file.
-type probe struct {
-	Streams []struct {
-		CodecType string `json:"codec_type"`
-		CodecName string `json:"codec_name"`
-		Width     int    `json:"width"`
-		Height    int    `json:"height"`
-		Duration  string `json:"duration"`
-		Start     string `json:"start_time"`
-		NbFrames  string `json:"nb_read_frames"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func ffprobe(t testing.TB, path string) (probe, float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries",
-		"stream=codec_type,codec_name,width,height,duration,start_time,nb_read_frames:format=duration", "-of", "json", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe output: %v\n%s", err, out)
-	}
-	d, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("ffprobe gives no duration: %s", out)
-	}
-	return p, d
 }
 
 // decodeErrors decodes the whole file with ffmpeg and returns what it complains about.

@@ -6,9 +6,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
+
+	"doorbell/internal/testkit/audiotest"
 )
 
 // plainSink records what the muxer writes, checkpoints as markers.
@@ -65,15 +66,15 @@ func TestMuxerMakesAFragmentedMP4ThatFFprobeReads(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "clip.mp4")
 	os.WriteFile(path, data, 0o600)
-	p, d := ffprobe(t, path)
-	if len(p.Streams) != 1 || p.Streams[0].CodecName != "h264" || p.Streams[0].Width != 320 {
-		t.Fatalf("ffprobe: %+v", p)
+	streams, d := audiotest.Probe(t, path, true)
+	if len(streams) != 1 || streams[0].Codec != "h264" || streams[0].Width != 320 {
+		t.Fatalf("ffprobe: %+v", streams)
 	}
 	if math.Abs(d-wantDur) > 0.1 {
 		t.Errorf("ffprobe duration %.3f s, want %.3f", d, wantDur)
 	}
-	if p.Streams[0].NbFrames != strconv.Itoa(n) {
-		t.Errorf("ffprobe read %s frames, want %d", p.Streams[0].NbFrames, n)
+	if streams[0].Frames != n {
+		t.Errorf("ffprobe read %d frames, want %d", streams[0].Frames, n)
 	}
 	if errs := decodeErrors(t, path); errs != "" {
 		t.Errorf("ffmpeg decode errors: %s", errs)

@@ -24,6 +24,7 @@ import (
 	"doorbell/crypto/members"
 	"doorbell/events"
 	"doorbell/internal/testkit"
+	"doorbell/internal/testkit/audiotest"
 	"doorbell/stream"
 )
 
@@ -257,9 +258,9 @@ func TestRecordsSealsAndOpens(t *testing.T) {
 		if err != nil || img.Bounds().Dx() != 160 || img.Bounds().Dy() != 120 {
 			t.Errorf("thumbnail: %v", err)
 		}
-		p, d := ffprobe(t, out)
-		if len(p.Streams) != 1 || p.Streams[0].CodecName != "h264" || p.Streams[0].CodecType != "video" {
-			t.Errorf("ffprobe streams: %+v", p.Streams)
+		streams, d := audiotest.Probe(t, out, true)
+		if len(streams) != 1 || streams[0].Codec != "h264" || streams[0].Type != "video" {
+			t.Errorf("ffprobe streams: %+v", streams)
 		}
 		if math.Abs(d-rec.Duration) > 0.5 {
 			t.Errorf("ffprobe says %.2f s, the record %.2f s", d, rec.Duration)

@@ -140,7 +140,7 @@ func pageGlassToGlass(s server) (float64, int, error) {
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
 	if err := chromedp.Do(bctx, chromedp.Navigate(site.URL)); err != nil {
-		return 0, 0, fmt.Errorf("Chromium: %w", err)
+		return 0, 0, fmt.Errorf("starting Chromium: %w", err)
 	}
 	if !waitFor(20*time.Second, func() bool {
 		shown, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`typeof measure === 'function' && document.getElementById('v').videoWidth > 0`))

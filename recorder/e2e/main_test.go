@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"doorbell/internal/testkit"
+	"doorbell/internal/testkit/audiotest"
 )
 
 // The programs under test; the official age CLI at the version in go.mod.
@@ -255,26 +256,9 @@ func runIn(t *testing.T, dir string, env []string, want int, name string, args .
 // and returns the file's duration.
 func ffprobeDuration(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "json", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
-	}
-	var p struct {
-		Streams []struct {
-			CodecType string `json:"codec_type"`
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	json.Unmarshal(out, &p)
-	if len(p.Streams) != 1 || p.Streams[0].CodecName != "h264" || p.Streams[0].CodecType != "video" {
-		t.Fatalf("ffprobe %s: streams %+v, want one H.264 video stream", path, p.Streams)
-	}
-	d, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("ffprobe %s: no duration (%s)", path, out)
+	streams, d := audiotest.Probe(t, path, false)
+	if len(streams) != 1 || streams[0].Codec != "h264" || streams[0].Type != "video" {
+		t.Fatalf("ffprobe %s: streams %+v, want one H.264 video stream", path, streams)
 	}
 	return d
 }
