@@ -44,7 +44,7 @@ func TestTypageBundleMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(files["age.js"].data, want) {
+	if !bytes.Equal(appFiles()["age.js"].data, want) {
 		t.Error("static/age.js differs from what web/typage/build.sh makes of package-lock.json; run cd web/typage && npm ci && ./build.sh, and commit the result")
 	}
 }

@@ -28,7 +28,7 @@ import (
 // decryption) included; the rest stays under 100 KB to leave room for the
 // next issues' libraries (talk).
 func TestAppIsSmallAndSelfContained(t *testing.T) {
-	typage := len(files["age.js"].gz)
+	typage := len(appFiles()["age.js"].gz)
 	t.Logf("app: %d bytes, %d compressed (gzip, as served), of which typage (age.js) %d", Size(), CompressedSize(), typage)
 	if n := CompressedSize(); n > 300<<10 {
 		t.Errorf("the app is %d bytes compressed, over 300 KB", n)
@@ -37,7 +37,7 @@ func TestAppIsSmallAndSelfContained(t *testing.T) {
 		t.Errorf("the app without typage is %d bytes compressed, over 100 KB", n)
 	}
 	external := regexp.MustCompile(`(?i:(https?:)?//[a-z0-9.-]+\.[a-z]{2,})|@import|[^A-Za-z]url\(`)
-	for name, f := range files {
+	for name, f := range appFiles() {
 		data := bytes.ReplaceAll(f.data, []byte(`xmlns="http://www.w3.org/2000/svg"`), nil) // a name, not a fetch
 		if m := external.Find(data); m != nil {
 			t.Errorf("%s refers to something outside the doorbell: %q", name, m)
@@ -46,11 +46,11 @@ func TestAppIsSmallAndSelfContained(t *testing.T) {
 	for _, want := range []string{"index.html", "pair.html", "app.js", "pair.js", "style.css", "sw.js", "manifest.webmanifest",
 		"icon-192.png", "icon-512.png", "icon-maskable-512.png", "icon.svg", "live.js", "screens.js", "push.js", "trust.js", "identity.js",
 		"age.js", "keystore.js", "talk.js"} {
-		if _, ok := files[want]; !ok {
+		if _, ok := appFiles()[want]; !ok {
 			t.Errorf("%s missing", want)
 		}
 	}
-	idx := string(files["index.html"].data)
+	idx := string(appFiles()["index.html"].data)
 	for _, want := range []string{"<video", "playsinline", "autoplay", "muted"} {
 		if !strings.Contains(idx, want) {
 			t.Errorf("index.html lacks %s", want)
@@ -293,12 +293,12 @@ func TestManifestIsValid(t *testing.T) {
 		ID, Name, ShortName, StartURL, Scope, Display string
 		Icons                                         []struct{ Src, Sizes, Type, Purpose string }
 	}
-	dec := json.NewDecoder(bytes.NewReader(files["manifest.webmanifest"].data))
+	dec := json.NewDecoder(bytes.NewReader(appFiles()["manifest.webmanifest"].data))
 	if err := dec.Decode(&m); err != nil {
 		t.Fatal(err)
 	}
 	var raw map[string]any
-	_ = json.Unmarshal(files["manifest.webmanifest"].data, &raw)
+	_ = json.Unmarshal(appFiles()["manifest.webmanifest"].data, &raw)
 	m.ShortName, _ = raw["short_name"].(string)
 	m.StartURL, _ = raw["start_url"].(string)
 	if m.Name == "" || m.ShortName == "" || m.Display != "standalone" || m.Scope != "/" || !strings.HasPrefix(m.StartURL, "/") {
@@ -306,7 +306,7 @@ func TestManifestIsValid(t *testing.T) {
 	}
 	sizes := map[string]bool{}
 	for _, ic := range m.Icons {
-		f, ok := files[strings.TrimPrefix(ic.Src, "/assets/")]
+		f, ok := appFiles()[strings.TrimPrefix(ic.Src, "/assets/")]
 		if !ok || !strings.HasPrefix(ic.Src, "/assets/") {
 			t.Errorf("icon %s is not served", ic.Src)
 			continue
@@ -335,7 +335,7 @@ func TestManifestIsValid(t *testing.T) {
 // shell lists exactly the files served (a missing one would fail its
 // install).
 func TestServiceWorkerShell(t *testing.T) {
-	sw := string(files["sw.js"].data)
+	sw := string(appFiles()["sw.js"].data)
 	if strings.Contains(sw, "{{") {
 		t.Fatal("sw.js is not filled in")
 	}
@@ -365,10 +365,10 @@ func TestServiceWorkerShell(t *testing.T) {
 		t.Errorf("shell %v", shell)
 	}
 	// A change to any file changes the version.
-	other := maps.Clone(files)
+	other := maps.Clone(appFiles())
 	other["sw.js"] = file{data: []byte(`const VERSION = '{{VERSION}}'; const SHELL = {{SHELL}};`)}
 	before := string(worker(other))
-	other["app.js"] = file{data: append(slices.Clone(files["app.js"].data), ' ')}
+	other["app.js"] = file{data: append(slices.Clone(appFiles()["app.js"].data), ' ')}
 	if after := string(worker(other)); after == before {
 		t.Error("the version did not change with app.js")
 	}
@@ -377,18 +377,18 @@ func TestServiceWorkerShell(t *testing.T) {
 // The inline script that starts the call, and the inline style, are
 // allowed by their hashes, and no other inline script would be.
 func TestInlineScriptAndStyleAreAllowedByHash(t *testing.T) {
-	scripts := inlineHashes(inlineScript, files["index.html"].data)
-	if strings.Count(scripts, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy, "script-src 'self' "+scripts+";") {
-		t.Errorf("CSP %q, script hashes %q", contentSecurityPolicy, scripts)
+	scripts := inlineHashes(inlineScript, appFiles()["index.html"].data)
+	if strings.Count(scripts, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy(), "script-src 'self' "+scripts+";") {
+		t.Errorf("CSP %q, script hashes %q", contentSecurityPolicy(), scripts)
 	}
-	styles := inlineHashes(inlineStyle, files["index.html"].data)
-	if strings.Count(styles, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy, "style-src 'self' "+styles+";") {
-		t.Errorf("CSP %q, style hashes %q", contentSecurityPolicy, styles)
+	styles := inlineHashes(inlineStyle, appFiles()["index.html"].data)
+	if strings.Count(styles, "'sha256-") != 1 || !strings.Contains(contentSecurityPolicy(), "style-src 'self' "+styles+";") {
+		t.Errorf("CSP %q, style hashes %q", contentSecurityPolicy(), styles)
 	}
-	if !bytes.Contains(files["index.html"].data, files["style.css"].data) {
+	if !bytes.Contains(appFiles()["index.html"].data, appFiles()["style.css"].data) {
 		t.Error("index.html does not carry the style sheet inline")
 	}
-	if strings.Contains(contentSecurityPolicy, "unsafe-inline") {
+	if strings.Contains(contentSecurityPolicy(), "unsafe-inline") {
 		t.Error("CSP allows any inline script")
 	}
 }
@@ -408,7 +408,7 @@ func TestServesGzip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(zr)
-	if !bytes.Equal(got, files["app.js"].data) {
+	if !bytes.Equal(got, appFiles()["app.js"].data) {
 		t.Error("gzip body differs from app.js")
 	}
 	for _, ae := range []string{"", "identity", "gzip;q=0"} {
@@ -416,7 +416,7 @@ func TestServesGzip(t *testing.T) {
 		req.Header.Set("Accept-Encoding", ae)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
-		if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), files["app.js"].data) {
+		if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), appFiles()["app.js"].data) {
 			t.Errorf("Accept-Encoding %q: sent %q", ae, rec.Header().Get("Content-Encoding"))
 		}
 	}
@@ -436,7 +436,7 @@ func TestIconsMatchTheirSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(files[name].data, want) {
+		if !bytes.Equal(appFiles()[name].data, want) {
 			t.Errorf("static/%s differs from what mkicons.go draws; run go run mkicons.go in web/", name)
 		}
 	}
