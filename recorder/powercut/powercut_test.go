@@ -402,10 +402,14 @@ func prepare(t *testing.T) parts {
 	dir := t.TempDir()
 	k, kernelVersion := cloudKernel(t)
 
-	// The guest program: this test binary, static.
+	// The guest program: this test binary, linked statically (the guest
+	// has no shared libraries). With cgo: the recorder's sound path links
+	// libopus, whose static library libopus-dev ships; -lm is what that
+	// needs besides. (glibc warns that getaddrinfo wants its shared
+	// libraries: the guest resolves no names.)
 	guestBin := filepath.Join(dir, "guest")
-	build := exec.Command("go", "test", "-c", "-o", guestBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build := exec.Command("go", "test", "-c", "-o", guestBin, "-ldflags=-extldflags=-static", ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1", "CGO_LDFLAGS="+strings.TrimSpace(os.Getenv("CGO_LDFLAGS")+" -lm"))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the guest program: %v\n%s", err, out)
 	}
