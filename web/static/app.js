@@ -125,12 +125,16 @@ router.add('live', {
         mute.hidden = false;
       },
     });
+    // The clip list first of what waits: opening its newest records takes
+    // longest (a decapsulation each, in a worker), and its module loads
+    // meanwhile.
+    const clips = import('./clips.js');
+    later(() => clips.then((m) => {
+      api.clips = m.setup({ token, list: $('clips-list'), empty: $('clips-empty') });
+    }));
     later(() => listen(token, { onEvent, onRevoked: revoked, stopped: () => ended }));
     later(() => watch(token, { camera: $('st-camera'), recording: $('st-recording'), storage: $('st-storage'), certificate: $('st-cert') }));
     later(() => setupPush({ worker, token, row: $('st-push'), panel: $('push-panel') }));
-    later(() => import('./clips.js').then((m) => {
-      api.clips = m.setup({ token, list: $('clips-list'), empty: $('clips-empty') });
-    }));
     later(() => import('./keyui.js').then((m) => m.setup({ state: $('key-state'), threat: $('key-threat'), button: $('key-export') })));
     later(() => setupTalk({ token, panel: $('talk'), video: $('video') }));
   },
