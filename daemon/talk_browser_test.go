@@ -85,13 +85,13 @@ func TestBrowserTalksAndListens(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, `doorbell.talk.sending`, 10*time.Second, func(b bool) bool { return b })
-	waitUntil(t, 10*time.Second, "the speaker playing the phone", func() bool { return d.speakerState(t, addr) == "talk" })
-	played := d.speakerPlayed(t, addr)
-	waitUntil(t, 15*time.Second, "a second and a half of talk played", func() bool { return d.speakerPlayed(t, addr) >= played+75 })
+	waitUntil(t, 10*time.Second, "the speaker playing the phone", func() bool { state, _ := d.speaker(t, addr); return state == "talk" })
+	_, played := d.speaker(t, addr)
+	waitUntil(t, 15*time.Second, "a second and a half of talk played", func() bool { _, n := d.speaker(t, addr); return n >= played+75 })
 	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-hold').dispatchEvent(new PointerEvent('pointerup', {bubbles: true})); return true; })()`); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "the speaker stopping after the release", func() bool { return d.speakerState(t, addr) != "talk" })
+	waitUntil(t, 5*time.Second, "the speaker stopping after the release", func() bool { state, _ := d.speaker(t, addr); return state != "talk" })
 	out, err := os.ReadFile(speaker)
 	if err != nil {
 		t.Fatalf("the speaker played nothing: %v", err)
@@ -120,9 +120,16 @@ func TestBrowserTalksAndListens(t *testing.T) {
 	}
 }
 
-func (d *Daemon) speakerState(t testing.TB, addr string) string {
+// speaker is what /healthz says of the speaker: its state, and how many
+// of a phone's packets it has played.
+func (d *Daemon) speaker(t testing.TB, addr string) (state string, played uint64) {
 	t.Helper()
-	var h struct{ Audio struct{ Speaker string } }
+	var h struct {
+		Audio struct {
+			Speaker string
+			Played  uint64 `json:"speaker_packets"`
+		}
+	}
 	resp, err := insecure.Get("https://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +138,7 @@ func (d *Daemon) speakerState(t testing.TB, addr string) string {
 	if err := jsonDecode(resp, &h); err != nil {
 		t.Fatal(err)
 	}
-	return h.Audio.Speaker
+	return h.Audio.Speaker, h.Audio.Played
 }
 
 // healthJSON returns one section of /healthz as JSON, for messages.
@@ -147,25 +154,6 @@ func healthJSON(t testing.TB, addr, name string) string {
 		return err.Error()
 	}
 	return string(h[name])
-}
-
-// speakerPlayed is the count of a phone's packets the speaker has played.
-func (d *Daemon) speakerPlayed(t testing.TB, addr string) uint64 {
-	t.Helper()
-	var h struct {
-		Audio struct {
-			Played uint64 `json:"speaker_packets"`
-		}
-	}
-	resp, err := insecure.Get("https://" + addr + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := jsonDecode(resp, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h.Audio.Played
 }
 
 // checkTone fails t unless hz stands out in pcm: a good share of the
