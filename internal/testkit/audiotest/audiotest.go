@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -159,16 +160,16 @@ func Loud(pcm []byte) []byte {
 
 // FileALSA writes an asoundrc, and points HOME at it for the programs
 // the test starts (arecord, aplay), whose device "mic" hears a steady
-// micHz tone and whose device "spk" writes what it plays to the file it
-// returns: ALSA's real code paths, through its file plugin, with no sound
-// card. The microphone reads a FIFO that the test writes in real time, 20
-// ms at a time, as a card's clock would deliver it (a plain file would
-// let arecord read as fast as it can: ALSA's null device does not wait).
+// micHz tone and whose device "spk" plays into the Speaker it returns:
+// ALSA's real code paths, through its file plugin, with no sound card.
+// The microphone reads a FIFO that the test writes in real time, 20 ms
+// at a time, as a card's clock would deliver it (a plain file would let
+// arecord read as fast as it can: ALSA's null device does not wait).
 // What nobody reads is lost, as a card's capture overruns. ALSA's file
 // plugin reads the FIFO a period at a time and takes what is there, so
 // the program must capture 20 ms periods (arecord --period-time=20000,
 // as the doorbell's does): then each read is one write.
-func FileALSA(t testing.TB, micHz float64) (speaker string) {
+func FileALSA(t testing.TB, micHz float64) *Speaker {
 	t.Helper()
 	dir := t.TempDir()
 	mic := filepath.Join(dir, "mic.fifo")
@@ -210,14 +211,87 @@ func FileALSA(t testing.TB, micHz float64) (speaker string) {
 			}
 		}
 	}()
-	speaker = filepath.Join(dir, "speaker.raw")
+	spk := newSpeaker(t, filepath.Join(dir, "speaker.fifo"))
 	rc := fmt.Sprintf("pcm.mic { type file; slave.pcm \"null\"; file \"/dev/null\"; infile %q; format \"raw\" }\npcm.spk { type file; slave.pcm \"null\"; file %q; format \"raw\" }\n",
-		mic, speaker)
+		mic, spk.fifo)
 	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("HOME", dir)
-	return speaker
+	return spk
+}
+
+// Speaker is what FileALSA's "spk" device has played, from every program
+// that opened it in turn. ALSA's file plugin writes into a FIFO that the
+// Speaker keeps draining: a plain file would be truncated each time a
+// program opens the device, losing what the one before had played.
+type Speaker struct {
+	fifo string
+	mu   sync.Mutex
+	fd   int // the FIFO, read and write, non-blocking: it never sees EOF
+	buf  []byte
+	got  []byte
+}
+
+func newSpeaker(t testing.TB, fifo string) *Speaker {
+	t.Helper()
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Open(fifo, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Speaker{fifo: fifo, fd: fd, buf: make([]byte, 64<<10)}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+		_ = syscall.Close(fd)
+	})
+	go func() { // a program writing faster than real time waits only for this
+		defer close(stopped)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			s.mu.Lock()
+			s.drainLocked()
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *Speaker) drainLocked() {
+	for {
+		n, err := syscall.Read(s.fd, s.buf)
+		if n <= 0 || err != nil {
+			return // EAGAIN: the FIFO is empty
+		}
+		s.got = append(s.got, s.buf[:n]...)
+	}
+}
+
+// Played is everything played since the start or the last Reset. What a
+// program that has exited wrote is all there.
+func (s *Speaker) Played() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drainLocked()
+	return bytes.Clone(s.got)
+}
+
+// Reset forgets what was played so far.
+func (s *Speaker) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drainLocked()
+	s.got = nil
 }
 
 // Stream is ffprobe's view of one stream of a file.
