@@ -61,16 +61,26 @@ lint: setup
 # (deploy/arm64/rootfs.sh: a sysroot and a runtime root per suite, the
 # suites of deploy/deploy_test.go), cached in /var/cache/doorbell. They are
 # made before the tests, as setup installs packages: on a cold cache they
-# take 15-25 minutes under emulation, which would count against the test
-# timeout. On a warm cache this checks the cache keys and is done.
+# take minutes under emulation, which would count against the test
+# timeout. deploy/arm64/roots.sh makes the four side by side; on a warm
+# cache it checks the cache keys and is done.
 roots: setup
-	@for suite in trixie bookworm; do for kind in sysroot runtime; do \
-	  DEB_SUITE=$$suite bash deploy/arm64/rootfs.sh $$kind >/dev/null || exit 1; \
-	done; done
+	@bash deploy/arm64/roots.sh
 
-# Every package runs under the race detector: most have goroutines.
-test: setup lint roots
-	go test -race -timeout $(TEST_TIMEOUT) ./...
+# Every package runs under the race detector: most have goroutines. The
+# checks and the arm64 roots go side by side: a cold root is mostly qemu
+# on one core and downloads, the checks are mostly the compiler.
+#
+# go test builds and runs packages in the order given, so the slowest go
+# first and the short ones fill in around them. Four at a time on two
+# cores: these spend much of their time waiting on emulators, browsers and
+# sound in real time, and each holds up only itself (the suite passes
+# with a second make test beside it).
+SLOW_TESTS := ./deploy ./daemon ./recorder/e2e ./recorder/powercut ./cmd/doorbell ./motion ./cmd/doorbelld ./recorder
+TEST_PARALLEL ?= 4
+test: setup
+	@$(MAKE) --no-print-directory -j2 lint roots
+	go test -race -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
 # The fuzz tests of every parser of outside input, as PACKAGE:FUZZ-TEST:RUNS

@@ -22,8 +22,11 @@ func TestImportGraphHasNoOpenCV(t *testing.T) {
 	}
 }
 
+// One build per operating system, and linux/arm64 for the Raspberry Pi: a
+// build constraint follows GOOS far more often than GOARCH, and each target
+// compiles the standard library afresh (half a minute on a cold cache).
 func TestBuildsWithoutCgoEverywhere(t *testing.T) {
-	for _, target := range []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64"} {
+	for _, target := range []string{"linux/amd64", "linux/arm64", "darwin/arm64", "windows/amd64"} {
 		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
 			goos, goarch, _ := strings.Cut(target, "/")
 			cmd := exec.Command("go", "build", "-o", os.DevNull, ".")

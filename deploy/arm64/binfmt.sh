@@ -24,7 +24,7 @@ ensure_binfmt_aarch64() {
   if [ -e "$dir/qemu-aarch64" ]; then
     return 0
   fi
-  if ! grep -v '^#' "$conf" > "$dir/register"; then
+  if ! grep -v '^#' "$conf" > "$dir/register" 2>/dev/null && [ ! -e "$dir/qemu-aarch64" ]; then # (another script may have registered it meanwhile)
     echo "binfmt: cannot register qemu-aarch64 with binfmt_misc; run: systemctl restart systemd-binfmt" >&2
     return 1
   fi
