@@ -28,7 +28,7 @@ DAEMON_LDFLAGS := $(LDFLAGS) -extldflags '-fuse-ld=lld -Wl,--gc-sections'
 DEMO_LISTEN ?= 127.0.0.1:8443
 TEST_TIMEOUT ?= 25m
 
-.PHONY: setup roots build demo test lint bench bench-peers clean build-arm64 build-amd64 deb image fuzz fuzz-short powercut
+.PHONY: setup roots build demo test lint bench bench-peers clean build-arm64 build-amd64 deb deb-amd64 deb-arm64 image fuzz fuzz-short powercut
 
 # Device builds, packages and the SD-card image (deploy/): see README,
 # "On the device". Output goes to $(DIST).
@@ -140,9 +140,12 @@ build-arm64: setup
 build-amd64: setup
 	LDFLAGS="$(LDFLAGS)" bash deploy/build.sh amd64 $(DIST)/amd64
 
-# $(DIST)/doorbell_VERSION_amd64.deb and …_arm64.deb.
-deb: build-amd64 build-arm64
+# $(DIST)/doorbell_VERSION_amd64.deb and …_arm64.deb; deb-arm64 makes the
+# arm64 one alone (the amd64 package does not depend on DEB_SUITE).
+deb: deb-amd64 deb-arm64
+deb-amd64: build-amd64
 	COMMIT=$(COMMIT) bash deploy/deb/build.sh amd64 $(DIST)/amd64 $(DIST) $(DEB_VERSION)
+deb-arm64: build-arm64
 	COMMIT=$(COMMIT) bash deploy/deb/build.sh arm64 $(DIST)/arm64 $(DIST) $(DEB_VERSION)
 
 # A doorbell SD-card image from a Raspberry Pi OS Lite (trixie, arm64; with
