@@ -173,44 +173,22 @@ func FileALSA(t testing.TB, micHz float64) *Speaker {
 	t.Helper()
 	dir := t.TempDir()
 	mic := filepath.Join(dir, "mic.fifo")
-	if err := syscall.Mkfifo(mic, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := syscall.Open(mic, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := openFIFO(t, mic)
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 16384); err != nil { // 85 ms, about the buffer the doorbell asks of a card
 		t.Fatal(err)
 	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() {
-		close(stop)
-		<-stopped
-		_ = syscall.Close(fd)
-	})
-	go func() {
-		defer close(stopped)
-		const period = Rate / 50
-		buf := make([]byte, 2*period)
-		start := time.Now()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
+	const period = Rate / 50
+	buf := make([]byte, 2*period)
+	start, n := time.Now(), 0
+	everyTick(t, 20*time.Millisecond, func() {
+		for due := int(time.Since(start) * Rate / time.Second); n+period <= due; n += period {
+			for i := range period {
+				v := 0.125 * math.MaxInt16 * math.Sin(2*math.Pi*micHz*float64(n+i)/Rate)
+				binary.LittleEndian.PutUint16(buf[2*i:], uint16(int16(v)))
 			}
-			for due := int(time.Since(start) * Rate / time.Second); n+period <= due; n += period {
-				for i := range period {
-					v := 0.125 * math.MaxInt16 * math.Sin(2*math.Pi*micHz*float64(n+i)/Rate)
-					binary.LittleEndian.PutUint16(buf[2*i:], uint16(int16(v)))
-				}
-				_, _ = syscall.Write(fd, buf) // EAGAIN: nobody reads; the sound is lost
-			}
+			_, _ = syscall.Write(fd, buf) // EAGAIN: nobody reads; the sound is lost
 		}
-	}()
+	})
 	spk := newSpeaker(t, filepath.Join(dir, "speaker.fifo"))
 	rc := fmt.Sprintf("pcm.mic { type file; slave.pcm \"null\"; file \"/dev/null\"; infile %q; format \"raw\" }\npcm.spk { type file; slave.pcm \"null\"; file %q; format \"raw\" }\n",
 		mic, spk.fifo)
@@ -235,36 +213,52 @@ type Speaker struct {
 
 func newSpeaker(t testing.TB, fifo string) *Speaker {
 	t.Helper()
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	s := &Speaker{fifo: fifo, fd: openFIFO(t, fifo), buf: make([]byte, 64<<10)}
+	everyTick(t, 5*time.Millisecond, func() { // a program writing faster than real time waits only for this
+		s.mu.Lock()
+		s.drainLocked()
+		s.mu.Unlock()
+	})
+	return s
+}
+
+// openFIFO makes a FIFO at path and opens it read-write and non-blocking,
+// so that neither end ever waits for the other to open; the test's end
+// closes when the test ends.
+func openFIFO(t testing.TB, path string) int {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := syscall.Open(fifo, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Speaker{fifo: fifo, fd: fd, buf: make([]byte, 64<<10)}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	return fd
+}
+
+// everyTick runs f every d until the test ends, and waits for its last run
+// (before what was cleaned up earlier, such as openFIFO's descriptor).
+func everyTick(t testing.TB, d time.Duration, f func()) {
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
 		close(stop)
 		<-stopped
-		_ = syscall.Close(fd)
 	})
-	go func() { // a program writing faster than real time waits only for this
+	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-tick.C:
+				f()
 			}
-			s.mu.Lock()
-			s.drainLocked()
-			s.mu.Unlock()
 		}
 	}()
-	return s
 }
 
 func (s *Speaker) drainLocked() {
