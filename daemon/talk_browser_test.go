@@ -12,6 +12,7 @@ import (
 	"doorbell/config"
 	"doorbell/events"
 	"doorbell/internal/testkit/audiotest"
+	"doorbell/stream"
 )
 
 // peakHz is page JavaScript: the loudest frequency of the remote audio
@@ -86,7 +87,15 @@ func TestBrowserTalksAndListens(t *testing.T) {
 	waitJS(t, ctx, `doorbell.talk.sending`, 10*time.Second, func(b bool) bool { return b })
 	waitUntil(t, 10*time.Second, "the speaker playing the phone", func() bool { state, _ := d.speaker(t, addr); return state == "talk" })
 	_, played := d.speaker(t, addr)
-	waitUntil(t, 15*time.Second, "a second and a half of talk played", func() bool { _, n := d.speaker(t, addr); return n >= played+75 })
+	packets := uint64(1500 * time.Millisecond / stream.OpusFrame)
+	waitUntil(t, 15*time.Second, "a second and a half of talk played", func() bool { _, n := d.speaker(t, addr); return n >= played+packets })
+	// Chromium sends the packet length the answer asks for (a=ptime).
+	var audio struct {
+		PacketMS int64 `json:"talk_packet_ms"`
+	}
+	if err := json.Unmarshal([]byte(healthJSON(t, addr, "audio")), &audio); err != nil || audio.PacketMS != stream.OpusFrame.Milliseconds() {
+		t.Errorf("Chromium's talk packets carry %d ms (%v), want the %v the answer asks for", audio.PacketMS, err, stream.OpusFrame)
+	}
 	if _, err := js[bool](ctx, `(() => { document.getElementById('talk-hold').dispatchEvent(new PointerEvent('pointerup', {bubbles: true})); return true; })()`); err != nil {
 		t.Fatal(err)
 	}

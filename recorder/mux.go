@@ -55,11 +55,11 @@ type muxer struct {
 	soundStart bool                // an Opus packet was written: soundNext is set
 }
 
-// Opus in the clip: 48 kHz, one 20 ms packet per sample (the
-// microphone's encoder makes nothing else).
+// Opus in the clip: 48 kHz, one packet (stream.OpusFrame) per sample
+// (the microphone's encoder makes nothing else).
 const (
 	audioTimescale = 48000
-	opusTicks      = audioTimescale / 50
+	opusTicks      = audioTimescale * uint64(stream.OpusFrame) / uint64(time.Second)
 	// opusPreSkip is libopus's encoder delay at 48 kHz, which the decoder drops.
 	opusPreSkip = 312
 	// soundResync: a gap in the microphone's packets longer than this
@@ -214,9 +214,9 @@ func (m *muxer) flush(end uint64) error {
 
 // soundFor takes the waiting Opus that fits before end, the video's
 // decode time after this fragment, and says where it starts: packet after
-// packet, 20 ms each; after a gap (the microphone restarted) the track
-// resumes at the packet's capture time. What does not fit waits for the
-// next fragment.
+// packet, stream.OpusFrame each; after a gap (the microphone restarted)
+// the track resumes at the packet's capture time. What does not fit waits
+// for the next fragment.
 func (m *muxer) soundFor(end uint64) (at uint64, n int) {
 	if len(m.sound) == 0 {
 		return 0, 0
@@ -226,14 +226,14 @@ func (m *muxer) soundFor(end uint64) (at uint64, n int) {
 	if m.soundStart && at < m.soundNext+uint64(soundResync.Seconds()*audioTimescale) {
 		at = m.soundNext // contiguous: capture times jitter, the packets do not
 	}
-	n = min(len(m.sound), int(max(int64(endTicks)-int64(at), 0)/opusTicks))
+	n = min(len(m.sound), int(max(int64(endTicks)-int64(at), 0)/int64(opusTicks)))
 	return at, n
 }
 
 // flushSound adds n waiting Opus packets from at to frag's second track.
 func (m *muxer) flushSound(frag *mp4.Fragment, at uint64, n int) error {
 	for _, p := range m.sound[:n] {
-		if err := frag.AddFullSampleToTrack(mp4.FullSample{Sample: mp4.Sample{Flags: mp4.SyncSampleFlags, Dur: opusTicks, Size: uint32(len(p.Data))},
+		if err := frag.AddFullSampleToTrack(mp4.FullSample{Sample: mp4.Sample{Flags: mp4.SyncSampleFlags, Dur: uint32(opusTicks), Size: uint32(len(p.Data))},
 			DecodeTime: at, Data: p.Data}, 2); err != nil {
 			return err
 		}

@@ -53,7 +53,9 @@ type Audio struct {
 	log   *slog.Logger
 	track *webrtc.TrackLocalStaticSample // the microphone, shared by every listener
 
-	talkIn chan talkPacket // the phones' voices, for the player
+	talkMu sync.Mutex
+	player *talkPlayer     // the speaker's player running now, or nil
+	talkIn chan talkPacket // the phones' voices while no player runs, for the next
 
 	mu         sync.Mutex
 	listeners  int
@@ -80,6 +82,7 @@ type Audio struct {
 	mutedPackets atomic.Uint64
 	speakerPkts  atomic.Uint64
 	micStarts    atomic.Uint64
+	talkPacketMS atomic.Int64
 	// The CPU time of the microphone's and the speaker's finished
 	// processes (arecord, aplay), for the CPU figures.
 	micCPU, speakerCPU atomic.Int64
@@ -158,7 +161,10 @@ type AudioStatus struct {
 	Muted      uint64 `json:"mic_packets_muted"` // while the speaker played
 	Played     uint64 `json:"speaker_packets"`
 	MicStarts  uint64 `json:"mic_starts"`
-	Reason     string `json:"reason,omitempty"` // the last failure, and what to do
+	// TalkPacketMS is how much sound the phones' last packet carried: the
+	// answer asks for OpusFrame; a browser that ignores it sends 20.
+	TalkPacketMS int    `json:"talk_packet_ms,omitempty"`
+	Reason       string `json:"reason,omitempty"` // the last failure, and what to do
 }
 
 // Status reports the microphone's and speaker's state.
@@ -166,7 +172,8 @@ func (a *Audio) Status() AudioStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := AudioStatus{Mic: "none", Speaker: "none", Listeners: a.listeners, Recording: a.recording,
-		MicPackets: a.micPackets.Load(), Muted: a.mutedPackets.Load(), Played: a.speakerPkts.Load(), MicStarts: a.micStarts.Load()}
+		MicPackets: a.micPackets.Load(), Muted: a.mutedPackets.Load(), Played: a.speakerPkts.Load(), MicStarts: a.micStarts.Load(),
+		TalkPacketMS: int(a.talkPacketMS.Load())}
 	st.Reason, _ = a.failed.Load().(string)
 	if a.HasMic() {
 		st.Mic = "off"
@@ -188,9 +195,9 @@ func (a *Audio) Status() AudioStatus {
 	return st
 }
 
-// releaseGap is the silence from the phone that ends its talk; the
-// speaker is quiet once ALSA's short buffer has played out.
-const releaseGap = 60 * time.Millisecond
+// releaseGap is the silence from the phone that ends its talk (two of its
+// packets); the speaker is quiet once ALSA's short buffer has played out.
+const releaseGap = 2 * OpusFrame
 
 func (a *Audio) talkingNow() bool {
 	t := a.lastTalk.Load()
@@ -324,8 +331,8 @@ func (a *Audio) supervise(ctx context.Context, done chan struct{}, what string, 
 	}
 }
 
-// captureOnce encodes the microphone's sound as it comes, 20 ms at a
-// time, and sends it on.
+// captureOnce encodes the microphone's sound as it comes, a packet
+// (OpusFrame) at a time, and sends it on.
 func (a *Audio) captureOnce(ctx context.Context) error {
 	enc, err := newMicEncoder(micComplexity)
 	if err != nil {
@@ -373,7 +380,7 @@ func (a *Audio) captureOnce(ctx context.Context) error {
 			continue
 		}
 		// pion's Opus payloader copies the packet before WriteSample returns.
-		_ = a.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
+		_ = a.track.WriteSample(media.Sample{Data: pkt, Duration: OpusFrame})
 	}
 }
 
@@ -395,10 +402,11 @@ func (a *Audio) decodeArgv(in []string, volume float64) []string {
 // a longer gap is a pause in the talk, and plays as silence.
 const maxConcealed = 5
 
-// playOnce runs the speaker for the phones' voices: each packet decoded
-// as it arrives and played. A lost packet is filled in from the next
-// one's FEC or by concealment; between words nothing is written and the
-// sound card plays silence.
+// playOnce runs the speaker for the phones' voices. The packets are
+// played by the goroutines that read them (toSpeaker): handing each to
+// this one would wake another thread per packet, which costs more than
+// decoding it. This one starts the speaker's program, plays what waited
+// for it, and stops on failure.
 func (a *Audio) playOnce(ctx context.Context) error {
 	dec, err := newSpeakerDecoder(a.cfg.Volume)
 	if err != nil {
@@ -410,9 +418,14 @@ func (a *Audio) playOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("speaker %s: %w", a.cfg.Playback, err)
 	}
+	p := &talkPlayer{a: a, dec: dec, spk: spk, failed: make(chan error, 1)}
 	defer func() {
+		a.talkMu.Lock()
+		a.player = nil
+		a.talkMu.Unlock()
 		cancel()
-		_ = spk.Close()
+		_ = spk.Close() // a packet being written fails now
+		p.stop()
 		if c, ok := spk.(cpuUser); ok {
 			a.speakerCPU.Add(int64(c.cpu()))
 		}
@@ -421,52 +434,48 @@ func (a *Audio) playOnce(ctx context.Context) error {
 	if s, ok := spk.(interface{ stopped() <-chan struct{} }); ok {
 		stopped = s.stopped()
 	}
+	a.talkMu.Lock()
+	for waiting := true; waiting; { // what came while the speaker was busy, in order
+		select {
+		case t := <-a.talkIn:
+			p.play(t)
+		default:
+			waiting = false
+		}
+	}
+	a.player = p
+	a.talkMu.Unlock()
 	failed := func(err error) error {
 		if cerr := spk.Close(); cerr != nil {
 			err = cerr
 		}
 		return fmt.Errorf("speaker %s: %v; check audio.playback (aplay -L lists the devices)", a.cfg.Playback, err)
 	}
-	playing := false // a packet was decoded: a loss after it can be concealed
-	for {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-stopped:
+		return failed(errors.New("it stopped"))
+	case err := <-p.failed:
+		return failed(err)
+	}
+}
+
+// toSpeaker plays a phone's packet now if the speaker's player runs, or
+// keeps it for the player to play when it starts (a reply or the ring
+// sound has the speaker, or the player is starting again).
+func (a *Audio) toSpeaker(t talkPacket) {
+	a.talkMu.Lock()
+	p := a.player
+	if p == nil {
 		select {
-		case <-ctx.Done():
-			return nil
-		case <-stopped:
-			return failed(errors.New("it stopped"))
-		case t := <-a.talkIn:
-			if time.Since(t.at) > 300*time.Millisecond {
-				playing = false
-				continue // held up while a reply had the speaker: too late to be heard
-			}
-			if playing && t.lost > 0 && t.lost <= maxConcealed {
-				for i := 0; i < t.lost; i++ {
-					var next []byte
-					if i == t.lost-1 {
-						next = t.payload // its FEC carries the packet just before it
-					}
-					pcm, err := dec.conceal(next)
-					if err != nil {
-						return err
-					}
-					if _, err := spk.Write(pcm); err != nil {
-						return failed(err)
-					}
-				}
-			}
-			pcm, err := dec.decode(t.payload)
-			if err != nil {
-				a.log.Debug("a phone's packet did not decode", "err", err)
-				playing = false
-				continue
-			}
-			if _, err := spk.Write(pcm); err != nil {
-				return failed(err)
-			}
-			playing = true
-			a.speakerPkts.Add(1)
-			a.lastSpeaker.Store(time.Now().UnixNano())
+		case a.talkIn <- t:
+		default: // the speaker is behind: drop rather than delay
 		}
+	}
+	a.talkMu.Unlock()
+	if p != nil {
+		p.play(t)
 	}
 }
 
@@ -493,9 +502,6 @@ func (a *Audio) listenTo(tr *webrtc.TrackRemote) {
 		}
 		a.lastTalk.Store(now.UnixNano())
 		a.lastSpeaker.Store(now.UnixNano())
-		select {
-		case a.talkIn <- talkPacket{payload: p.Payload, at: now, lost: lost}:
-		default: // the speaker is behind: drop rather than delay
-		}
+		a.toSpeaker(talkPacket{payload: p.Payload, at: now, lost: lost})
 	}
 }

@@ -29,18 +29,27 @@ type SoundCard interface {
 // PCM's shape, as the sound card and the Opus codec take it.
 const (
 	sampleRate   = 48000
-	frameSamples = sampleRate / 50 // 20 ms, one Opus packet
+	frameSamples = sampleRate * int(OpusFrame/time.Millisecond) / 1000 // one Opus packet
 	frameBytes   = 2 * frameSamples
 )
+
+// OpusFrame is how much sound one Opus packet carries, each way: the
+// microphone's packets, and the phone's, which the answer asks for
+// (a=ptime). Each packet wakes the doorbell's threads (the sound card's
+// pipe, the socket, pion's goroutines), and on a small CPU that costs more
+// than the codec: 40 ms packets use 3.0 % of a core for talk both ways
+// where 20 ms ones use 4.9 % (BenchmarkAudioCPU), for 20 ms more delay
+// each way, far inside a conversation's 200 ms.
+const OpusFrame = 40 * time.Millisecond
 
 // ALSA buffer and period sizes asked of arecord and aplay, in
 // microseconds. The speaker's buffer bounds how long it plays on after a
 // release; its short periods keep it from running dry between a phone's
 // packets. The microphone's period is one Opus frame: arecord, and the
-// encoder reading it, wake once a frame.
+// encoder reading it, wake once a frame; its buffer is three.
 const (
-	captureBufferUS  = 80000
-	capturePeriodUS  = 20000
+	capturePeriodUS  = int(OpusFrame / time.Microsecond)
+	captureBufferUS  = 3 * capturePeriodUS
 	playbackBufferUS = 40000
 	playbackPeriodUS = 10000
 )

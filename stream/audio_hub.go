@@ -1,6 +1,9 @@
 package stream
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -40,4 +43,27 @@ func offersAudio(offer string) bool {
 		}
 	}
 	return false
+}
+
+// askPtime adds a=ptime (RFC 4566) to answer's audio sections, asking
+// the phone for OpusFrame packets as the microphone sends: libwebrtc's
+// Opus encoder (Chrome, Safari) takes the packet length from it.
+func askPtime(answer string) (string, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(answer); err != nil {
+		return "", err
+	}
+	changed := false
+	for _, m := range d.MediaDescriptions {
+		if _, ok := m.Attribute("ptime"); ok || m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		m.WithValueAttribute("ptime", strconv.Itoa(int(OpusFrame/time.Millisecond)))
+		changed = true
+	}
+	if !changed {
+		return answer, nil
+	}
+	b, err := d.Marshal()
+	return string(b), err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,9 +70,9 @@ func runBenchPhone(dir string) error {
 		return err
 	}
 	defer spk.Close()
-	go func() { // the microphone hears the voice in real time, a period (20 ms) at a time
-		every20ms(nil, func(i int) bool {
-			off := (i * frameBytes) % len(voice)
+	go func() { // the microphone hears the voice in real time, a period (OpusFrame) at a time
+		everyFrame(nil, func(i int) bool {
+			off := (i % (len(voice) / frameBytes)) * frameBytes
 			_, err := syscall.Write(mic, voice[off:off+frameBytes])
 			return err == nil || errors.Is(err, syscall.EAGAIN)
 		})
@@ -130,6 +131,10 @@ func runBenchPhone(dir string) error {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
 		return err
 	}
+	// The phone's packets are as long as the answer asks, as a browser's.
+	if want := fmt.Sprintf("a=ptime:%d\r\n", OpusFrame.Milliseconds()); !strings.Contains(body, want) {
+		return fmt.Errorf("the answer does not ask for %s packets (%q):\n%s", OpusFrame, want, body)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for received.Load() < 25 {
 		if time.Now().After(deadline) {
@@ -149,8 +154,8 @@ func runBenchPhone(dir string) error {
 	stop := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, in); close(stop) }()
 	var sendErr error
-	every20ms(stop, func(i int) bool {
-		sendErr = track.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: 20 * time.Millisecond})
+	everyFrame(stop, func(i int) bool {
+		sendErr = track.WriteSample(media.Sample{Data: talk[i%len(talk)], Duration: OpusFrame})
 		return sendErr == nil
 	})
 	if sendErr != nil {
@@ -160,12 +165,12 @@ func runBenchPhone(dir string) error {
 	return out.Flush()
 }
 
-// every20ms calls f(0), f(1), ... in real time, one each 20 ms from now,
-// catching up after a late wake (as a sound card's clock does), until f
-// returns false or stop is closed.
-func every20ms(stop <-chan struct{}, f func(i int) bool) {
+// everyFrame calls f(0), f(1), ... in real time, one each OpusFrame from
+// now, catching up after a late wake (as a sound card's clock does),
+// until f returns false or stop is closed.
+func everyFrame(stop <-chan struct{}, f func(i int) bool) {
 	start := time.Now()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(OpusFrame)
 	defer tick.Stop()
 	for i := 0; ; {
 		select {
@@ -173,7 +178,7 @@ func every20ms(stop <-chan struct{}, f func(i int) bool) {
 			return
 		case <-tick.C:
 		}
-		for due := int(time.Since(start) / (20 * time.Millisecond)); i < due; i++ {
+		for due := int(time.Since(start) / OpusFrame); i < due; i++ {
 			if !f(i) {
 				return
 			}

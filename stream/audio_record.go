@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// OpusPacket is 20 ms of the doorbell's microphone as Opus, with the time
+// OpusPacket is OpusFrame of the doorbell's microphone as Opus, with the time
 // it reached the doorbell (a clip places it by that time).
 type OpusPacket struct {
 	Data     []byte

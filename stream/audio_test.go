@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -92,13 +93,14 @@ func (p *audioPeer) packets() []*rtp.Packet {
 	return append([]*rtp.Packet(nil), p.received...)
 }
 
-// sendRealTime sends pkts as a phone's microphone does: one each 20 ms.
+// sendRealTime sends pkts as a phone's microphone does: one each
+// OpusFrame, as the doorbell's answer asks.
 func sendRealTime(t testing.TB, mic *webrtc.TrackLocalStaticSample, pkts [][]byte) {
 	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(OpusFrame)
 	defer tick.Stop()
 	for _, pkt := range pkts {
-		if err := mic.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond}); err != nil {
+		if err := mic.WriteSample(media.Sample{Data: pkt, Duration: OpusFrame}); err != nil {
 			t.Fatal(err)
 		}
 		<-tick.C
@@ -158,7 +160,7 @@ func TestTwoWayAudio(t *testing.T) {
 
 	// Hold to talk: the phone's 440 Hz goes to the speaker, the microphone is muted.
 	mutedBefore := a.Status().Muted
-	talk := audiotest.OpusTone(t, 440, 1.5)
+	talk := audiotest.OpusTone(t, 440, 1.5, OpusFrame)
 	sendRealTime(t, phone.mic, talk)
 	released := time.Now()
 	eventually(t, 2*time.Second, "the speaker stopping after the release", func() bool { return a.Status().Talking == 0 })
@@ -169,7 +171,7 @@ func TestTwoWayAudio(t *testing.T) {
 	// The speaker's whole output: a packet the loaded machine delivered
 	// late, or lost, leaves a gap or concealment, not another tone.
 	eventually(t, 5*time.Second, "the speaker's program writing what it played", func() bool {
-		return len(speaker.Played()) >= len(talk)*2/3*2*960
+		return len(speaker.Played()) >= len(talk)*2/3*frameBytes
 	})
 	out := speaker.Played()
 	if k, l := audiotest.ToneShare(audiotest.Loud(out), 440, 1000); k < 0.5 || k < 10*l {
@@ -234,4 +236,42 @@ func TestMissingSoundDevice(t *testing.T) {
 		t.Errorf("the microphone gave up: %+v", st)
 	}
 	t.Logf("reason: %s", st.Reason)
+}
+
+// The answer asks for OpusFrame packets in each audio section it accepts,
+// once, and leaves video, a refused audio section and an answer without
+// audio as they were.
+func TestAnswerAsksForThePacketLength(t *testing.T) {
+	const head = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+	const video = "m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\n"
+	audio := func(port int, extra string) string {
+		return fmt.Sprintf("m=audio %d UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n%s", port, extra)
+	}
+	want := fmt.Sprintf("a=ptime:%d\r\n", OpusFrame.Milliseconds())
+	for _, c := range []struct {
+		name, in string
+		ptimes   int
+	}{
+		{"video and audio", head + video + audio(9, ""), 1},
+		{"video only", head + video, 0},
+		{"audio refused", head + video + audio(0, ""), 0},
+		{"already asked", head + audio(9, want), 1},
+	} {
+		out, err := askPtime(c.in)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if n := strings.Count(out, "a=ptime:"); n != c.ptimes || c.ptimes == 1 && !strings.Contains(out, want) {
+			t.Errorf("%s: %d ptime lines, want %d of %q:\n%s", c.name, n, c.ptimes, want, out)
+		}
+		if c.ptimes == 0 && out != c.in {
+			t.Errorf("%s: the answer changed:\n%s", c.name, out)
+		}
+		if !strings.Contains(out, "a=rtpmap:") {
+			t.Errorf("%s: the codecs went missing:\n%s", c.name, out)
+		}
+	}
+	if _, err := askPtime("not sdp"); err == nil {
+		t.Error("an answer that does not parse: no error")
+	}
 }

@@ -379,7 +379,11 @@ func (h *Hub) negotiate(ctx context.Context, s *session, offer string) (string, 
 	if !sendsVideo(pc.LocalDescription().SDP) {
 		return "", &OfferError{Reason: "the offer has no video the doorbell can send: it needs H.264 Constrained Baseline (profile-level-id 42e01f, packetization-mode=1) in a recvonly video section"}
 	}
-	return pc.LocalDescription().SDP, nil
+	answer := pc.LocalDescription().SDP
+	if s.detachAudio != nil {
+		return askPtime(answer)
+	}
+	return answer, nil
 }
 
 // checkOffer parses offer enough to say what is wrong with it.

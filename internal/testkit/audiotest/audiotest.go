@@ -37,9 +37,10 @@ func Tone(hz, seconds, amplitude float64) []byte {
 	return pcm
 }
 
-// OpusTone is seconds of a hz sine as 20 ms Opus packets, encoded by
+// OpusTone is seconds of a hz sine as Opus packets of frame each (20 ms,
+// a browser's default; 40 ms, what the doorbell asks for), encoded by
 // libopus as a phone or the doorbell would.
-func OpusTone(t testing.TB, hz, seconds float64) [][]byte {
+func OpusTone(t testing.TB, hz, seconds float64, frame time.Duration) [][]byte {
 	t.Helper()
 	enc, err := opus.NewEncoder(Rate, 1, opus.AppAudio)
 	if err != nil {
@@ -49,14 +50,14 @@ func OpusTone(t testing.TB, hz, seconds float64) [][]byte {
 		t.Fatal(err)
 	}
 	pcm := Tone(hz, seconds, 0.5)
-	frame := make([]int16, Rate/50)
+	samples := make([]int16, int(Rate*frame/time.Second))
 	out := make([]byte, 1500)
 	var pkts [][]byte
-	for off := 0; off+2*len(frame) <= len(pcm); off += 2 * len(frame) {
-		for i := range frame {
-			frame[i] = int16(binary.LittleEndian.Uint16(pcm[off+2*i:]))
+	for off := 0; off+2*len(samples) <= len(pcm); off += 2 * len(samples) {
+		for i := range samples {
+			samples[i] = int16(binary.LittleEndian.Uint16(pcm[off+2*i:]))
 		}
-		n, err := enc.Encode(frame, out)
+		n, err := enc.Encode(samples, out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,5 +372,5 @@ func Speech(t testing.TB) []byte {
 	if err != nil {
 		t.Fatalf("resampling espeak-ng's voice: %v", err)
 	}
-	return pcm[:len(pcm)/(2*Rate/50)*(2*Rate/50)] // whole 20 ms frames
+	return pcm[:len(pcm)/(2*Rate/25)*(2*Rate/25)] // whole 40 ms frames (so whole 20 ms ones too)
 }

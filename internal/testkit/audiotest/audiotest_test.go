@@ -32,7 +32,7 @@ func TestGoertzel(t *testing.T) {
 // A tone encoded by libopus decodes back to the tone, and ffprobe sees
 // the Ogg file it makes.
 func TestOpusToneRoundTrip(t *testing.T) {
-	pkts := OpusTone(t, 440, 1)
+	pkts := OpusTone(t, 440, 1, 20*time.Millisecond)
 	if len(pkts) != 50 {
 		t.Fatalf("%d packets for 1 s, want 50", len(pkts))
 	}
