@@ -29,7 +29,8 @@ func visitorFrames(b testing.TB, w, h, n int, fps float64, from time.Duration, s
 }
 
 // benchDetector measures Detect on frames of the synthetic visitor walking
-// in, at 30 fps: downscale included, with motion, boxes and a zone in play.
+// in, at 30 fps, with the state machine after it as in the daemon:
+// downscale included, with motion, boxes and a zone in play.
 func benchDetector(b *testing.B, w, h int) {
 	frames := visitorFrames(b, w, h, 60, 30, camera.VisitorWalk, 0)
 	cfg := DefaultConfig()
@@ -39,6 +40,7 @@ func benchDetector(b *testing.B, w, h int) {
 		b.Fatal(err)
 	}
 	defer d.Close()
+	m := NewMachine(cfg, d.ZoneNames(), nil)
 	at := time.Unix(0, 0)
 	for i := range 60 { // past the first frame's learning
 		at = at.Add(33 * time.Millisecond)
@@ -53,6 +55,7 @@ func benchDetector(b *testing.B, w, h int) {
 		if r.Motion {
 			motion++
 		}
+		m.Update(at, r)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/frame")

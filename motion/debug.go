@@ -108,7 +108,7 @@ func (d *Detector) Annotate(img *gocv.Mat, r *Result, label string) {
 	for i, name := range d.cfg.ZoneNames() {
 		gocv.PutText(img, name, g.names[i], gocv.FontHersheySimplex, 0.5, zoneColour, 1)
 	}
-	for _, b := range r.Boxes {
+	for _, b := range r.Boxes() {
 		gocv.Rectangle(img, image.Rect(int(b[0]*float64(w)), int(b[1]*float64(h)),
 			int(b[2]*float64(w))-1, int(b[3]*float64(h))-1), boxColour, 2)
 	}

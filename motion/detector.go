@@ -43,27 +43,46 @@ type Result struct {
 	Fraction  float64       // the largest share of any one zone that changed
 	Zones     []float64     // share of each zone that changed, in ZoneNames order
 	Hit       []bool        // which zones changed by at least MinArea
-	Boxes     []events.Box  // changed regions inside the zones, normalised 0..1, largest first
 	Changed   float64       // share of the unmasked picture that changed, zones or not
 	Gain      float64       // brightness of this frame relative to the background
 	Relearned bool          // the background was learnt anew from this frame (first frame, lighting change, gap)
-	Took      time.Duration // time spent in Detect
+	Took      time.Duration // time spent in Detect, and in Boxes if asked
+
+	det   *Detector // finds the boxes when asked
+	found bool      // boxes holds this frame's
+	boxes []events.Box
+}
+
+// Boxes are the changed regions inside the zones, normalised 0..1, largest
+// first. They are found when first asked for, until the next frame: joining
+// and tracing the changed pixels is a fifth of the detector's work, and only
+// the frames that raise an event's peak need them.
+func (r *Result) Boxes() []events.Box {
+	if !r.found {
+		r.found = true
+		if r.det != nil && r.Fraction > 0 {
+			start := time.Now()
+			r.boxes = r.det.findBoxes()
+			r.Took += time.Since(start)
+		}
+	}
+	return r.boxes
 }
 
 // Detector finds changed regions in the luma (Y) plane of frames of one size.
 //
 // Per frame: scale down (area average) → Gaussian blur → compare with a
 // running-average background, scaled by the frame's overall brightness →
-// threshold → open (drop specks) → count per zone → close (join a body's
-// parts) and find the contours' boxes. The background follows the still
-// picture with the LearnTime time constant, and changed pixels only with the
-// much longer AbsorbTime, so a visitor standing still at the door stays
-// visible while a parcel left there fades into the background. Twice a
-// second, changed regions with no edges of their own are found to be ghosts
-// of something that left, and become background again. A change of most of
-// the picture at once, or a jump of overall brightness, is lighting, not
-// motion: the background is learnt again from that frame. Slower brightness
-// changes are divided out.
+// threshold → open (drop specks) → count per zone; asked for its boxes, it
+// closes (joins a body's parts) and finds the contours' boxes. The
+// background follows the still picture with the LearnTime time constant, and
+// changed pixels only with the much longer AbsorbTime, so a visitor standing
+// still at the door stays visible while a parcel left there fades into the
+// background. Twice a second, changed regions with no edges of their own are
+// found to be ghosts of something that left, and become background again. A
+// change of most of the picture at once, or a jump of overall brightness, is
+// lighting, not motion: the background is learnt again from that frame.
+// Slower brightness changes are divided out.
 //
 // Every Mat is made once, so Detect allocates nothing. A Detector is used by
 // one goroutine at a time; Close releases its Mats.
@@ -116,6 +135,7 @@ type Detector struct {
 	blobEdge   [maxBlobs + 1]int
 	ghostBlob  [maxBlobs + 1]bool
 	healed     int // ghosts removed, for tests
+	traced     int // frames whose boxes were found, for tests
 	res        Result
 	boxes      [MaxBoxes]events.Box
 	boxArea    [MaxBoxes]int
@@ -227,7 +247,7 @@ func NewDetector(cfg Config, w, h int) (*Detector, error) {
 	n := len(zs)
 	d.res.Zones = make([]float64, n)
 	d.res.Hit = make([]bool, n)
-	d.res.Boxes = d.boxes[:0]
+	d.res.det = d
 	return d, nil
 }
 
@@ -281,7 +301,7 @@ func (d *Detector) detect(at, start time.Time) *Result {
 	r.Motion, r.Fraction, r.Changed, r.Gain, r.Relearned = false, 0, 0, 1, false
 	clear(r.Zones)
 	clear(r.Hit)
-	r.Boxes = d.boxes[:0]
+	r.found, r.boxes = false, nil
 
 	src := d.full
 	if d.cropped {
@@ -380,9 +400,6 @@ func (d *Detector) detect(at, start time.Time) *Result {
 			r.Motion = true
 		}
 	}
-	if r.Fraction > 0 {
-		d.findBoxes()
-	}
 	r.Took = time.Since(start)
 	return r
 }
@@ -464,9 +481,9 @@ func (d *Detector) removeGhosts() {
 	gocv.BitwiseAnd(d.fg, d.tmp, &d.fg)
 }
 
-// findBoxes fills the result's boxes from the changed regions inside the
-// zones, closed first so that a body's parts make one box.
-func (d *Detector) findBoxes() {
+// findBoxes finds the boxes of the changed regions inside the zones, closed
+// first so that a body's parts make one box, in the last frame's foreground.
+func (d *Detector) findBoxes() []events.Box {
 	gocv.MorphologyEx(d.fg, &d.joined, gocv.MorphClose, d.kClose)
 	if d.wholeZone {
 		d.joined.CopyTo(&d.tmp)
@@ -475,6 +492,7 @@ func (d *Detector) findBoxes() {
 	}
 	cs := gocv.FindContoursWithParams(d.tmp, &d.hier, gocv.RetrievalExternal, gocv.ChainApproxSimple)
 	defer cs.Close()
+	d.traced++
 	n := 0
 	for i := 0; i < cs.Size(); i++ {
 		rc := gocv.BoundingRect(cs.At(i))
@@ -497,7 +515,7 @@ func (d *Detector) findBoxes() {
 		d.boxArea[j] = area
 		n = min(n+1, MaxBoxes)
 	}
-	d.res.Boxes = d.boxes[:n]
+	return d.boxes[:n]
 }
 
 // Close releases the detector's Mats.

@@ -81,11 +81,11 @@ func TestDetectorFindsTheSquare(t *testing.T) {
 		w, h := size[0], size[1]
 		d := newDetector(t, DefaultConfig(), w, h)
 		r := feed(t, d, newScene(w, h), 0.1, [2]float64{0.5, 0.5})
-		if !r.Motion || len(r.Boxes) != 1 {
-			t.Errorf("%dx%d: motion %v boxes %v, want one box", w, h, r.Motion, r.Boxes)
+		if !r.Motion || len(r.Boxes()) != 1 {
+			t.Errorf("%dx%d: motion %v boxes %v, want one box", w, h, r.Motion, r.Boxes())
 			continue
 		}
-		b := r.Boxes[0]
+		b := r.Boxes()[0]
 		want := [4]float64{0.5, 0.5, 0.6, 0.5 + 0.1*float64(w)/float64(h)}
 		for i := range b {
 			if d := b[i] - want[i]; d < -0.03 || d > 0.03 {
@@ -115,8 +115,8 @@ func TestZonesCount(t *testing.T) {
 	s := newScene(640, 480)
 	d := newDetector(t, cfg, 640, 480)
 	// In the middle strip, outside both zones.
-	if r := feed(t, d, s, 0.1, [2]float64{0.45, 0.4}); r.Motion || r.Fraction != 0 || len(r.Boxes) != 0 {
-		t.Errorf("motion outside the zones counted: motion %v fraction %v boxes %v", r.Motion, r.Fraction, r.Boxes)
+	if r := feed(t, d, s, 0.1, [2]float64{0.45, 0.4}); r.Motion || r.Fraction != 0 || len(r.Boxes()) != 0 {
+		t.Errorf("motion outside the zones counted: motion %v fraction %v boxes %v", r.Motion, r.Fraction, r.Boxes())
 	} else if r.Changed == 0 {
 		t.Errorf("the square outside the zones was not seen at all; the test shows nothing")
 	}
@@ -125,7 +125,7 @@ func TestZonesCount(t *testing.T) {
 	if !r.Motion || r.Hit[0] || !r.Hit[1] || r.Zones[0] != 0 || r.Zones[1] == 0 {
 		t.Errorf("motion in the right zone: motion %v hit %v zones %v", r.Motion, r.Hit, r.Zones)
 	}
-	for _, b := range r.Boxes {
+	for _, b := range r.Boxes() {
 		if b[0] < 0.59 {
 			t.Errorf("box %v reaches outside the right zone", b)
 		}
@@ -231,7 +231,7 @@ func TestDetectInputIsDetect(t *testing.T) {
 		}
 		copy(b.Input(), frame)
 		rb := b.DetectInput(at)
-		if ra.Motion != rb.Motion || ra.Fraction != rb.Fraction || ra.Changed != rb.Changed || len(ra.Boxes) != len(rb.Boxes) {
+		if ra.Motion != rb.Motion || ra.Fraction != rb.Fraction || ra.Changed != rb.Changed || len(ra.Boxes()) != len(rb.Boxes()) {
 			t.Fatalf("frame %d: Detect saw %+v, DetectInput %+v", i, *ra, *rb)
 		}
 	}
@@ -256,7 +256,7 @@ func TestDetectAllocatesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		boxes += len(r.Boxes)
+		boxes += len(r.Boxes())
 		i++
 	}
 	for range 10 {
@@ -291,12 +291,12 @@ func TestGhostsFadeAndStillVisitorsStay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ghostLeft := r.Motion && len(r.Boxes) > 0 && r.Boxes[0][0] < 0.3
+		ghostLeft := r.Motion && len(r.Boxes()) > 0 && r.Boxes()[0][0] < 0.3
 		if i >= 16 && ghostLeft {
-			t.Fatalf("at %v the ghost of the square that left at 1s still counts: boxes %v", at.Sub(epoch), r.Boxes)
+			t.Fatalf("at %v the ghost of the square that left at 1s still counts: boxes %v", at.Sub(epoch), r.Boxes())
 		}
-		if i >= 20 && (!r.Motion || len(r.Boxes) != 1 || r.Boxes[0][0] < 0.55) {
-			t.Fatalf("at %v the square standing since 2s is not seen: motion %v boxes %v", at.Sub(epoch), r.Motion, r.Boxes)
+		if i >= 20 && (!r.Motion || len(r.Boxes()) != 1 || r.Boxes()[0][0] < 0.55) {
+			t.Fatalf("at %v the square standing since 2s is not seen: motion %v boxes %v", at.Sub(epoch), r.Motion, r.Boxes())
 		}
 	}
 	if d.healed == 0 {

@@ -153,9 +153,12 @@ func (m *Machine) note(r *Result) {
 			m.hit[i] = true
 		}
 	}
-	if r.Fraction > m.peak || m.nPeak == 0 && len(r.Boxes) > 0 {
+	if r.Fraction <= m.peak && m.nPeak > 0 {
+		return // the boxes are not needed, and so not found
+	}
+	if b := r.Boxes(); r.Fraction > m.peak || len(b) > 0 {
 		m.peak = max(m.peak, r.Fraction)
-		m.nPeak = copy(m.peakBoxes[:], r.Boxes)
+		m.nPeak = copy(m.peakBoxes[:], b)
 	}
 }
 

@@ -20,10 +20,10 @@ func runMachine(t *testing.T, cfg Config, frames string) (string, []events.Event
 	for i, c := range frames {
 		at = epoch.Add(time.Duration(i) * 100 * time.Millisecond)
 		r := &Result{Hit: []bool{true, i%2 == 0}, Fraction: float64(i) / 1000,
-			Boxes: []events.Box{{0.1, 0.2, 0.3, float64(i) / 1000}}}
+			found: true, boxes: []events.Box{{0.1, 0.2, 0.3, float64(i) / 1000}}}
 		r.Motion = c == 'm'
 		if !r.Motion {
-			r.Hit, r.Fraction, r.Boxes = []bool{false, false}, 0, nil
+			r.Hit, r.Fraction, r.boxes = []bool{false, false}, 0, nil
 		}
 		m.Update(at, r)
 	}
@@ -115,5 +115,49 @@ func TestMachineStates(t *testing.T) {
 		if st, since := m.State(); st != s.want {
 			t.Fatalf("at %v: state %s (since %v), want %s", s.at, st, since.Sub(epoch), s.want)
 		}
+	}
+}
+
+// TestBoxesAreFoundOnlyForThePeak: the state machine asks for a frame's
+// boxes only when the frame raises its event's peak, and its events are
+// the same as when every frame's boxes are found.
+func TestBoxesAreFoundOnlyForThePeak(t *testing.T) {
+	const w, h, fps = 640, 360, 30
+	frames := visitorFrames(t, w, h, 300, fps, 0, time.Minute)
+	cfg := DefaultConfig()
+	cfg.Zones = []Zone{rectZone("path", 0, 0.2, 1, 1)}
+	run := func(eager bool) ([]events.Event, int, int) {
+		d := newDetector(t, cfg, w, h)
+		var evs []events.Event
+		m := NewMachine(cfg, d.ZoneNames(), func(e events.Event) { evs = append(evs, e) })
+		at, moving := time.Unix(0, 0), 0
+		for _, y := range frames {
+			at = at.Add(time.Second / fps)
+			r, err := d.Detect(y, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Motion {
+				moving++
+			}
+			if eager {
+				r.Boxes()
+			}
+			m.Update(at, r)
+		}
+		m.Flush(at)
+		return evs, d.traced, moving
+	}
+	lazy, traced, moving := run(false)
+	eager, all, _ := run(true)
+	if len(lazy) == 0 || len(lazy[len(lazy)-1].Boxes) == 0 {
+		t.Fatalf("the visitor made no event with boxes (%d events), so the test shows nothing", len(lazy))
+	}
+	if fmt.Sprint(lazy) != fmt.Sprint(eager) {
+		t.Errorf("events with boxes found when asked:\n%v\nwith every frame's found:\n%v", lazy, eager)
+	}
+	t.Logf("%d frames with motion: boxes found for %d (every frame's: %d)", moving, traced, all)
+	if traced >= moving/2 {
+		t.Errorf("boxes were found for %d of %d frames with motion; only frames that raise the peak need them", traced, moving)
 	}
 }
