@@ -173,13 +173,14 @@ func (m *Machine) begin(at time.Time) {
 	m.emit(events.MotionStart, m.start)
 }
 
+// end ends the event, leaving Active before it says so.
 func (m *Machine) end(at time.Time) {
-	m.emit(events.MotionEnd, at)
 	m.coolUntil = at.Add(m.cooldown)
 	m.enter(Cooldown, at)
 	if m.cooldown <= 0 {
 		m.enter(Idle, at)
 	}
+	m.emit(events.MotionEnd, at)
 }
 
 func (m *Machine) emit(kind events.Kind, at time.Time) {

@@ -112,12 +112,17 @@ func (r *Runner) Run(ctx context.Context) {
 		lastWall   time.Time // when it was processed
 		lastLogged time.Time
 	)
-	m := NewMachine(r.cfg, r.cfg.ZoneNames(), func(e events.Event) {
+	// The status follows the machine before an event goes out, so that
+	// whoever sees the event and then asks /healthz finds the same state.
+	var m *Machine
+	m = NewMachine(r.cfg, r.cfg.ZoneNames(), func(e events.Event) {
+		r.mu.Lock()
 		if e.Kind == events.MotionStart {
-			r.mu.Lock()
 			r.status.Events++
-			r.mu.Unlock()
 		}
+		st, since := m.State()
+		r.status.State, r.status.Since, r.status.EventID = st.String(), since, m.EventID()
+		r.mu.Unlock()
 		if r.opt.Publish != nil {
 			r.opt.Publish(e)
 		}

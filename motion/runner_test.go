@@ -21,14 +21,18 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	sent   uint64
+	seen   chan Status // the status as each event was published
 }
 
 func startRunner(t *testing.T, cfg Config) *harness {
 	bus := events.NewBus()
 	sub, unsub := bus.Subscribe("test", 64)
 	t.Cleanup(unsub)
-	h := &harness{t: t, sub: sub, done: make(chan struct{})}
-	h.r = NewRunner(cfg, RunnerOptions{Publish: bus.Publish})
+	h := &harness{t: t, sub: sub, done: make(chan struct{}), seen: make(chan Status, 64)}
+	h.r = NewRunner(cfg, RunnerOptions{Publish: func(e events.Event) {
+		h.seen <- h.r.Status()
+		bus.Publish(e)
+	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() {
@@ -115,6 +119,10 @@ func TestRunnerPublishesEvents(t *testing.T) {
 	if st.State != "active" || st.EventID != start.ID || st.Events != 1 || st.Fraction == 0 {
 		t.Errorf("status during the event: %+v", st)
 	}
+	// Whoever sees an event and then asks for the status finds them agree.
+	if st := <-h.seen; st.State != "active" || st.EventID != start.ID || st.Events != 1 {
+		t.Errorf("status as motion_start went out: %+v", st)
+	}
 	if b, err := json.Marshal(st); err != nil || !strings.Contains(string(b), `"state":"active"`) || !strings.Contains(string(b), `"event_id":`) {
 		t.Errorf("status JSON %s, %v", b, err)
 	}
@@ -124,6 +132,9 @@ func TestRunnerPublishesEvents(t *testing.T) {
 	end := h.next(time.Second)
 	if end.Kind != events.MotionEnd || end.ID != start.ID || !end.Time.Equal(at(14)) || end.Peak < cfg.MinArea {
 		t.Errorf("end event %+v; want motion_end of event %d at frame 14 (quiet 0.5 s after the last motion, frame 9)", end, start.ID)
+	}
+	if st := <-h.seen; st.State == "active" || st.EventID != 0 {
+		t.Errorf("status as motion_end went out: %+v", st)
 	}
 }
 
