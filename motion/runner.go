@@ -120,8 +120,7 @@ func (r *Runner) Run(ctx context.Context) {
 		if e.Kind == events.MotionStart {
 			r.status.Events++
 		}
-		st, since := m.State()
-		r.status.State, r.status.Since, r.status.EventID = st.String(), since, m.EventID()
+		r.status.follow(m)
 		r.mu.Unlock()
 		if r.opt.Publish != nil {
 			r.opt.Publish(e)
@@ -195,13 +194,18 @@ func (r *Runner) logError(msg string, err error, w, h int) {
 	}
 }
 
+// follow copies the state machine's state into the status.
+func (s *Status) follow(m *Machine) {
+	st, since := m.State()
+	s.State, s.Since, s.EventID = st.String(), since, m.EventID()
+}
+
 // update copies the state machine's and the frame's news into the status.
 func (r *Runner) update(m *Machine, res *Result) {
-	st, since := m.State()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := &r.status
-	s.State, s.Since, s.EventID = st.String(), since, m.EventID()
+	s.follow(m)
 	if res == nil {
 		return
 	}
