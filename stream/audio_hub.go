@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -51,7 +52,7 @@ func offersAudio(offer string) bool {
 func askPtime(answer string) (string, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(answer); err != nil {
-		return "", err
+		return "", fmt.Errorf("the answer pion made does not parse, so no packet length could be asked for: %w; please report this", err)
 	}
 	changed := false
 	for _, m := range d.MediaDescriptions {
@@ -65,5 +66,8 @@ func askPtime(answer string) (string, error) {
 		return answer, nil
 	}
 	b, err := d.Marshal()
-	return string(b), err
+	if err != nil {
+		return "", fmt.Errorf("the answer with its packet length does not marshal: %w; please report this", err)
+	}
+	return string(b), nil
 }
