@@ -59,6 +59,21 @@ func (d *daemon) waitReplica(what string, timeout time.Duration, ok func(h map[s
 	}
 }
 
+// waitFile polls until path exists, or fails after timeout.
+func waitFile(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %v", path, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func drained(h map[string]any) bool {
 	return h["state"] == "ok" && h["queued_bytes"] == 0.0 && h["queued_clips"] == 0.0
 }
@@ -106,7 +121,11 @@ func TestReplicaHoldsThePrefixOfAKilledRecording(t *testing.T) {
 	d := startDaemon(t, data, replicaConfig(t, 20, srv.Endpoint, "house", creds, 0))
 	line, _ := d.waitLogAfter(0, "msg=recording", 30*time.Second)
 	id := clipRE.FindStringSubmatch(line)[1]
-	time.Sleep(2 * time.Second) // the thief tears the doorbell off 2 s into the event
+	// The record is written once the pre-roll is on disk and synced, which
+	// took over 2 s on a loaded CI machine; the thief waits for it, so that
+	// what is compared is the video, not how busy the disk was.
+	waitFile(t, filepath.Join(data, "clips", id+".event.age"), 30*time.Second)
+	time.Sleep(2 * time.Second) // the thief tears the doorbell off 2 s into the clip
 	d.kill()
 	cutAt := time.Now()
 
