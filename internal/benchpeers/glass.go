@@ -64,7 +64,15 @@ window.measure = (row, count) => new Promise((done) => {
     const d = ctx.getImageData(0, 0, w, 1).data;
     const y = new Array(w);
     for (let i = 0; i < w; i++) y[i] = (77 * d[4 * i] + 150 * d[4 * i + 1] + 29 * d[4 * i + 2]) >> 8;
-    samples.push({ y, width: w, height: v.videoHeight, shown: performance.timeOrigin + (meta.expectedDisplayTime || now) });
+    // Chromium gives a picture that reached the compositor after the
+    // current frame began that frame's display time, though it shows a
+    // frame later: taken as is, a picture was "shown" before its last
+    // packet arrived. So it shows at the first display time at or after
+    // its presentation (headless Chromium draws at 60 Hz).
+    let shown = meta.expectedDisplayTime || now;
+    while (shown < meta.presentationTime) shown += 1000 / 60;
+    const at = (t) => performance.timeOrigin + t;
+    samples.push({ y, width: w, height: v.videoHeight, shown: at(shown), received: at(meta.receiveTime || shown), presented: at(meta.presentationTime || shown) });
     if (samples.length < count) v.requestVideoFrameCallback(next); else done(samples);
   };
   v.requestVideoFrameCallback(next);
@@ -151,14 +159,14 @@ func pageGlassToGlass(s server) (float64, int, error) {
 	time.Sleep(2 * time.Second) // past the start-up burst
 
 	_, strip := camera.StampGeometry(glassWidth, glassHeight)
-	var lat []float64
+	var lat, received, presented []float64
 	pictures := 0
 	for range glassRounds {
 		round, cancelRound := context.WithTimeout(bctx, 20*time.Second)
 		samples, err := chromedp.Run(round, chromedp.Evaluate[[]struct {
-			Y             []int
-			Width, Height int
-			Shown         float64
+			Y                          []int
+			Width, Height              int
+			Shown, Received, Presented float64
 		}](fmt.Sprintf(`measure(%d, %d)`, strip/2, glassPictures), chromedp.EvalAwaitPromise))
 		cancelRound()
 		if err != nil {
@@ -174,7 +182,8 @@ func pageGlassToGlass(s server) (float64, int, error) {
 				y[(strip/2)*glassWidth+i] = byte(v)
 			}
 			if at, ok := camera.ReadTimestamp(y, glassWidth, glassHeight); ok {
-				lat = append(lat, p.Shown-float64(at.UnixMilli()))
+				ms := float64(at.UnixMilli())
+				lat, received, presented = append(lat, p.Shown-ms), append(received, p.Received-ms), append(presented, p.Presented-ms)
 			}
 		}
 	}
@@ -182,8 +191,10 @@ func pageGlassToGlass(s server) (float64, int, error) {
 		return 0, 0, fmt.Errorf("%s: only %d of %d pictures had a readable time strip", s.name, len(lat), pictures)
 	}
 	slices.Sort(lat)
-	fmt.Fprintf(os.Stderr, "%s: glass-to-glass on the WHEP page, %d pictures: p50 %.1f ms, min %.1f, max %.1f\n",
-		s.name, len(lat), median(lat), lat[0], lat[len(lat)-1])
+	slices.Sort(received)
+	slices.Sort(presented)
+	fmt.Fprintf(os.Stderr, "%s: glass-to-glass on the WHEP page, %d pictures: p50 %.1f ms, min %.1f, max %.1f; p50 from capture to the last packet %.1f ms, to the compositor %.1f ms\n",
+		s.name, len(lat), median(lat), lat[0], lat[len(lat)-1], median(received), median(presented))
 	return median(lat), len(lat), nil
 }
 

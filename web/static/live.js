@@ -217,8 +217,12 @@ export function measure(row, count) {
       const d = ctx.getImageData(0, 0, w, 1).data;
       const y = new Array(w);
       for (let i = 0; i < w; i++) y[i] = (77 * d[4 * i] + 150 * d[4 * i + 1] + 29 * d[4 * i + 2]) >> 8;
-      const shown = performance.timeOrigin + (meta.expectedDisplayTime || performance.now());
-      stats.samples.push({ y, width: w, height: video.videoHeight, shown });
+      // Not before it reached the compositor: Chromium gives a picture that
+      // came after the current frame began that frame's display time,
+      // though it shows a frame later (60 Hz headless).
+      let shown = meta.expectedDisplayTime || now;
+      while (shown < meta.presentationTime) shown += 1000 / 60;
+      stats.samples.push({ y, width: w, height: video.videoHeight, shown: performance.timeOrigin + shown });
     }
     if (stats.samples.length < count) video.requestVideoFrameCallback(next);
   };
