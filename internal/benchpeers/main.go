@@ -242,7 +242,10 @@ func measureServer(o options, s server) (serverFigures, error) {
 	f.firstPicture = median(firsts)
 	time.Sleep(2 * time.Second) // sessions closed
 
-	// CPU with one viewer, then with all.
+	// CPU with one viewer, then with all, in rounds, so that a change of
+	// the machine's speed (this class of host varies by up to 2x within an
+	// hour) falls on both windows of a round alike: the figure is the
+	// median round's difference.
 	var viewers []*viewer
 	defer func() {
 		for _, v := range viewers {
@@ -266,25 +269,40 @@ func measureServer(o options, s server) (serverFigures, error) {
 	if err := addViewers(1); err != nil {
 		return f, err
 	}
-	one := cpuPercent(pid, o.window)
-	if err := addViewers(o.viewers - 1); err != nil {
-		return f, err
-	}
-	many := cpuPercent(pid, o.window)
-	f.viewersRSS = rssMiB(pid)
-	if s.detail != nil {
-		fmt.Fprintf(os.Stderr, "%s with %d viewers: %s; %s\n", s.name, o.viewers, s.detail(), smapsBreakdown(pid))
-	}
-	f.cpuPerViewer = (many - one) / float64(o.viewers-1)
-	fmt.Fprintf(os.Stderr, "%s: idle %.1f MiB (+encoder %.1f), %d viewers %.1f MiB; CPU 1 viewer %.2f%%, %d viewers %.2f%%\n",
-		s.name, f.idleRSS, f.idleRSSWithEncoder, o.viewers, f.viewersRSS, one, o.viewers, many)
-	for i, v := range viewers {
-		if v.frames.Load() == 0 {
-			return f, fmt.Errorf("%s: viewer %d got no pictures", s.name, i)
+	var perViewer []float64
+	for round := range cpuRounds {
+		one := cpuPercent(pid, o.window)
+		if err := addViewers(o.viewers - 1); err != nil {
+			return f, err
 		}
+		many := cpuPercent(pid, o.window)
+		for i, v := range viewers {
+			if v.frames.Load() == 0 {
+				return f, fmt.Errorf("%s: viewer %d got no pictures", s.name, i)
+			}
+		}
+		if round == 0 {
+			f.viewersRSS = rssMiB(pid)
+			if s.detail != nil {
+				fmt.Fprintf(os.Stderr, "%s with %d viewers: %s; %s\n", s.name, o.viewers, s.detail(), smapsBreakdown(pid))
+			}
+		}
+		perViewer = append(perViewer, (many-one)/float64(o.viewers-1))
+		fmt.Fprintf(os.Stderr, "%s: CPU 1 viewer %.2f%%, %d viewers %.2f%%: %.3f%% per extra viewer\n", s.name, one, o.viewers, many, perViewer[round])
+		for _, v := range viewers[1:] {
+			v.close()
+		}
+		viewers = viewers[:1]
+		time.Sleep(3 * time.Second) // the sessions ended
 	}
+	f.cpuPerViewer = median(perViewer)
+	fmt.Fprintf(os.Stderr, "%s: idle %.1f MiB (+encoder %.1f), %d viewers %.1f MiB; CPU per extra viewer, median of %d rounds, %.3f%%\n",
+		s.name, f.idleRSS, f.idleRSSWithEncoder, o.viewers, f.viewersRSS, cpuRounds, f.cpuPerViewer)
 	return f, nil
 }
+
+// cpuRounds is how many times the per-viewer CPU is measured.
+const cpuRounds = 5
 
 // x264 is both sides' encoder setting (stream.X264Args and internal/x264 for Doorbell: the x264 option strings are the same).
 const x264 = "-c:v libx264 -preset ultrafast -tune zerolatency -profile:v baseline -pix_fmt yuv420p -bf 0 -g 15 -keyint_min 15 -sc_threshold 0 -b:v 2000k -maxrate 2000k -bufsize 2000k"
