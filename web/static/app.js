@@ -11,6 +11,8 @@ import { setupTalk, connected as talkConnected, talkState } from './talk.js';
 
 const boot = window.doorbellBoot;
 boot.marks.app = Math.round(performance.now());
+const panels = document.getElementById('panels');
+if (panels) panels.replaceWith(panels.content);
 // The manifest and the tab's icon come once the picture is up. For either,
 // Chromium fetches the SVG icon and decodes it on the page's main thread,
 // as a whole SVG document: 20-30 ms in a trace, which fell on the first
