@@ -21,6 +21,8 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"doorbell/internal/udpburst"
 )
 
 // Viewers is what the WHEP handler needs from a hub: open a session for an
@@ -86,8 +88,12 @@ func (e *OfferError) Error() string { return "bad SDP offer: " + e.Reason }
 type Hub struct {
 	ring *Ring
 	cfg  HubConfig
-	api  *webrtc.API
 	log  *slog.Logger
+	// What every session's peer connection is made with; each session
+	// adds a network of its own (negotiate).
+	media    *webrtc.MediaEngine
+	registry *interceptor.Registry
+	settings webrtc.SettingEngine
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -187,7 +193,7 @@ func NewHub(ring *Ring, cfg HubConfig) (*Hub, error) {
 	}
 	h := &Hub{
 		ring: ring, cfg: cfg, log: cfg.Log,
-		api:      webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)),
+		media: m, registry: reg, settings: se,
 		sessions: map[string]*session{},
 		stop:     make(chan struct{}),
 		mViewers: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -225,6 +231,7 @@ type session struct {
 	still  func() bool
 	opened time.Time
 	pc     *webrtc.PeerConnection
+	net    *udpburst.Net // the peer connection's sockets, held while a picture is written
 	sender *webrtc.RTPSender
 	track  *videoTrack
 	queue  chan *AccessUnit
@@ -330,7 +337,15 @@ func (h *Hub) sessionsOf(viewer string) int {
 
 // negotiate makes the session's peer connection and answers offer.
 func (h *Hub) negotiate(ctx context.Context, s *session, offer string) (string, error) {
-	pc, err := h.api.NewPeerConnection(webrtc.Configuration{ICEServers: h.cfg.ICEServers})
+	n, err := udpburst.NewNet()
+	if err != nil {
+		return "", err
+	}
+	s.net = n
+	se := h.settings
+	se.SetNet(n)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(h.media), webrtc.WithInterceptorRegistry(h.registry), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: h.cfg.ICEServers})
 	if err != nil {
 		return "", err
 	}
@@ -655,7 +670,11 @@ func (s *session) liveTS(au *AccessUnit) uint32 {
 var playoutDelayZero, _ = rtp.PlayoutDelayExtension{}.Marshal()
 
 // send writes au as RTP packets, and reports whether the session goes on.
+// The packets leave together when the picture is written: its full-size
+// packets in one system call (udpburst), not one each.
 func (s *session) send(au *AccessUnit, ts uint32) bool {
+	s.net.Hold()
+	defer s.flush()
 	t := s.track
 	payloads := au.payloads()
 	for i, p := range payloads {
@@ -691,11 +710,19 @@ func (s *session) write(hdr *rtp.Header, payload []byte) bool {
 		if n > 0 {
 			return true
 		}
+		s.flush() // what is held must not wait with this packet
 		select {
 		case <-s.done:
 			return false
 		case <-time.After(wait):
 		}
+	}
+}
+
+// flush sends the packets held since send began.
+func (s *session) flush() {
+	if err := s.net.Flush(); err != nil {
+		s.hub.log.Debug("sending to a viewer", "session", s.id, "err", err)
 	}
 }
 

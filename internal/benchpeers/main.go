@@ -245,7 +245,9 @@ func measureServer(o options, s server) (serverFigures, error) {
 	// CPU with one viewer, then with all, in rounds, so that a change of
 	// the machine's speed (this class of host varies by up to 2x within an
 	// hour) falls on both windows of a round alike: the figure is the
-	// median round's difference.
+	// median round's difference. Each window of all viewers lies between
+	// two of one viewer, and is compared with their mean, so that a steady
+	// drift of the speed cancels too.
 	var viewers []*viewer
 	defer func() {
 		for _, v := range viewers {
@@ -270,8 +272,8 @@ func measureServer(o options, s server) (serverFigures, error) {
 		return f, err
 	}
 	var perViewer []float64
+	one := cpuPercent(pid, o.window)
 	for round := range cpuRounds {
-		one := cpuPercent(pid, o.window)
 		if err := addViewers(o.viewers - 1); err != nil {
 			return f, err
 		}
@@ -287,13 +289,16 @@ func measureServer(o options, s server) (serverFigures, error) {
 				fmt.Fprintf(os.Stderr, "%s with %d viewers: %s; %s\n", s.name, o.viewers, s.detail(), smapsBreakdown(pid))
 			}
 		}
-		perViewer = append(perViewer, (many-one)/float64(o.viewers-1))
-		fmt.Fprintf(os.Stderr, "%s: CPU 1 viewer %.2f%%, %d viewers %.2f%%: %.3f%% per extra viewer\n", s.name, one, o.viewers, many, perViewer[round])
 		for _, v := range viewers[1:] {
 			v.close()
 		}
 		viewers = viewers[:1]
 		time.Sleep(3 * time.Second) // the sessions ended
+		after := cpuPercent(pid, o.window)
+		perViewer = append(perViewer, (many-(one+after)/2)/float64(o.viewers-1))
+		fmt.Fprintf(os.Stderr, "%s: CPU 1 viewer %.2f%% and %.2f%%, %d viewers %.2f%% between: %.3f%% per extra viewer\n",
+			s.name, one, after, o.viewers, many, perViewer[round])
+		one = after
 	}
 	f.cpuPerViewer = median(perViewer)
 	fmt.Fprintf(os.Stderr, "%s: idle %.1f MiB (+encoder %.1f), %d viewers %.1f MiB; CPU per extra viewer, median of %d rounds, %.3f%%\n",
@@ -301,8 +306,10 @@ func measureServer(o options, s server) (serverFigures, error) {
 	return f, nil
 }
 
-// cpuRounds is how many times the per-viewer CPU is measured.
-const cpuRounds = 5
+// cpuRounds is how many times the per-viewer CPU is measured: a window's
+// CPU on this class of host is off by up to a percent of a core, as much
+// as seven viewers cost, so one round says little.
+const cpuRounds = 9
 
 // x264 is both sides' encoder setting (stream.X264Args and internal/x264 for Doorbell: the x264 option strings are the same).
 const x264 = "-c:v libx264 -preset ultrafast -tune zerolatency -profile:v baseline -pix_fmt yuv420p -bf 0 -g 15 -keyint_min 15 -sc_threshold 0 -b:v 2000k -maxrate 2000k -bufsize 2000k"
