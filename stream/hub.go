@@ -163,12 +163,15 @@ func NewHub(ring *Ring, cfg HubConfig) (*Hub, error) {
 	}
 	// Retransmission on NACK and sender reports; no bandwidth estimation:
 	// the encoder's rate is fixed and shared by every viewer. The NACK
-	// responder keeps a copy of each packet sent to each viewer: 256 is
-	// about a second at 2 Mbit/s, plenty for a home network's round trip,
-	// and a quarter of pion's default (1.2 MB a viewer). Viewers send no
-	// video, so no NACK generator.
+	// responder keeps each viewer's last 256 packets: about a second at 2
+	// Mbit/s, plenty for a home network's round trip. It keeps them
+	// without copying: a packet's header is made for it alone (send), and
+	// its payload is the access unit's, written once and shared by every
+	// viewer, so neither changes after it is sent. Only the video goes
+	// through it. Viewers send no video, so no NACK generator.
 	reg := &interceptor.Registry{}
-	responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory))
+	responder, err := nack.NewResponderInterceptor(nack.ResponderSize(nackHistory), nack.DisableCopy(),
+		nack.ResponderStreamsFilter(isNackedVideo))
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +402,20 @@ func (h *Hub) negotiate(ctx context.Context, s *session, offer string) (string, 
 		return askPtime(answer)
 	}
 	return answer, nil
+}
+
+// isNackedVideo says whether the NACK responder keeps a stream's packets:
+// the H.264 stream's, when the viewer asked for NACK.
+func isNackedVideo(info *interceptor.StreamInfo) bool {
+	if !strings.EqualFold(info.MimeType, webrtc.MimeTypeH264) {
+		return false
+	}
+	for _, fb := range info.RTCPFeedback {
+		if fb.Type == "nack" && fb.Parameter == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // checkOffer parses offer enough to say what is wrong with it.
