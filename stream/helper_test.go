@@ -162,11 +162,16 @@ func clientAPI() *webrtc.API {
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		panic(err)
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(clientSettings()))
+}
+
+// clientSettings are a test viewer's: IPv4 on loopback, no mDNS.
+func clientSettings() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return se
 }
 
 var sharedClientAPI = sync.OnceValue(clientAPI)
@@ -187,34 +192,39 @@ func watch(base, token string, keepAll bool) (*viewer, error) {
 		return nil, err
 	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.read(tr) })
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	<-gathered
-	start := time.Now()
-	status, hdr, body, err := post(base, token, "application/sdp", pc.LocalDescription().SDP)
-	v.answered = time.Since(start)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	if status != http.StatusCreated {
-		pc.Close()
-		return nil, fmt.Errorf("WHEP POST answered %d: %s", status, body)
-	}
-	v.location = hdr.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+	if v.answered, v.location, err = connectWHEP(pc, base, token); err != nil {
 		pc.Close()
 		return nil, err
 	}
 	return v, nil
+}
+
+// connectWHEP offers pc's transceivers to the WHEP endpoint at base and
+// applies the answer. It returns how long the POST took and the session's
+// Location.
+func connectWHEP(pc *webrtc.PeerConnection, base, token string) (time.Duration, string, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return 0, "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return 0, "", err
+	}
+	<-gathered
+	start := time.Now()
+	status, hdr, body, err := post(base, token, "application/sdp", pc.LocalDescription().SDP)
+	answered := time.Since(start)
+	if err != nil {
+		return 0, "", err
+	}
+	if status != http.StatusCreated {
+		return 0, "", fmt.Errorf("WHEP POST answered %d: %s", status, body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		return 0, "", err
+	}
+	return answered, hdr.Get("Location"), nil
 }
 
 // read reassembles pictures from the track's RTP packets.

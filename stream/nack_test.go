@@ -3,11 +3,9 @@ package stream
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -23,10 +21,7 @@ func TestNackedPacketsAreSentAgain(t *testing.T) {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se := clientSettings()
 	// The packets asked for again did arrive the first time: let them
 	// through twice, as a viewer that lost them would see them once.
 	se.DisableSRTPReplayProtection(true)
@@ -92,20 +87,7 @@ func TestNackedPacketsAreSentAgain(t *testing.T) {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	status, _, body, err := post(p.srv.URL+"/whep", "good-token", "application/sdp", pc.LocalDescription().SDP)
-	if err != nil || status != http.StatusCreated {
-		t.Fatalf("WHEP POST: %d %s %v", status, body, err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+	if _, _, err := connectWHEP(pc, p.srv.URL+"/whep", "good-token"); err != nil {
 		t.Fatal(err)
 	}
 	select {
