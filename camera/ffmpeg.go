@@ -28,6 +28,11 @@ type FileConfig struct {
 	// neutral grey): a third less to copy, for a reader that needs no
 	// colour, such as motion detection.
 	LumaOnly bool
+	// EvenRows, with LumaOnly, decodes only rows 0, 2, 4, … of the Y
+	// plane, which ffmpeg picks by stride, not by copying: half the bytes
+	// again, for a detector that reads no more (motion.Detector.EvenRows).
+	// Read those with ReadLuma; Height stays the picture's own.
+	EvenRows bool
 }
 
 // V4L2Config opens a V4L2 device such as a USB webcam.
@@ -52,6 +57,7 @@ type Decoded struct {
 	device bool // a camera, not a file
 	loop   bool
 	mono   bool // only the Y plane comes
+	halved bool // and only its even rows
 	seq    uint64
 
 	Width, Height int
@@ -76,8 +82,17 @@ func OpenFile(ctx context.Context, cfg FileConfig) (*Decoded, error) {
 	if cfg.Loop {
 		args = append(args, "-stream_loop", "-1")
 	}
+	out := colour
+	switch {
+	case cfg.EvenRows && !cfg.LumaOnly:
+		return nil, errors.New("camera: EvenRows needs LumaOnly: a colour frame has every row")
+	case cfg.EvenRows:
+		out = lumaEvenRows
+	case cfg.LumaOnly:
+		out = luma
+	}
 	args = append(args, "-i", cfg.Path)
-	d, err := startDecoder(ctx, cfg.Command, args, cfg.Width, cfg.Height, cfg.LumaOnly, cfg.Path)
+	d, err := startDecoder(ctx, cfg.Command, args, cfg.Width, cfg.Height, out, cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot decode video file %s: %w; check that it plays, or convert it with ffmpeg to MP4 (H.264)", cfg.Path, err)
 	}
@@ -104,7 +119,7 @@ func OpenV4L2(ctx context.Context, cfg V4L2Config, log *slog.Logger) (*Decoded, 
 		}
 		return nil, fmt.Errorf("cannot use camera device %s: %w; add the doorbell user to the video group", cfg.Device, err)
 	}
-	d, err := startDecoder(ctx, cfg.Command, V4L2Args(cfg), cfg.Width, cfg.Height, false, cfg.Device)
+	d, err := startDecoder(ctx, cfg.Command, V4L2Args(cfg), cfg.Width, cfg.Height, colour, cfg.Device)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open camera device %s: %w; stop other programs using it, or choose another /dev/videoN", cfg.Device, err)
 	}
@@ -121,9 +136,18 @@ const (
 	pipeSize     = 1 << 20
 )
 
+// output is what a decoder pipes over.
+type output int
+
+const (
+	colour       output = iota // I420
+	luma                       // the Y plane
+	lumaEvenRows               // the Y plane's rows 0, 2, 4, …
+)
+
 // startDecoder runs ffmpeg with the input args and reads the stream header.
 // w and h 0: the input's size, cut to even numbers as I420 needs.
-func startDecoder(ctx context.Context, command string, input []string, w, h int, luma bool, name string) (*Decoded, error) {
+func startDecoder(ctx context.Context, command string, input []string, w, h int, out output, name string) (*Decoded, error) {
 	if command == "" {
 		command = "ffmpeg"
 	}
@@ -132,8 +156,13 @@ func startDecoder(ctx context.Context, command string, input []string, w, h int,
 		filter = fmt.Sprintf("scale=%d:%d:flags=area", w, h)
 	}
 	format := "yuv420p"
-	if luma {
+	switch out {
+	case luma:
 		filter, format = "format=yuv420p,"+filter+",extractplanes=y", "gray" // a plane copied, not converted
+	case lumaEvenRows:
+		// field=top doubles each plane's stride, so the copy of the Y
+		// plane that follows takes every other row.
+		filter, format = "format=yuv420p,"+filter+",field=top,extractplanes=y", "gray"
 	}
 	args := append(input, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter,
 		"-pix_fmt", format, "-f", "yuv4mpegpipe", "pipe:1")
@@ -159,7 +188,7 @@ func startDecoder(ctx context.Context, command string, input []string, w, h int,
 		}
 		return nil, err
 	}
-	d := &Decoded{cmd: cmd, pipe: stdout, out: bufio.NewReaderSize(stdout, 4096), stderr: tail, name: name}
+	d := &Decoded{cmd: cmd, pipe: stdout, out: bufio.NewReaderSize(stdout, 4096), stderr: tail, name: name, halved: out == lumaEvenRows}
 	if err := d.readHeader(); err != nil {
 		_ = d.Close()
 		if msg := tail.lastLine(); msg != "" {
@@ -203,6 +232,9 @@ func (d *Decoded) readHeader() error {
 			}
 		}
 	}
+	if d.halved {
+		d.Height *= 2 // the picture's own, cut to even before its odd rows were dropped
+	}
 	if CheckSize(d.Width, d.Height) != nil {
 		return fmt.Errorf("the video's frames are %dx%d, too small or too large", d.Width, d.Height)
 	}
@@ -216,6 +248,9 @@ func (d *Decoded) readHeader() error {
 // error is io.EOF (errors.Is), and says what to do, as it does when a
 // camera stops.
 func (d *Decoded) Read(ctx context.Context, f *Frame) error {
+	if d.halved {
+		return fmt.Errorf("%s is decoded as the even rows of its Y plane, not as frames; read it with ReadLuma", d.name)
+	}
 	f.Resize(d.Width, d.Height)
 	buf := f.Data
 	if d.mono {
@@ -231,22 +266,32 @@ func (d *Decoded) Read(ctx context.Context, f *Frame) error {
 	return nil
 }
 
-// ReadLuma reads the next frame's Y plane into y, Width*Height bytes, for
-// a decoder opened LumaOnly: straight from the pipe into y, with no frame
-// between and no chroma to fill in (motion-scan reads into the detector's
-// own picture). Errors are Read's.
+// ReadLuma reads the next frame's Y plane into y, Width*Height bytes (with
+// EvenRows, its even rows, Width*(Height/2) bytes), for a decoder opened
+// LumaOnly: straight from the pipe into y, with no frame between and no
+// chroma to fill in (motion-scan reads into the detector's own picture).
+// Errors are Read's.
 func (d *Decoded) ReadLuma(ctx context.Context, y []byte) error {
 	if !d.mono {
 		return fmt.Errorf("%s is decoded in colour; open it LumaOnly to read the Y plane alone", d.name)
 	}
-	if len(y) != d.Width*d.Height {
-		return fmt.Errorf("a %d-byte buffer cannot hold the %dx%d Y plane of %s", len(y), d.Width, d.Height, d.name)
+	if rows := d.LumaRows(); len(y) != d.Width*rows {
+		return fmt.Errorf("a %d-byte buffer cannot hold the %dx%d Y plane of %s", len(y), d.Width, rows, d.name)
 	}
 	if err := d.read(ctx, y); err != nil {
 		return err
 	}
 	d.seq++
 	return nil
+}
+
+// LumaRows is how many rows of the Y plane ReadLuma reads: Height, or with
+// EvenRows, Height/2.
+func (d *Decoded) LumaRows() int {
+	if d.halved {
+		return d.Height / 2
+	}
+	return d.Height
 }
 
 // read reads the next frame's bytes into buf and says in words why none came.

@@ -150,6 +150,51 @@ func TestFileSourceReadLuma(t *testing.T) {
 	}
 }
 
+// EvenRows reads rows 0, 2, 4, … of the same Y planes, keeps the picture's
+// own size, and turns away what cannot be: a colour decoder with it, and
+// Read of frames it does not have.
+func TestFileSourceEvenRows(t *testing.T) {
+	ctx := context.Background()
+	all, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), LumaOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	even, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), LumaOnly: true, EvenRows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer even.Close()
+	if even.Width != all.Width || even.Height != all.Height || even.LumaRows() != all.Height/2 {
+		t.Fatalf("even rows of %dx%d read as %dx%d with %d rows", all.Width, all.Height, even.Width, even.Height, even.LumaRows())
+	}
+	w := all.Width
+	y := make([]byte, w*all.LumaRows())
+	half := make([]byte, w*even.LumaRows())
+	for i := range 5 {
+		if err := all.ReadLuma(ctx, y); err != nil {
+			t.Fatal(err)
+		}
+		if err := even.ReadLuma(ctx, half); err != nil {
+			t.Fatal(err)
+		}
+		for r := range even.LumaRows() {
+			if string(half[r*w:(r+1)*w]) != string(y[2*r*w:2*r*w+w]) {
+				t.Fatalf("frame %d: even row %d differs from row %d of the whole Y plane", i, r, 2*r)
+			}
+		}
+	}
+	if err := even.ReadLuma(ctx, y); err == nil || !strings.Contains(err.Error(), "cannot hold") {
+		t.Errorf("a buffer for every row: %v", err)
+	}
+	if err := even.Read(ctx, &Frame{}); err == nil || !strings.Contains(err.Error(), "ReadLuma") {
+		t.Errorf("Read of a decoder opened EvenRows: %v", err)
+	}
+	if _, err := OpenFile(ctx, FileConfig{Path: footage.VTest(t), EvenRows: true}); err == nil || !strings.Contains(err.Error(), "LumaOnly") {
+		t.Errorf("EvenRows in colour: %v", err)
+	}
+}
+
 func TestFileSourceLoopsOrEnds(t *testing.T) {
 	clip := shortClip(t, 5)
 	ctx := context.Background()
@@ -218,7 +263,7 @@ func TestV4L2Args(t *testing.T) {
 // A camera that stops giving frames is not told to loop like a file. (A
 // file stands in for the device: there is no camera here.)
 func TestDeviceEndAdvice(t *testing.T) {
-	d, err := startDecoder(context.Background(), "", []string{"-v", "error", "-i", shortClip(t, 2)}, 320, 240, false, "/dev/video9")
+	d, err := startDecoder(context.Background(), "", []string{"-v", "error", "-i", shortClip(t, 2)}, 320, 240, colour, "/dev/video9")
 	if err != nil {
 		t.Fatal(err)
 	}

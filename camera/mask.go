@@ -7,6 +7,7 @@ import "fmt"
 type Mask struct {
 	width, height int
 	luma, chroma  []span
+	lumaOnly      bool // made by EvenRows: it has no chroma spans, so Apply clears frames
 }
 
 type span struct{ off, n int } // n bytes from offset off in the plane
@@ -118,7 +119,7 @@ func (m *Mask) Apply(f *Frame) {
 	if len(m.luma) == 0 {
 		return
 	}
-	if f.Width != m.width || f.Height != m.height {
+	if f.Width != m.width || f.Height != m.height || m.lumaOnly {
 		f.Clear()
 		return
 	}
@@ -138,6 +139,19 @@ func (m *Mask) ApplyY(y []byte) {
 		return
 	}
 	fill(y, m.luma, 16)
+}
+
+// EvenRows is the mask for the picture made of rows 0, 2, 4, … of m's, for
+// ApplyY on what a decoder opened EvenRows reads: each of those rows masked
+// as it is in the whole picture.
+func (m *Mask) EvenRows() *Mask {
+	e := &Mask{width: m.width, height: m.height / 2, lumaOnly: true}
+	for _, s := range m.luma {
+		if r := s.off / m.width; r%2 == 0 && r/2 < e.height {
+			e.luma = append(e.luma, span{r/2*m.width + s.off%m.width, s.n})
+		}
+	}
+	return e
 }
 
 func fill(plane []byte, ss []span, v byte) {

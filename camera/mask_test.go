@@ -112,6 +112,37 @@ func TestMaskApplyY(t *testing.T) {
 	}
 }
 
+// EvenRows masks the even rows of a picture as the whole picture's mask
+// does, an odd number of them too, and never lets a frame through unmasked.
+func TestMaskEvenRows(t *testing.T) {
+	for _, h := range []int{240, 242} { // 121 even rows: an odd count
+		const w = 320
+		m, err := NewMask(w, h, [][][2]float64{{{0.1, 0.1}, {0.6, 0.2}, {0.3, 0.9}}, {{0.7, 0.5}, {1, 0.5}, {1, 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := randomFrame(w, h, 3)
+		even := make([]byte, 0, w*(h/2))
+		for r := 0; r < h/2; r++ {
+			even = append(even, f.Y()[2*r*w:2*r*w+w]...)
+		}
+		m.Apply(f)
+		m.EvenRows().ApplyY(even)
+		for r := 0; r < h/2; r++ {
+			if string(even[r*w:(r+1)*w]) != string(f.Y()[2*r*w:2*r*w+w]) {
+				t.Fatalf("height %d: even row %d (row %d) is masked differently", h, r, 2*r)
+			}
+		}
+		g := randomFrame(w, h/2&^1, 4)
+		m.EvenRows().Apply(g)
+		for i, v := range g.Y() {
+			if v != 16 {
+				t.Fatalf("height %d: Apply of the even rows' mask left pixel %d of a frame as %d; it has no chroma spans, so it must black out the frame", h, i, v)
+			}
+		}
+	}
+}
+
 func TestEmptyMaskTouchesNothing(t *testing.T) {
 	m, err := NewMask(64, 48, nil)
 	if err != nil {

@@ -71,7 +71,8 @@ func (r *Result) Boxes() []events.Box {
 
 // Detector finds changed regions in the luma (Y) plane of frames of one size.
 //
-// Per frame: scale down (area average) → Gaussian blur → compare with a
+// Per frame: take every other row if the picture has rows to spare → scale
+// down (area average, then linear) → Gaussian blur → compare with a
 // running-average background, scaled by the frame's overall brightness →
 // threshold → open (drop specks) → count per zone; asked for its boxes, it
 // closes (joins a body's parts) and finds the contours' boxes. The
@@ -87,11 +88,12 @@ func (r *Result) Boxes() []events.Box {
 // Every Mat is made once, so Detect allocates nothing. A Detector is used by
 // one goroutine at a time; Close releases its Mats.
 type Detector struct {
-	cfg    Config
-	w, h   int // input size
-	sw, sh int // processing size
+	cfg      Config
+	w, h     int  // input size
+	sw, sh   int  // processing size
+	evenRows bool // only rows 0, 2, 4, … are read: see readsEvenRows
 
-	full     gocv.Mat // the input Y plane
+	full     gocv.Mat // the input Y plane, or its even rows
 	fullData []byte   // full's pixels, for copying frames in
 	crop     gocv.Mat // a view of full without an odd last column or row, if it has one
 	cropped  bool
@@ -152,15 +154,28 @@ func ProcessingSize(w, h, width int) (int, int) {
 	return width, max(sh, 1)
 }
 
+// readsEvenRows reports whether the detector reads only the even rows of
+// w x h pictures: when half of them are still as many as the processing
+// height. The odd rows would only be averaged away, and not reading them
+// halves what motion-scan's decoder pipes over (ffmpeg picks the rows by
+// stride, without a copy) and what the daemon copies in. The pixels are
+// then twice as tall as wide until the last, linear, step to the processing
+// size, which shrinks the width by up to 4 and the height by under 2; the
+// blur after it smooths what its two taps skip.
+func readsEvenRows(w, h, width int) bool {
+	_, sh := ProcessingSize(w, h, width)
+	return h/2 >= sh
+}
+
 // halvings is how many times w x h can be halved exactly without going
-// below the processing width. OpenCV's area resize is fast only for whole
-// factors; the last step to the processing size is linear, and the halvings
-// before it have averaged the noise a linear step alone would alias. An odd
-// last column or row is dropped before the first halving; after that, an odd
-// size ends the halving.
-func halvings(w, h, width int) int {
+// below the processing width, or below minHeight rows. OpenCV's area resize
+// is fast only for whole factors; the last step to the processing size is
+// linear, and the halvings before it have averaged the noise a linear step
+// alone would alias. An odd last column or row is dropped before the first
+// halving; after that, an odd size ends the halving.
+func halvings(w, h, width, minHeight int) int {
 	n := 0
-	for w/2 >= width && w/2 >= 1 && h/2 >= 1 && (n == 0 || w%2 == 0 && h%2 == 0) {
+	for w/2 >= width && w/2 >= 1 && h/2 >= max(minHeight, 1) && (n == 0 || w%2 == 0 && h%2 == 0) {
 		w, h = w/2, h/2
 		n++
 	}
@@ -182,9 +197,13 @@ func NewDetector(cfg Config, w, h int) (*Detector, error) {
 	if w < 2 || h < 2 {
 		return nil, fmt.Errorf("motion: a %dx%d picture is too small; use at least 2x2 pixels", w, h)
 	}
-	d := &Detector{cfg: cfg, w: w, h: h}
+	d := &Detector{cfg: cfg, w: w, h: h, evenRows: readsEvenRows(w, h, cfg.Width)}
 	d.sw, d.sh = ProcessingSize(w, h, cfg.Width)
-	d.full = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U)
+	rows, minHeight := h, 1
+	if d.evenRows {
+		rows, minHeight = h/2, d.sh
+	}
+	d.full = gocv.NewMatWithSize(rows, w, gocv.MatTypeCV8U)
 	var err error
 	if d.fullData, err = d.full.DataPtrUint8(); err != nil {
 		d.full.Close()
@@ -198,9 +217,9 @@ func NewDetector(cfg Config, w, h int) (*Detector, error) {
 	for _, m := range []*gocv.Mat{&d.fg, &d.joined, &d.wide, &d.ghosts} {
 		*m = gocv.Zeros(d.sh, d.sw, gocv.MatTypeCV8U)
 	}
-	if n := halvings(w, h, d.sw); n > 0 {
-		if w%2 != 0 || h%2 != 0 {
-			d.crop = d.full.Region(image.Rect(0, 0, w&^1, h&^1)) // shares full's pixels
+	if n := halvings(w, rows, d.sw, minHeight); n > 0 {
+		if w%2 != 0 || rows%2 != 0 {
+			d.crop = d.full.Region(image.Rect(0, 0, w&^1, rows&^1)) // shares full's pixels
 			d.cropped = true
 		}
 		for i := 0; i < n; i++ {
@@ -282,14 +301,25 @@ func (d *Detector) Detect(y []byte, at time.Time) (*Result, error) {
 		return nil, ErrFrameSize
 	}
 	start := time.Now()
-	copy(d.fullData, y)
+	if d.evenRows {
+		for r, w := 0, d.w; r < d.h/2; r++ {
+			copy(d.fullData[r*w:(r+1)*w], y[2*r*w:])
+		}
+	} else {
+		copy(d.fullData, y)
+	}
 	return d.detect(at, start), nil
 }
 
-// Input is the detector's own copy of the picture, w*h bytes of Y. Fill
-// it and call DetectInput to save copying each frame in (motion-scan reads
-// the decoder's pipe straight into it). It is valid until Close.
+// Input is the detector's own copy of the picture: w*h bytes of Y, or if
+// EvenRows, rows 0, 2, 4, … of it, w*(h/2) bytes. Fill it and call
+// DetectInput to save copying each frame in (motion-scan reads the
+// decoder's pipe straight into it). It is valid until Close.
 func (d *Detector) Input() []byte { return d.fullData }
+
+// EvenRows reports whether the detector reads only the even rows of each
+// picture, so that Input holds those alone.
+func (d *Detector) EvenRows() bool { return d.evenRows }
 
 // DetectInput is Detect of the picture in Input.
 func (d *Detector) DetectInput(at time.Time) *Result {

@@ -100,11 +100,27 @@ func TestDetectorFindsTheSquare(t *testing.T) {
 	}
 }
 
+// Pictures are processed at 320 wide, reading only their even rows when
+// half of their rows are enough for the processing height.
 func TestProcessingSize(t *testing.T) {
-	for _, c := range [][4]int{{1920, 1080, 320, 180}, {1280, 720, 320, 180}, {768, 576, 320, 240}, {640, 480, 320, 240}, {160, 120, 160, 120}} {
-		d := newDetector(t, DefaultConfig(), c[0], c[1])
-		if _, _, sw, sh := d.Size(); sw != c[2] || sh != c[3] {
-			t.Errorf("%dx%d is processed at %dx%d, want %dx%d", c[0], c[1], sw, sh, c[2], c[3])
+	for _, c := range []struct {
+		w, h, sw, sh int
+		even         bool
+	}{
+		{1920, 1080, 320, 180, true}, {1280, 720, 320, 180, true}, {768, 576, 320, 240, true},
+		{640, 480, 320, 240, true}, {641, 481, 320, 240, true}, {480, 360, 320, 240, false},
+		{639, 479, 320, 240, false}, {160, 120, 160, 120, false},
+	} {
+		d := newDetector(t, DefaultConfig(), c.w, c.h)
+		if _, _, sw, sh := d.Size(); sw != c.sw || sh != c.sh {
+			t.Errorf("%dx%d is processed at %dx%d, want %dx%d", c.w, c.h, sw, sh, c.sw, c.sh)
+		}
+		want := c.w * c.h
+		if c.even {
+			want = c.w * (c.h / 2)
+		}
+		if d.EvenRows() != c.even || len(d.Input()) != want {
+			t.Errorf("%dx%d: even rows only %v into %d bytes, want %v", c.w, c.h, d.EvenRows(), len(d.Input()), c.even)
 		}
 	}
 }
@@ -215,11 +231,15 @@ func TestRelearnAfterAGap(t *testing.T) {
 	}
 }
 
-// DetectInput on a picture written into Input sees what Detect sees.
+// DetectInput on a picture written into Input (its even rows: 360 rows have
+// twice the 180 of the processing size) sees what Detect sees.
 func TestDetectInputIsDetect(t *testing.T) {
 	cfg := DefaultConfig()
 	const w, h = 640, 360
 	a, b := newDetector(t, cfg, w, h), newDetector(t, cfg, w, h)
+	if !b.EvenRows() || len(b.Input()) != w*h/2 {
+		t.Fatalf("a %dx%d detector reads even rows %v into %d bytes; want only those, %d bytes", w, h, b.EvenRows(), len(b.Input()), w*h/2)
+	}
 	s := newScene(w, h)
 	at := time.Unix(0, 0)
 	for i := range 20 {
@@ -229,7 +249,9 @@ func TestDetectInputIsDetect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(b.Input(), frame)
+		for r := range h / 2 {
+			copy(b.Input()[r*w:(r+1)*w], frame[2*r*w:])
+		}
 		rb := b.DetectInput(at)
 		if ra.Motion != rb.Motion || ra.Fraction != rb.Fraction || ra.Changed != rb.Changed || len(ra.Boxes()) != len(rb.Boxes()) {
 			t.Fatalf("frame %d: Detect saw %+v, DetectInput %+v", i, *ra, *rb)

@@ -1,6 +1,7 @@
 package motion
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"math"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"doorbell/camera"
 )
 
 // Zones on vtest.avi (768x576, 10 fps, 79.5 s of people walking on paths
@@ -275,6 +278,69 @@ func TestWrittenVideoWithAVisitor(t *testing.T) {
 	for _, b := range e.Boxes {
 		if !boxInside(b, [4]float64{0, 250.0 / 576, 1, 400.0 / 576}, 0.03) {
 			t.Errorf("box %v is not where the figure walks", b)
+		}
+	}
+}
+
+// Luma only, the scan reads just the rows the detector needs (the even
+// ones, when the picture has rows to spare) and masks those; it must see
+// exactly what the detector sees given whole colour frames, masked whole,
+// picking the rows itself (as motion-scan -debug-out and the daemon do). At
+// 480x360 no rows are spare, and the decoder is opened again for all.
+func TestScanReadsTheRowsItNeeds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Masks = [][][2]float64{{{0, 0.2}, {0.45, 0.2}, {0.45, 0.8}, {0, 0.8}}}
+	const frames = 30
+	for _, size := range [][2]int{{768, 576}, {480, 360}} {
+		w, h := size[0], size[1]
+		path := writeVideo(t, fmt.Sprintf("walk-%dx%d.avi", w, h), w, h, frames, 10, func(i int, dst *gocv.Mat) {
+			dst.SetTo(gocv.NewScalar(120, 130, 125, 0))
+			x := w * i / frames
+			gocv.Rectangle(dst, image.Rect(x, h/4, x+w/10, h*3/4), color.RGBA{40, 30, 30, 0}, -1)
+			addNoise(dst, 8)
+		})
+		var luma []Result
+		sum, err := Scan(path, cfg, ScanOptions{Frame: func(_ time.Duration, r *Result) { luma = append(luma, *r) }})
+		if err != nil {
+			t.Fatalf("%dx%d: %v", w, h, err)
+		}
+		if sum.Width != w || sum.Height != h || len(luma) != frames {
+			t.Fatalf("%dx%d: scanned %d frames of %dx%d; want %d of %dx%d", w, h, len(luma), sum.Width, sum.Height, frames, w, h)
+		}
+
+		v, err := OpenVideo(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		mask, err := camera.NewMask(w, h, cfg.Masks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		det := newDetector(t, cfg, w, h)
+		if det.EvenRows() != (h == 576) {
+			t.Fatalf("%dx%d: the detector reads even rows only: %v", w, h, det.EvenRows())
+		}
+		moved := 0
+		for i, a := range luma {
+			if ok, err := v.Next(); !ok || err != nil {
+				t.Fatalf("%dx%d: the video ends at frame %d: %v", w, h, i, err)
+			}
+			mask.Apply(&v.Frame)
+			b, err := det.Detect(v.Frame.Y(), time.Time{}.Add(v.Time))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Changed != b.Changed || a.Fraction != b.Fraction || a.Gain != b.Gain || a.Motion != b.Motion {
+				t.Fatalf("%dx%d frame %d: the scan saw changed %.5f gain %.5f, the detector on whole frames %.5f gain %.5f",
+					w, h, i, a.Changed, a.Gain, b.Changed, b.Gain)
+			}
+			if a.Motion {
+				moved++
+			}
+		}
+		if moved < frames/3 {
+			t.Errorf("%dx%d: %d of %d frames had motion; the figure walks in all of them, beside the mask in half", w, h, moved, frames)
 		}
 	}
 }

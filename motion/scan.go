@@ -65,29 +65,37 @@ func inputErrorf(format string, args ...any) error {
 func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 	began := time.Now()
 	var sum ScanSummary
-	v, err := openVideo(path, opt.DebugDir == "") // debug frames are drawn in colour
+	// Luma only (debug frames are drawn in colour), the frames are read
+	// straight into the detector's own picture: no copy of each frame, no
+	// chroma, and only the rows the detector reads.
+	luma := opt.DebugDir == ""
+	v, err := openVideo(path, luma, cfg.Width)
 	if err != nil {
 		return sum, err
 	}
 	defer v.Close()
-	ok, err := v.Next()
-	if err != nil {
-		return sum, err
-	}
-	if !ok {
-		return sum, inputErrorf("cannot read video %s: it has no frames OpenCV can decode; check that it plays, or convert it with ffmpeg to MP4 (H.264)", path)
-	}
-	sum.Width, sum.Height = v.Frame.Width, v.Frame.Height
+	sum.Width, sum.Height = v.dec.Width, v.dec.Height
 
-	mask, err := camera.NewMask(v.Frame.Width, v.Frame.Height, cfg.Masks)
+	mask, err := camera.NewMask(sum.Width, sum.Height, cfg.Masks)
 	if err != nil {
 		return sum, &InputError{err}
 	}
-	det, err := NewDetector(cfg, v.Frame.Width, v.Frame.Height)
+	det, err := NewDetector(cfg, sum.Width, sum.Height)
 	if err != nil {
 		return sum, &InputError{err}
 	}
 	defer det.Close()
+	y := det.Input()
+	if luma && det.EvenRows() {
+		mask = mask.EvenRows() // for the rows the decoder gives
+	}
+	ok, err := v.next(luma, y)
+	if err != nil {
+		return sum, err
+	}
+	if !ok {
+		return sum, inputErrorf("cannot read video %s: it has no frames ffmpeg can decode; check that it plays, or convert it with ffmpeg to MP4 (H.264)", path)
+	}
 	if opt.DebugDir != "" {
 		if err := os.MkdirAll(opt.DebugDir, 0o755); err != nil {
 			return sum, inputErrorf("cannot make the debug directory: %v; give -debug-out a directory you can write to", err)
@@ -113,11 +121,6 @@ func Scan(path string, cfg Config, opt ScanOptions) (ScanSummary, error) {
 		}
 	})
 
-	// Luma only, the frames after the first are read straight into the
-	// detector's own picture: no copy of each frame, and no chroma.
-	luma := opt.DebugDir == ""
-	y := det.Input()
-	copy(y, v.Frame.Y())
 	for ; ok; ok, err = v.next(luma, y) {
 		at := epoch.Add(v.Time)
 		before, _ := m.State()
@@ -194,11 +197,14 @@ type Video struct {
 }
 
 // OpenVideo opens a video file. Errors are InputErrors that say what to do.
-func OpenVideo(path string) (*Video, error) { return openVideo(path, false) }
+func OpenVideo(path string) (*Video, error) { return openVideo(path, false, 0) }
 
 // openVideo opens a video file, in colour or, for a detector that needs only
-// the Y plane, luma only.
-func openVideo(path string, lumaOnly bool) (*Video, error) {
+// the Y plane, luma only: then, if a detector at the processing width reads
+// only the even rows of its pictures, those alone. The size is known only
+// from the decoder's first words, so a picture too small to spare rows is
+// opened again with all of them.
+func openVideo(path string, lumaOnly bool, width int) (*Video, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, inputErrorf("cannot read video: %v; check the path", err)
@@ -206,7 +212,13 @@ func openVideo(path string, lumaOnly bool) (*Video, error) {
 	if st.IsDir() {
 		return nil, inputErrorf("cannot read video %s: it is a directory; give a video file", path)
 	}
-	dec, err := camera.OpenFile(context.Background(), camera.FileConfig{Path: path, LumaOnly: lumaOnly})
+	cfg := camera.FileConfig{Path: path, LumaOnly: lumaOnly, EvenRows: lumaOnly}
+	dec, err := camera.OpenFile(context.Background(), cfg)
+	if err == nil && cfg.EvenRows && !readsEvenRows(dec.Width, dec.Height, width) {
+		dec.Close()
+		cfg.EvenRows = false
+		dec, err = camera.OpenFile(context.Background(), cfg)
+	}
 	if err != nil {
 		return nil, &InputError{err}
 	}
@@ -235,9 +247,10 @@ func (v *Video) next(luma bool, y []byte) (bool, error) {
 	return v.Next()
 }
 
-// NextLuma reads the next frame's Y plane into y (w*h bytes) and its time
-// into v.Time, leaving v.Frame as it was; false at the end. The video must
-// have been opened luma only (Scan does, without debug frames).
+// NextLuma reads the next frame's Y plane into y (w*h bytes, or of its even
+// rows, w*(h/2), if a detector reads only those) and its time into v.Time,
+// leaving v.Frame as it was; false at the end. The video must have been
+// opened luma only (Scan does, without debug frames).
 func (v *Video) NextLuma(y []byte) (bool, error) {
 	if err := v.dec.ReadLuma(context.Background(), y); err != nil {
 		if errors.Is(err, io.EOF) {
