@@ -33,6 +33,15 @@ const chromiumPath = "/usr/lib/chromium/chromium"
 // adds flags (talk_browser_test.go's fake microphone).
 func browser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
+	ctx, closeBrowser := newBrowser(tb, extra...)
+	tb.Cleanup(closeBrowser)
+	return ctx
+}
+
+// newBrowser starts a Chromium with a fresh profile, as browser does, and
+// returns it with what ends it.
+func newBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
+	tb.Helper()
 	if testing.Short() {
 		tb.Skip("browser tests are not short")
 	}
@@ -59,14 +68,15 @@ func browser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Conte
 	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	tb.Cleanup(func() {
+	closeBrowser := func() {
 		cancel()
 		cancelAlloc()
-	})
+	}
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		closeBrowser()
 		tb.Fatalf("cannot start Chromium: %v", err)
 	}
-	return ctx
+	return ctx, closeBrowser
 }
 
 // js evaluates expr (awaiting a promise) in the page.
@@ -289,53 +299,68 @@ func BenchmarkBrowserTimeToFirstFrame(b *testing.B) {
 
 // Glass-to-glass latency at 720p: the synthetic camera stamps its capture
 // time into a strip of each picture; the page reads that strip back from
-// the picture it shows (canvas) and notes when it was shown. p50 of 60
-// pictures (target ≤ 150 ms).
+// the picture it shows (canvas) and notes when it was shown. Each iteration
+// is a fresh browser paired anew, watching 120 pictures; the p50 is over
+// all of them (target ≤ 150 ms). The camera's clock and the display's are
+// independent, and their phase, set when the camera starts and where the
+// browser's frames fall, holds while both run: one run's p50 is one phase's
+// and moves by up to a display frame from run to run, so bench-peers takes
+// the median of five runs, each a fresh daemon.
 //
-//	go test -run '^$' -bench BrowserGlassToGlass -benchtime 1x ./daemon
+//	go test -run '^$' -bench BrowserGlassToGlass -benchtime 1x -count 5 ./daemon
 func BenchmarkBrowserGlassToGlass720p(b *testing.B) {
-	ctx := browser(b)
+	if testing.Short() {
+		b.Skip("browser tests are not short")
+	}
 	cfg := config.Defaults()
 	cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.FPS = 1280, 720, 30
 	d, addr := startedTB(b, cfg)
-	pairBrowser(b, ctx, d, addr, "bench")
 	w, h := cfg.Camera.Width, cfg.Camera.Height
 	_, strip := camera.StampGeometry(w, h)
-	time.Sleep(2 * time.Second) // past the start-up burst of the GOP replay
 	var lat []float64
-	for b.Loop() {
-		lat = lat[:0]
-		if _, err := js[bool](ctx, fmt.Sprintf(`doorbell.measure(%d, 60), true`, strip/2)); err != nil {
-			b.Fatal(err)
-		}
-		waitJS(b, ctx, `doorbell.samples.length`, 20*time.Second, func(n int) bool { return n >= 60 })
-		samples, err := js[[]struct {
-			Y      []int
-			Width  int
-			Height int
-			Shown  float64
-		}](ctx, `doorbell.samples`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, s := range samples {
-			if s.Width != w || s.Height != h {
-				b.Fatalf("picture is %dx%d, want %dx%d", s.Width, s.Height, w, h)
+	var p50s []string
+	for session := 0; b.Loop(); session++ {
+		ctx, closeBrowser := newBrowser(b)
+		pairBrowser(b, ctx, d, addr, fmt.Sprintf("bench%d", session))
+		time.Sleep(2 * time.Second) // past the start-up burst of the GOP replay
+		var shown []float64
+		for range 2 {
+			if _, err := js[bool](ctx, fmt.Sprintf(`doorbell.measure(%d, 60), true`, strip/2)); err != nil {
+				b.Fatal(err)
 			}
-			y := make([]byte, w*strip)
-			for i, v := range s.Y {
-				y[(strip/2)*w+i] = byte(v)
+			waitJS(b, ctx, `doorbell.samples.length`, 20*time.Second, func(n int) bool { return n >= 60 })
+			samples, err := js[[]struct {
+				Y      []int
+				Width  int
+				Height int
+				Shown  float64
+			}](ctx, `doorbell.samples`)
+			if err != nil {
+				b.Fatal(err)
 			}
-			at, ok := camera.ReadTimestamp(y, w, h)
-			if !ok {
-				continue
+			read := 0
+			for _, s := range samples {
+				if s.Width != w || s.Height != h {
+					b.Fatalf("picture is %dx%d, want %dx%d", s.Width, s.Height, w, h)
+				}
+				y := make([]byte, w*strip)
+				for i, v := range s.Y {
+					y[(strip/2)*w+i] = byte(v)
+				}
+				if at, ok := camera.ReadTimestamp(y, w, h); ok {
+					shown = append(shown, s.Shown-float64(at.UnixMilli()))
+					read++
+				}
 			}
-			lat = append(lat, s.Shown-float64(at.UnixMilli()))
+			if read < len(samples)/2 {
+				b.Fatalf("only %d of %d pictures had a readable time strip", read, len(samples))
+			}
 		}
-		if len(lat) < len(samples)/2 {
-			b.Fatalf("only %d of %d pictures had a readable time strip", len(lat), len(samples))
-		}
+		closeBrowser()
+		p50s = append(p50s, fmt.Sprintf("%.0f", percentile(shown, 0.5)))
+		lat = append(lat, shown...)
 	}
+	b.Logf("each browser's p50: %s ms", strings.Join(p50s, ", "))
 	b.ReportMetric(percentile(lat, 0.5), "ms-p50")
 	b.ReportMetric(percentile(lat, 0.9), "ms-p90")
 	b.ReportMetric(0, "ns/op")
