@@ -141,8 +141,16 @@ func TestTimestampRoundTrip(t *testing.T) {
 		if !ok || !got.Equal(want) {
 			t.Errorf("%dx%d: read back %v, %v; want %v", size[0], size[1], got, ok, want)
 		}
+		_, strip := StampGeometry(f.Width, f.Height)
+		row := f.Y()[(strip/2)*f.Width : (strip/2+1)*f.Width]
+		if got, ok := ReadTimestampRow(row, f.Width, f.Height); !ok || !got.Equal(want) {
+			t.Errorf("%dx%d: read back from the middle row %v, %v; want %v", size[0], size[1], got, ok, want)
+		}
+		if _, ok := ReadTimestampRow(row[:f.Width/2], f.Width, f.Height); ok {
+			t.Errorf("%dx%d: half a row reads as a time stamp", size[0], size[1])
+		}
 		// A damaged strip is refused rather than misread.
-		block, strip := StampGeometry(f.Width, f.Height)
+		block, _ := StampGeometry(f.Width, f.Height)
 		f.Y()[(strip/2)*f.Width+5*block+block/2] ^= 0xff
 		if got, ok := ReadTimestamp(f.Y(), f.Width, f.Height); ok {
 			t.Errorf("%dx%d: a damaged strip read as %v", size[0], size[1], got)

@@ -54,11 +54,21 @@ func StampTime(f *Frame, t time.Time) {
 // ReadTimestamp reads the time strip back from a Y plane, such as one decoded
 // by a viewer. It returns false if there is no valid strip.
 func ReadTimestamp(y []byte, width, height int) (time.Time, bool) {
-	block, strip := StampGeometry(width, height)
-	if block < 2 || len(y) < width*strip {
+	_, strip := StampGeometry(width, height)
+	if len(y) < width*strip {
 		return time.Time{}, false
 	}
-	row := y[(strip/2)*width:]
+	return ReadTimestampRow(y[(strip/2)*width:(strip/2+1)*width], width, height)
+}
+
+// ReadTimestampRow reads the time strip back from its middle row alone
+// (row strip/2 of StampGeometry), which is all a page needs to read back
+// from the picture it shows.
+func ReadTimestampRow(row []byte, width, height int) (time.Time, bool) {
+	block, _ := StampGeometry(width, height)
+	if block < 2 || len(row) < stampBlocks*block {
+		return time.Time{}, false
+	}
 	var bits [stampBlocks]bool
 	for b := range bits {
 		bits[b] = row[b*block+block/2] >= 128

@@ -33,13 +33,13 @@ const chromiumPath = "/usr/lib/chromium/chromium"
 // adds flags (talk_browser_test.go's fake microphone).
 func browser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
-	ctx, closeBrowser := newBrowser(tb, extra...)
-	tb.Cleanup(closeBrowser)
+	ctx, _ := newBrowser(tb, extra...)
 	return ctx
 }
 
 // newBrowser starts a Chromium with a fresh profile, as browser does, and
-// returns it with what ends it.
+// returns it with what ends it before the test does (it ends at the test's
+// cleanup anyway, also when the test fails first).
 func newBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
 	tb.Helper()
 	if testing.Short() {
@@ -72,8 +72,8 @@ func newBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) (context.C
 		cancel()
 		cancelAlloc()
 	}
+	tb.Cleanup(closeBrowser)
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		closeBrowser()
 		tb.Fatalf("cannot start Chromium: %v", err)
 	}
 	return ctx, closeBrowser
@@ -343,11 +343,11 @@ func BenchmarkBrowserGlassToGlass720p(b *testing.B) {
 				if s.Width != w || s.Height != h {
 					b.Fatalf("picture is %dx%d, want %dx%d", s.Width, s.Height, w, h)
 				}
-				y := make([]byte, w*strip)
+				row := make([]byte, len(s.Y))
 				for i, v := range s.Y {
-					y[(strip/2)*w+i] = byte(v)
+					row[i] = byte(v)
 				}
-				if at, ok := camera.ReadTimestamp(y, w, h); ok {
+				if at, ok := camera.ReadTimestampRow(row, w, h); ok {
 					shown = append(shown, s.Shown-float64(at.UnixMilli()))
 					read++
 				}

@@ -184,9 +184,10 @@ func pageGlassToGlass(newServer func() server) (float64, int, error) {
 		got, err := session(i)
 		if err != nil {
 			mu.Lock()
-			defer mu.Unlock()
-			if refused != "" {
-				err = fmt.Errorf("%w (%s)", err, refused)
+			why := refused
+			mu.Unlock()
+			if why != "" {
+				err = fmt.Errorf("%w (%s)", err, why)
 			}
 			return 0, 0, fmt.Errorf("%s, session %d of %d: %w", name, i+1, glassSessions, err)
 		}
@@ -251,11 +252,7 @@ func glassSession(ctx context.Context, url, dir string) (glassSamples, error) {
 			if p.Width != glassWidth || p.Height != glassHeight {
 				return got, fmt.Errorf("the page shows %dx%d, want %dx%d", p.Width, p.Height, glassWidth, glassHeight)
 			}
-			y := make([]byte, glassWidth*strip)
-			for i, v := range p.Y {
-				y[(strip/2)*glassWidth+i] = byte(v)
-			}
-			if at, ok := camera.ReadTimestamp(y, glassWidth, glassHeight); ok {
+			if at, ok := camera.ReadTimestampRow(bytesOf(p.Y), glassWidth, glassHeight); ok {
 				ms := float64(at.UnixMilli())
 				got.shown = append(got.shown, p.Shown-ms)
 				got.received = append(got.received, p.Received-ms)
@@ -309,4 +306,13 @@ func stampedSource(url string) error {
 			return fmt.Errorf("ffmpeg stopped reading: %w (%v)", err, ffmpeg.Wait())
 		}
 	}
+}
+
+// bytesOf turns a row of luma values read from a page (JSON numbers) into bytes.
+func bytesOf(vs []int) []byte {
+	b := make([]byte, len(vs))
+	for i, v := range vs {
+		b[i] = byte(v)
+	}
+	return b
 }
